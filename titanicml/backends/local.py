@@ -1,0 +1,343 @@
+"""The local backend: FLAML's search on this machine's cores.
+
+Featurization is fitted once on the training rows (it uses no target), then
+FLAML cross-validates every trial on the featurized matrix with titanicml's
+own metric function, so each trial logs the mean and spread of every metric.
+The best estimator is wrapped with the featurizer into one scikit-learn
+pipeline that predicts on raw rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from titanicml.backends.base import Job, JobStatus, Progress, ProgressCallback
+from titanicml.exceptions import TitanicMLError, TrainingError
+from titanicml.spec import ESTIMATORS
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from titanicml.data.io import DataRef
+    from titanicml.metrics import Metric
+    from titanicml.spec import TrainSpec
+    from titanicml.trainer import TrainingResult
+
+__all__ = ["LocalBackend"]
+
+# Seconds kept out of the search for the final steps (leaderboard, logging, saving).
+_RESERVE_FRACTION = 0.08
+_RESERVE_MAX = 8.0
+_MIN_SEARCH_SECONDS = 1.0
+
+
+class _Cancelled(TitanicMLError):
+    """Raised inside a trial to stop a cancelled search."""
+
+
+class LocalBackend:
+    """Run the AutoML search in this process with FLAML.
+
+    Parameters
+    ----------
+    verbose : int
+        FLAML's own log level (0 keeps it quiet).
+    """
+
+    name: ClassVar[str] = "local"
+
+    def __init__(self, verbose: int = 0) -> None:
+        self.verbose = verbose
+
+    def submit(
+        self,
+        spec: TrainSpec,
+        data: DataRef,
+        frame: pd.DataFrame | None = None,
+        on_progress: ProgressCallback | None = None,
+        deadline: float | None = None,
+    ) -> Job:
+        """Queue a search; it runs in :meth:`wait`, in the calling thread."""
+        if frame is None:
+            raise TrainingError("the local backend needs the training table itself (frame=...)")
+        if deadline is None:
+            deadline = time.monotonic() + spec.time_budget
+        job = Job(
+            spec=spec,
+            data=data,
+            backend=self.name,
+            frame=frame,
+            on_progress=on_progress,
+            deadline=deadline,
+        )
+        job.state["cancel"] = threading.Event()
+        return job
+
+    def wait(self, job: Job, timeout: float | None = None) -> JobStatus:
+        """Run the search to its end; Ctrl-C propagates after marking the job canceled."""
+        if job.status.is_terminal:
+            return job.status
+        job.status = JobStatus.RUNNING
+        try:
+            job.state["result"] = _run_search(job, self.verbose)
+        except _Cancelled:
+            job.status = JobStatus.CANCELED
+            return job.status
+        except KeyboardInterrupt:
+            job.status = JobStatus.CANCELED
+            raise
+        except BaseException:
+            job.status = JobStatus.FAILED
+            raise
+        job.status = JobStatus.COMPLETED
+        return job.status
+
+    def result(self, job: Job) -> TrainingResult:
+        """Return the result of a completed job."""
+        if job.status is not JobStatus.COMPLETED:
+            raise TrainingError(f"job {job.id} is {job.status.value}, not Completed; no result")
+        return job.state["result"]
+
+    def cancel(self, job: Job) -> None:
+        """Stop the search at the end of the running trial."""
+        job.state["cancel"].set()
+
+
+def _run_search(job: Job, verbose: int) -> TrainingResult:
+    """Featurize, search with FLAML, and assemble the result."""
+    from sklearn.pipeline import Pipeline
+
+    from titanicml.data.target import prepare_target
+    from titanicml.features import plan_features
+    from titanicml.metrics import metric_for_task
+    from titanicml.model.predictor import TabularModel
+    from titanicml.trainer import TrainingResult
+
+    started = time.monotonic()
+    spec, frame = job.spec, job.frame
+    target = prepare_target(frame, spec.target, spec.task)
+    metric = metric_for_task(spec.metric, target.task)
+    features = frame.drop(columns=[spec.target])[target.kept_rows].reset_index(drop=True)
+    plan = plan_features(features, spec.exclude)
+    if not plan.inputs:
+        raise TrainingError(
+            "no usable feature columns are left (all were excluded, empty or constant); "
+            "check exclude= and the data"
+        )
+    model = TabularModel(pipeline=None, plan=plan, task=target.task, classes=target.classes)
+    inputs, _ = model.prepare(features)
+    model.info["input_example"] = _example_rows(features[model.input_columns])
+    featurizer = plan.build()
+    matrix = featurizer.fit_transform(inputs)
+
+    budget_left = job.deadline - time.monotonic()
+    reserve = min(_RESERVE_MAX, _RESERVE_FRACTION * spec.time_budget)
+    search_budget = max(_MIN_SEARCH_SECONDS, budget_left - reserve)
+    search = _FlamlSearch(spec, target.task, metric, job, search_budget)
+    estimator, trials = search.run(matrix, target.y, verbose)
+
+    model.pipeline = Pipeline([("features", featurizer), ("estimator", estimator)])
+    leaderboard = _leaderboard(trials, metric)
+    best = leaderboard.iloc[0]
+    metrics = {
+        name.removeprefix("cv_"): float(best[name])
+        for name in leaderboard.columns
+        if name.startswith("cv_")
+    }
+    model.info.update(
+        estimator=str(best["estimator"]),
+        config=json.loads(best["config"]),
+        metric=metric.name,
+        metrics=metrics,
+        n_features=int(matrix.shape[1]),
+    )
+    return TrainingResult(
+        model=model,
+        leaderboard=leaderboard,
+        metrics=metrics,
+        task=target.task,
+        metric=metric.name,
+        spec=spec,
+        data=job.data,
+        features=plan.to_frame(),
+        trials=trials,
+        backend=LocalBackend.name,
+        rows_dropped=target.n_dropped,
+        elapsed=time.monotonic() - started,
+    )
+
+
+class _FlamlSearch:
+    """One FLAML AutoML run with titanicml's metric, progress and cancellation."""
+
+    def __init__(
+        self, spec: TrainSpec, task: str, metric: Metric, job: Job, budget: float
+    ) -> None:
+        self.spec, self.task, self.metric, self.job, self.budget = spec, task, metric, job, budget
+        self.trials = 0
+        self.best_loss = float("inf")
+        self.last_family = ""
+        self.started = 0.0
+
+    def run(self, matrix: np.ndarray, y: np.ndarray, verbose: int) -> tuple[Any, pd.DataFrame]:
+        """Search and return the best fitted estimator and the table of trials."""
+        from flaml import AutoML
+
+        automl = AutoML()
+        with tempfile.TemporaryDirectory(prefix="titanicml-flaml-") as tmp:
+            log_path = Path(tmp) / "trials.jsonl"
+            self.started = time.monotonic()
+            automl.fit(
+                matrix,
+                y,
+                task="regression" if self.task == "regression" else "classification",
+                metric=self._score_fold,
+                cv_score_agg_func=self._aggregate_folds,
+                eval_method="cv",
+                n_splits=self.spec.cv,
+                split_type="auto",
+                time_budget=self.budget,
+                max_iter=self.spec.max_trials,
+                estimator_list=self.spec.estimators_for(self.task),
+                seed=self.spec.seed,
+                n_jobs=_n_jobs(self.spec.n_jobs),
+                retrain_full="budget",
+                log_file_name=str(log_path),
+                log_type="all",
+                mlflow_logging=False,
+                verbose=verbose,
+            )
+            trials = _read_trials(log_path) if log_path.exists() else None
+        if automl.model is None or trials is None or trials.empty:
+            raise TrainingError(
+                f"no candidate finished within the {self.spec.time_budget:g} s budget; "
+                "raise time_budget"
+            )
+        return automl.model.estimator, trials
+
+    def _score_fold(
+        self, X_val: Any, y_val: Any, estimator: Any, labels: Any, *args: Any, **kwargs: Any
+    ) -> tuple[float, dict[str, float]]:
+        """FLAML metric hook: score one fold with every metric of the task."""
+        import numpy as np
+
+        from titanicml.metrics import score_all
+
+        if self.job.state["cancel"].is_set():
+            raise _Cancelled("search cancelled")
+        self.last_family = _FAMILY_BY_CLASS.get(type(estimator).__name__, type(estimator).__name__)
+        y_val = np.asarray(y_val)
+        if self.task == "regression":
+            scores = score_all(self.task, y_val, estimator.predict(X_val), None)
+        else:
+            proba = _full_proba(estimator.predict_proba(X_val), estimator, len(labels))
+            scores = score_all(self.task, y_val, proba.argmax(axis=1), proba)
+        return self.metric.to_loss(scores[self.metric.name]), scores
+
+    def _aggregate_folds(
+        self, losses: list[float], fold_scores: list[dict[str, float]]
+    ) -> tuple[float, dict[str, float]]:
+        """FLAML hook: mean loss over folds, plus each metric's mean and std."""
+        import numpy as np
+
+        summary: dict[str, float] = {}
+        for name in fold_scores[0]:
+            values = np.array([scores[name] for scores in fold_scores], dtype=float)
+            summary[f"cv_{name}"] = float(np.nanmean(values))
+            summary[f"cv_{name}_std"] = float(np.nanstd(values))
+        loss = float(np.mean(losses))
+        self.trials += 1
+        self.best_loss = min(self.best_loss, loss)
+        if self.job.on_progress is not None:
+            self.job.on_progress(
+                Progress(
+                    trials=self.trials,
+                    best_score=self.metric.to_loss(self.best_loss),
+                    elapsed=time.monotonic() - self.started,
+                    budget=self.budget,
+                    estimator=self.last_family,
+                )
+            )
+        return loss, summary
+
+
+# FLAML's estimator wrapper class -> family name used in leaderboards.
+_FAMILY_BY_CLASS = {
+    "LGBMEstimator": "lgbm",
+    "XGBoostSklearnEstimator": "xgboost",
+    "XGBoostLimitDepthEstimator": "xgb_limitdepth",
+    "RandomForestEstimator": "rf",
+    "ExtraTreesEstimator": "extra_tree",
+    "LRL1Classifier": "lrl1",
+    "LRL2Classifier": "lrl2",
+    "HistGradientBoostingEstimator": "histgb",
+    "KNeighborsEstimator": "kneighbor",
+}
+
+
+def _full_proba(proba: np.ndarray, estimator: Any, n_classes: int) -> np.ndarray:
+    """Pad probabilities to every class when a fold's model saw fewer classes."""
+    import numpy as np
+
+    if proba.shape[1] == n_classes:
+        return proba
+    seen = getattr(estimator.estimator, "classes_", np.arange(proba.shape[1]))
+    full = np.zeros((proba.shape[0], n_classes))
+    full[:, np.asarray(seen, dtype=int)] = proba
+    return full
+
+
+def _example_rows(inputs: pd.DataFrame, n_rows: int = 3) -> list[dict[str, Any]]:
+    """A few training rows, complete ones preferred, as JSON-ready records."""
+    complete = inputs.dropna()
+    sample = (complete if len(complete) >= n_rows else inputs).head(n_rows)
+    return sample.astype(object).where(sample.notna(), None).to_dict("records")
+
+
+def _n_jobs(n_jobs: int) -> int:
+    return (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+
+
+def _read_trials(path: Path) -> pd.DataFrame:
+    """Read FLAML's trial log into a table, one row per finished trial."""
+    import pandas as pd
+
+    rows = []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if "learner" not in record:
+            continue
+        logged = record.get("logged_metric") or {}
+        rows.append(
+            {
+                "trial": record["record_id"],
+                "estimator": record["learner"],
+                "loss": record["validation_loss"],
+                "fit_time": record["trial_time"],
+                "wall_clock_time": record["wall_clock_time"],
+                **{k: v for k, v in logged.items() if k.startswith("cv_")},
+                "config": json.dumps(record["config"], sort_keys=True),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _leaderboard(trials: pd.DataFrame, metric: Metric) -> pd.DataFrame:
+    """One row per estimator family: its best trial, ranked by the metric."""
+    finite = trials[trials["loss"].map(lambda v: v == v and abs(v) != float("inf"))]
+    best = finite.sort_values(["loss", "trial"]).groupby("estimator", sort=False).head(1)
+    counts = trials.groupby("estimator").size().rename("n_trials")
+    board = best.merge(counts, left_on="estimator", right_index=True)
+    board.insert(1, "family", board["estimator"].map(ESTIMATORS).fillna(board["estimator"]))
+    columns = ["estimator", "family", f"cv_{metric.name}", f"cv_{metric.name}_std"]
+    rest = [c for c in board.columns if c.startswith("cv_") and c not in columns]
+    ordered = board[[*columns, *sorted(rest), "n_trials", "fit_time", "trial", "config"]]
+    return ordered.reset_index(drop=True)
+

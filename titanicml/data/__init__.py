@@ -1,0 +1,1 @@
+"""Data: reading tables, the target column, and (later) assets and checks."""

@@ -1,0 +1,1 @@
+"""The fitted model, its exported artifact, and the model registry."""

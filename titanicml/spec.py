@@ -1,0 +1,116 @@
+"""TrainSpec: everything a backend needs to know to run one AutoML search.
+
+The Trainer builds it from its parameters; job files (``job create -f``) are
+read into the same object, so a local run and an Azure ML job are described
+the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from titanicml.exceptions import ConfigError
+
+__all__ = ["ESTIMATORS", "TASKS", "TrainSpec"]
+
+TASKS = ("auto", "binary", "multiclass", "regression")
+
+#: Estimator families titanicml searches, by FLAML's learner name, with the
+#: display name used in leaderboards and MLflow.
+ESTIMATORS: dict[str, str] = {
+    "lgbm": "LightGBM",
+    "xgboost": "XGBoost",
+    "rf": "RandomForest",
+    "extra_tree": "ExtraTrees",
+    "lrl1": "LogisticRegressionL1",
+    "lrl2": "LogisticRegressionL2",
+    "histgb": "HistGradientBoosting",
+    "kneighbor": "KNeighbors",
+}
+DEFAULT_ESTIMATORS = ("lgbm", "xgboost", "rf", "extra_tree", "lrl1")
+# Linear models in FLAML are classifiers only.
+_CLASSIFICATION_ONLY = frozenset({"lrl1", "lrl2"})
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """A validated description of one training job.
+
+    Parameters
+    ----------
+    target : str
+        Column to predict.
+    task : {"auto", "binary", "multiclass", "regression"}
+        ``"auto"`` infers it from the target column.
+    metric : str
+        Metric to optimize (see :mod:`titanicml.metrics`) or ``"auto"``.
+    time_budget : float
+        Seconds for the whole fit, search and final refit included.
+    cv : int
+        Number of cross-validation folds (at least 2).
+    seed : int
+        Random seed of the search and the folds.
+    exclude : tuple of str
+        Columns never used as features.
+    estimators : tuple of str
+        Estimator families to search (keys of :data:`ESTIMATORS`).
+    max_trials : int, optional
+        Stop after this many trials even if time is left.
+    n_jobs : int
+        Cores per trial; ``-1`` uses all.
+    """
+
+    target: str
+    task: str = "auto"
+    metric: str = "auto"
+    time_budget: float = 60.0
+    cv: int = 5
+    seed: int = 0
+    exclude: tuple[str, ...] = ()
+    estimators: tuple[str, ...] = DEFAULT_ESTIMATORS
+    max_trials: int | None = None
+    n_jobs: int = -1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.target, str) or not self.target:
+            raise ConfigError("target must be the name of a column, e.g. target='Survived'")
+        if self.task not in TASKS:
+            raise ConfigError(f"unknown task {self.task!r}; choose one of: {', '.join(TASKS)}")
+        if not _is_number(self.time_budget) or self.time_budget <= 0:
+            raise ConfigError(
+                f"time_budget must be a positive number of seconds, got {self.time_budget!r}"
+            )
+        if not isinstance(self.cv, int) or isinstance(self.cv, bool) or self.cv < 2:
+            raise ConfigError(f"cv must be an integer number of folds of at least 2, got {self.cv!r}")
+        if self.max_trials is not None and (not isinstance(self.max_trials, int) or self.max_trials < 1):
+            raise ConfigError(f"max_trials must be a positive integer or None, got {self.max_trials!r}")
+        unknown = [e for e in self.estimators if e not in ESTIMATORS]
+        if unknown or not self.estimators:
+            raise ConfigError(
+                f"unknown estimator(s) {unknown or '(none given)'}; choose from: {', '.join(ESTIMATORS)}"
+            )
+        if self.target in self.exclude:
+            raise ConfigError(f"the target {self.target!r} cannot also be excluded")
+        if self.metric != "auto" and self.task != "auto":
+            from titanicml.metrics import metric_for_task
+
+            metric_for_task(self.metric, self.task)
+
+    def estimators_for(self, task: str) -> list[str]:
+        """Return the estimator families that apply to ``task``."""
+        if task == "regression":
+            return [e for e in self.estimators if e not in _CLASSIFICATION_ONLY]
+        return list(self.estimators)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the spec as plain data (for MLflow params and job files)."""
+        data = asdict(self)
+        data["exclude"] = list(self.exclude)
+        data["estimators"] = list(self.estimators)
+        return data
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value

@@ -1,0 +1,251 @@
+"""Trainer and TrainingResult: the single entry point of titanicml."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from titanicml.exceptions import TrainingError
+from titanicml.spec import DEFAULT_ESTIMATORS, TrainSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from titanicml.backends.base import Backend, ProgressCallback
+    from titanicml.data.io import DataRef
+    from titanicml.model.predictor import TabularModel
+
+__all__ = ["Trainer", "TrainingResult"]
+
+
+@dataclass
+class TrainingResult:
+    """What a training returns, whichever backend ran it.
+
+    Attributes
+    ----------
+    model : TabularModel
+        The best model, featurization included; predicts on raw rows.
+    leaderboard : DataFrame
+        One row per estimator family: CV mean and std of each metric, trials, fit time.
+    metrics : dict
+        Cross-validated metrics of the best model (``accuracy``, ``accuracy_std``, ...).
+    task, metric : str
+        The task trained for and the metric optimized.
+    spec : TrainSpec
+        The settings of the run.
+    data : DataRef
+        Where the data came from and its hash.
+    features : DataFrame
+        How each input column was used (the featurization plan).
+    trials : DataFrame
+        Every trial of the search.
+    run_id : str, optional
+        The MLflow run, when tracking was on.
+    """
+
+    model: TabularModel
+    leaderboard: pd.DataFrame
+    metrics: dict[str, float]
+    task: str
+    metric: str
+    spec: TrainSpec
+    data: DataRef
+    features: pd.DataFrame
+    trials: pd.DataFrame
+    backend: str
+    rows_dropped: int = 0
+    elapsed: float = 0.0
+    run_id: str | None = None
+    tracking_uri: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best_estimator(self) -> str:
+        """Family of the best model, e.g. ``"lgbm"``."""
+        return str(self.leaderboard.iloc[0]["estimator"])
+
+    @property
+    def best_score(self) -> float:
+        """Cross-validated score of the best model on the optimized metric."""
+        return self.metrics[self.metric]
+
+    @property
+    def classes(self) -> list | None:
+        """Class labels, in the column order of :meth:`predict_proba`."""
+        return self.model.classes
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predict labels (or values) for raw rows: a DataFrame, a dict or a list of dicts."""
+        return self.model.predict(X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities for raw rows, columns in :attr:`classes` order."""
+        return self.model.predict_proba(X)
+
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the model as an MLflow model directory (see ``docs/artifact.md``).
+
+        Parameters
+        ----------
+        path : str or Path
+            Directory to create; it must not exist unless ``overwrite``.
+        overwrite : bool
+            Replace an existing directory (atomically).
+        """
+        from titanicml.model.artifact import save_model
+
+        return save_model(self, path, overwrite=overwrite)
+
+
+class Trainer:
+    """Search estimators and hyperparameters for a tabular data set.
+
+    Parameters
+    ----------
+    target : str
+        Column to predict.
+    task : {"auto", "binary", "multiclass", "regression"}
+        ``"auto"`` infers it from the target.
+    metric : str
+        ``"auto"`` (accuracy for classification, R² for regression) or one of
+        ``accuracy``, ``roc_auc``, ``f1``, ``log_loss``, ``r2``, ``rmse``, ``mae``.
+    time_budget : float
+        Seconds for the whole :meth:`fit`, final refit and logging included.
+    backend : str or Backend
+        ``"local"`` (FLAML on this machine) or another registered backend.
+    cv : int
+        Cross-validation folds.
+    seed : int
+        Random seed.
+    exclude : sequence of str
+        Columns never used as features.
+    estimators : sequence of str, optional
+        Estimator families to search; the default covers LightGBM, XGBoost,
+        random forest, extra trees and L1 logistic regression.
+    max_trials : int, optional
+        Stop after this many trials.
+    n_jobs : int
+        Cores per trial (``-1``: all).
+    experiment_name : str
+        MLflow experiment of the runs.
+    tracking_uri : str, optional
+        MLflow store; default ``MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db``
+        in the working directory.
+    track : bool
+        Log the run to MLflow.
+    backend_options : dict, optional
+        Passed to the backend's constructor.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        task: str = "auto",
+        metric: str = "auto",
+        time_budget: float = 60.0,
+        backend: str | Backend = "local",
+        cv: int = 5,
+        seed: int = 0,
+        exclude: Sequence[str] = (),
+        estimators: Sequence[str] | None = None,
+        max_trials: int | None = None,
+        n_jobs: int = -1,
+        experiment_name: str = "titanicml",
+        tracking_uri: str | None = None,
+        track: bool = True,
+        backend_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.target = target
+        self.task = task
+        self.metric = metric
+        self.time_budget = time_budget
+        self.backend = backend
+        self.cv = cv
+        self.seed = seed
+        self.exclude = exclude
+        self.estimators = estimators
+        self.max_trials = max_trials
+        self.n_jobs = n_jobs
+        self.experiment_name = experiment_name
+        self.tracking_uri = tracking_uri
+        self.track = track
+        self.backend_options = backend_options
+
+    def spec(self) -> TrainSpec:
+        """Validate the parameters and return them as a :class:`TrainSpec`."""
+        if isinstance(self.exclude, str):
+            exclude: tuple[str, ...] = (self.exclude,)
+        else:
+            exclude = tuple(self.exclude)
+        return TrainSpec(
+            target=self.target,
+            task=self.task,
+            metric=self.metric,
+            time_budget=self.time_budget,
+            cv=self.cv,
+            seed=self.seed,
+            exclude=exclude,
+            estimators=tuple(self.estimators or DEFAULT_ESTIMATORS),
+            max_trials=self.max_trials,
+            n_jobs=self.n_jobs,
+        )
+
+    def fit(self, data: Any, on_progress: ProgressCallback | None = None) -> TrainingResult:
+        """Run the search and return the best model.
+
+        Parameters
+        ----------
+        data : DataFrame, str or Path
+            Training table, or the path of a CSV or Parquet file.
+        on_progress : callable, optional
+            Called with a :class:`~titanicml.backends.Progress` after every trial.
+
+        Raises
+        ------
+        TitanicMLError
+            For bad parameters or data (each subclass says what to fix).
+        KeyboardInterrupt
+            Re-raised after the MLflow run is marked KILLED; no model is left behind.
+        """
+        from titanicml.backends import JobStatus, get_backend
+        from titanicml.data.io import resolve_data
+
+        started = time.monotonic()
+        spec = self.spec()
+        backend = get_backend(self.backend, **(self.backend_options or {}))
+        frame, data_ref = resolve_data(data)
+        if self.target not in frame.columns:
+            # Fail before any run is created; prepare_target phrases the message.
+            from titanicml.data.target import prepare_target
+
+            prepare_target(frame, spec.target, spec.task)
+        deadline = started + spec.time_budget
+        if not self.track:
+            job = backend.submit(spec, data_ref, frame, on_progress, deadline=deadline)
+            return self._collect(backend, job, JobStatus)
+
+        from titanicml.tracking import TrainingRun
+
+        with TrainingRun(self.experiment_name, spec, data_ref, self.tracking_uri) as run:
+            job = backend.submit(spec, data_ref, frame, on_progress, deadline=deadline)
+            result = self._collect(backend, job, JobStatus)
+            run.log_result(result)
+        return result
+
+    @staticmethod
+    def _collect(backend: Backend, job: Any, job_status: Any) -> TrainingResult:
+        status = backend.wait(job)
+        if status is not job_status.COMPLETED:
+            raise TrainingError(f"training job {job.id} ended as {status.value}")
+        return backend.result(job)
+
+    def __repr__(self) -> str:
+        return (
+            f"Trainer(target={self.target!r}, task={self.task!r}, metric={self.metric!r}, "
+            f"time_budget={self.time_budget!r}, backend={self.backend!r})"
+        )
