@@ -9,9 +9,13 @@ run), so trainings in threads or processes sharing one store do not collide.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,11 +30,32 @@ if TYPE_CHECKING:
     from titanicml.spec import TrainSpec
     from titanicml.trainer import TrainingResult
 
-__all__ = ["DEFAULT_STORE", "TrainingRun", "get_client", "resolve_tracking_uri", "ui_command"]
+__all__ = [
+    "DEFAULT_STORE",
+    "TrainingRun",
+    "get_client",
+    "quiet_mlflow",
+    "resolve_tracking_uri",
+    "ui_command",
+]
 
 DEFAULT_STORE = "mlflow.db"
 MODEL_ARTIFACT_PATH = "model"
 TAG_PREFIX = "titanicml."
+
+
+@contextmanager
+def quiet_mlflow() -> Iterator[None]:
+    """Keep MLflow's INFO lines and its advice on type hints off the user's terminal."""
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Tt]ype hint", category=UserWarning)
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
@@ -71,7 +96,7 @@ def get_client(tracking_uri: str | None = None) -> MlflowClient:
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
     if not db_path.parent.exists():
         raise ConfigError(f"the folder of the MLflow store {db_path} does not exist; create it first")
-    with FileLock(str(db_path) + ".lock", timeout=120):
+    with FileLock(str(db_path) + ".lock", timeout=120), quiet_mlflow():
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         client.search_experiments(max_results=1)  # forces the schema to exist
     return client

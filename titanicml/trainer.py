@@ -214,16 +214,16 @@ class Trainer:
         """
         from titanicml.backends import JobStatus, get_backend
         from titanicml.data.io import resolve_data
+        from titanicml.data.target import prepare_target
+        from titanicml.metrics import metric_for_task
 
         started = time.monotonic()
         spec = self.spec()
         backend = get_backend(self.backend, **(self.backend_options or {}))
         frame, data_ref = resolve_data(data)
-        if self.target not in frame.columns:
-            # Fail before any run is created; prepare_target phrases the message.
-            from titanicml.data.target import prepare_target
-
-            prepare_target(frame, spec.target, spec.task)
+        # Refuse a bad target or metric before any run is created.
+        task = prepare_target(frame, spec.target, spec.task).task
+        metric_for_task(spec.metric, task)
         deadline = started + spec.time_budget
         if not self.track:
             job = backend.submit(spec, data_ref, frame, on_progress, deadline=deadline)

@@ -111,7 +111,7 @@ def prepare_target(frame: pd.DataFrame, target: str, task: str) -> PreparedTarge
     n_classes = len(classes)
     if n_classes < 2:
         raise TargetError(
-            f"target {target!r} has a single class ({classes[0]!r}); a classifier needs "
+            f"target {target!r} has a single class ({_plain(classes[0])!r}); a classifier needs "
             "at least two classes in the training data"
         )
     if task == "binary" and n_classes != 2:
@@ -126,7 +126,7 @@ def prepare_target(frame: pd.DataFrame, target: str, task: str) -> PreparedTarge
         )
     smallest = int(np.bincount(codes).min())
     if smallest < 2:
-        rare = classes[int(np.bincount(codes).argmin())]
+        rare = _plain(classes[int(np.bincount(codes).argmin())])
         raise TargetError(
             f"class {rare!r} of target {target!r} has a single row; cross-validation needs at "
             "least 2 rows per class (drop or merge that class)"

@@ -50,6 +50,7 @@ def save_model(result: TrainingResult, path: str | Path, overwrite: bool = False
 
     from titanicml.model.manifest import write_manifest
     from titanicml.model.pyfunc import MODEL_ARTIFACT
+    from titanicml.tracking import quiet_mlflow
 
     target = Path(path).absolute()
     if target.exists() and not overwrite:
@@ -61,16 +62,17 @@ def save_model(result: TrainingResult, path: str | Path, overwrite: bool = False
         model_file = staging / MODEL_FILE
         joblib.dump(model, model_file)
         built = staging / "model"
-        mlflow.pyfunc.save_model(
-            path=str(built),
-            python_model=str(Path(__file__).with_name("mlflow_entry.py")),
-            artifacts={MODEL_ARTIFACT: str(model_file)},
-            code_paths=[str(_code_copy(staging))],
-            signature=_signature(model),
-            input_example=_input_example(model),
-            pip_requirements=_requirements(model),
-            metadata={"titanicml_version": __version__, "task": model.task},
-        )
+        with quiet_mlflow():
+            mlflow.pyfunc.save_model(
+                path=str(built),
+                python_model=str(Path(__file__).with_name("mlflow_entry.py")),
+                artifacts={MODEL_ARTIFACT: str(model_file)},
+                code_paths=[str(_code_copy(staging))],
+                signature=_signature(model),
+                input_example=_input_example(model),
+                pip_requirements=_requirements(model),
+                metadata={"titanicml_version": __version__, "task": model.task},
+            )
         _write_metadata(built / META_DIR, result)
         write_manifest(built)
         if target.exists():
@@ -127,17 +129,15 @@ def _local_dir(model: str | Path) -> Path:
 
 
 def _code_copy(staging: Path) -> Path:
-    """Copy titanicml's Python sources (no data files) for the model's ``code/`` folder."""
+    """Copy the titanicml package (sources and package data) for the model's ``code/``.
+
+    MLflow puts ``code/`` on ``sys.path`` of the process that loads the model,
+    so the copy is the whole package: a process that imports titanicml from it
+    finds everything the installed package has.
+    """
     source = Path(__file__).resolve().parents[1]
     destination = staging / "code" / source.name
-    shutil.copytree(
-        source,
-        destination,
-        ignore=lambda folder, names: [
-            n for n in names if not n.endswith(".py") and not Path(folder, n).is_dir()
-        ]
-        + [n for n in names if n == "__pycache__"],
-    )
+    shutil.copytree(source, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return destination
 
 

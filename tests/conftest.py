@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Keep test budgets small: a few seconds per search.
+FAST_BUDGET = 4.0
+
+
+@pytest.fixture(scope="session")
+def titanic():
+    from titanicml.datasets import load_titanic
+
+    return load_titanic()
+
+
+@pytest.fixture
+def store(tmp_path) -> str:
+    """A fresh MLflow SQLite store in a temporary folder."""
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="session")
+def session_store(tmp_path_factory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="session")
+def titanic_result(titanic, session_store):
+    """One tracked training on the Titanic data, shared by the tests that only read it."""
+    from titanicml import Trainer
+
+    trainer = Trainer(
+        target="Survived",
+        time_budget=FAST_BUDGET + 2,
+        exclude=["Boat", "Body"],
+        experiment_name="tests",
+        tracking_uri=session_store,
+    )
+    return trainer.fit(titanic)
+
+
+@pytest.fixture(scope="session")
+def saved_model(titanic_result, tmp_path_factory) -> Path:
+    return titanic_result.save(tmp_path_factory.mktemp("models") / "titanic-model")
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, **kwargs):
+    """Run the titanicml CLI in a subprocess and return the CompletedProcess."""
+    full_env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "titanicml", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        **kwargs,
+    )

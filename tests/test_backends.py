@@ -1,0 +1,83 @@
+import pytest
+
+from titanicml import Trainer
+from titanicml.backends import (
+    BUILTIN_BACKENDS,
+    Backend,
+    BackendEntry,
+    JobStatus,
+    available_backends,
+    get_backend,
+)
+from titanicml.backends.local import LocalBackend
+from titanicml.data.io import resolve_data
+from titanicml.exceptions import BackendNotFoundError, BackendUnavailableError, TrainingError
+from titanicml.spec import TrainSpec
+
+
+def test_local_backend_is_found_by_name_and_follows_the_protocol():
+    backend = get_backend("local")
+    assert isinstance(backend, LocalBackend)
+    assert isinstance(backend, Backend)
+    assert get_backend(backend) is backend
+
+
+def test_local_backend_is_also_registered_as_an_entry_point():
+    from importlib.metadata import entry_points
+
+    names = {ep.name for ep in entry_points(group="titanicml.backends")}
+    assert "local" in names
+    assert "local" in available_backends()
+
+
+def test_unknown_backend_lists_the_known_ones():
+    with pytest.raises(BackendNotFoundError, match="unknown backend 'spark'.*local"):
+        get_backend("spark")
+
+
+def test_backend_whose_dependencies_are_missing_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(
+        BUILTIN_BACKENDS,
+        "mycloud",
+        BackendEntry("titanicml_mycloud_not_installed:Backend", 'pip install "titanicml[mycloud]"'),
+    )
+    with pytest.raises(BackendUnavailableError, match=r'pip install "titanicml\[mycloud\]"'):
+        get_backend("mycloud")
+
+
+def test_trainer_rejects_unknown_backend_before_training(titanic):
+    with pytest.raises(BackendNotFoundError):
+        Trainer(target="Survived", backend="nope", track=False).fit(titanic)
+
+
+def test_submit_wait_result_lifecycle(titanic):
+    backend = LocalBackend()
+    spec = TrainSpec(target="Survived", time_budget=3, exclude=("Boat", "Body"))
+    frame, ref = resolve_data(titanic)
+    job = backend.submit(spec, ref, frame)
+    assert job.status is JobStatus.QUEUED
+    with pytest.raises(TrainingError, match="not Completed"):
+        backend.result(job)
+    assert backend.wait(job) is JobStatus.COMPLETED
+    assert backend.wait(job) is JobStatus.COMPLETED  # idempotent once ended
+    result = backend.result(job)
+    assert result.backend == "local" and result.data.sha256 == ref.sha256
+
+
+def test_cancel_stops_the_search_at_the_next_trial(titanic):
+    backend = LocalBackend()
+    spec = TrainSpec(target="Survived", time_budget=60)
+    frame, ref = resolve_data(titanic)
+    trials = []
+
+    def on_progress(report):
+        trials.append(report)
+        if report.trials == 2:
+            backend.cancel(job)
+
+    job = backend.submit(spec, ref, frame, on_progress)
+    status = backend.wait(job)
+    assert status is JobStatus.CANCELED
+    assert len(trials) == 2
+    with pytest.raises(TrainingError):
+        backend.result(job)

@@ -1,0 +1,100 @@
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import run_cli
+from mlflow import MlflowClient
+
+
+def test_help_lists_the_verbs():
+    out = run_cli("--help")
+    assert out.returncode == 0
+    assert "quickstart" in out.stdout and "train" in out.stdout
+
+
+def test_quickstart_prints_leaderboard_score_run_and_ui_command(tmp_path):
+    out = run_cli("quickstart", "--time-budget", "5", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Leaderboard" in out.stdout
+    assert "5-fold CV accuracy" in out.stdout
+    assert "mlflow ui --backend-store-uri sqlite:///" in out.stdout
+    assert (tmp_path / "mlflow.db").exists()
+    run_id = out.stdout.split("MLflow run: ")[1].split()[0]
+    run = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["exclude"] == "Boat,Body"
+    assert "Traceback" not in out.stderr
+
+
+def test_train_on_a_csv_saves_the_model(tmp_path, titanic):
+    titanic.to_csv(tmp_path / "titanic.csv", index=False)
+    out = run_cli(
+        "train", "--data", "titanic.csv", "--target", "Survived", "--time-budget", "4",
+        "--exclude", "Boat", "Body", "--metric", "roc_auc", "--output", "model", cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "CV roc_auc" in out.stdout
+    assert (tmp_path / "model" / "MLmodel").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--data", "missing.csv", "--target", "y"], "no such file"),
+        (["train", "--data", "data.csv", "--target", "nope"], "target column 'nope' is not"),
+        (["train", "--data", "empty.csv", "--target", "y"], "is empty"),
+        (["train", "--data", "one_class.csv", "--target", "y"], "single class"),
+        (["train", "--data", "data.txt", "--target", "y"], "unsupported file type"),
+        (["train", "--data", "data.csv", "--target", "y", "--backend", "spark"], "unknown backend"),
+        (["train", "--data", "data.csv", "--target", "y", "--metric", "r2"], "does not apply"),
+        (["quickstart", "--time-budget", "0"], "must be a positive number"),
+        (["quickstart", "--time-budget", "soon"], "is not a number"),
+    ],
+)
+def test_user_errors_print_one_line_and_exit_2(args, message, tmp_path):
+    (tmp_path / "data.csv").write_text("x,y\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n")
+    (tmp_path / "data.txt").write_text("x,y\n1,0\n")
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "one_class.csv").write_text("x,y\n1,1\n2,1\n3,1\n")
+    out = run_cli(*args, cwd=tmp_path)
+    assert out.returncode == 2, (out.stdout, out.stderr)
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_marks_the_run_killed_and_saves_nothing(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "titanicml", "quickstart", "--time-budget", "120",
+         "--output", "model"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    db = tmp_path / "mlflow.db"
+    deadline = time.monotonic() + 60
+    # Wait until the run exists and is running, then interrupt it.
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as connection:
+                    rows = connection.execute("select status from runs").fetchall()
+            except sqlite3.OperationalError:
+                rows = []
+            if ("RUNNING",) in rows:
+                break
+        time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail("the training run never started")
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    with sqlite3.connect(db) as connection:
+        statuses = {s for (s,) in connection.execute("select status from runs")}
+    assert statuses == {"KILLED"}
+    assert not (tmp_path / "model").exists()

@@ -1,0 +1,177 @@
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import FAST_BUDGET
+
+from titanicml import Trainer
+from titanicml.exceptions import ConfigError, TitanicMLError
+from titanicml.spec import ESTIMATORS
+
+
+def test_titanic_result_has_a_ranked_leaderboard_of_several_families(titanic_result):
+    board = titanic_result.leaderboard
+    assert len(board) >= 3
+    assert set(board["estimator"]) <= set(ESTIMATORS)
+    scores = board["cv_accuracy"].to_numpy()
+    assert np.all(scores[:-1] >= scores[1:]), "leaderboard must be sorted best first"
+    assert {"cv_accuracy_std", "n_trials", "fit_time", "config"} <= set(board.columns)
+    assert (board["n_trials"] >= 1).all()
+
+
+def test_metrics_are_those_of_the_best_row(titanic_result):
+    best = titanic_result.leaderboard.iloc[0]
+    assert titanic_result.metrics["accuracy"] == pytest.approx(best["cv_accuracy"])
+    assert titanic_result.metric == "accuracy" and titanic_result.task == "binary"
+    assert 0.70 < titanic_result.metrics["accuracy"] < 0.95
+    assert 0.0 <= titanic_result.metrics["accuracy_std"] < 0.1
+    assert 0.5 < titanic_result.metrics["roc_auc"] <= 1.0
+
+
+def test_predict_takes_raw_rows_in_every_shape(titanic_result, titanic):
+    rows = titanic.head(20)
+    labels = titanic_result.predict(rows)
+    assert labels.shape == (20,) and set(labels) <= {0, 1}
+    record = rows.iloc[0].to_dict()
+    assert titanic_result.predict(record)[0] == labels[0]
+    assert titanic_result.predict([record])[0] == labels[0]
+    partial = titanic_result.predict({"Age": 22, "Pclass": 3, "Sex": "male"})
+    assert partial.shape == (1,)
+
+
+def test_predict_proba_rows_sum_to_one_and_agree_with_predict(titanic_result, titanic):
+    proba = titanic_result.predict_proba(titanic)
+    assert proba.shape == (len(titanic), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    labels = np.asarray(titanic_result.classes)[proba.argmax(axis=1)]
+    np.testing.assert_array_equal(labels, titanic_result.predict(titanic))
+
+
+def test_excluded_and_target_columns_are_not_features(titanic_result):
+    used = set(titanic_result.model.input_columns)
+    assert not used & {"Boat", "Body", "Survived"}
+    features = titanic_result.features.set_index("name")
+    assert features.loc["Boat", "kind"] == "dropped"
+
+
+def test_multiclass_with_string_labels():
+    from sklearn.datasets import load_wine
+
+    data = load_wine(as_frame=True).frame
+    data["target"] = data["target"].map({0: "barolo", 1: "grignolino", 2: "barbera"})
+    result = Trainer(target="target", time_budget=FAST_BUDGET, track=False).fit(data)
+    assert result.task == "multiclass"
+    assert sorted(result.classes) == ["barbera", "barolo", "grignolino"]
+    assert set(result.predict(data.head(30))) <= set(result.classes)
+    assert result.predict_proba(data.head(5)).shape == (5, 3)
+    assert result.metrics["accuracy"] > 0.8
+
+
+def test_regression_is_inferred_and_scored_with_r2():
+    from sklearn.datasets import load_diabetes
+
+    data = load_diabetes(as_frame=True).frame
+    result = Trainer(target="target", time_budget=FAST_BUDGET, track=False).fit(data)
+    assert result.task == "regression" and result.metric == "r2"
+    assert "lrl1" not in set(result.leaderboard["estimator"])
+    assert result.metrics["r2"] > 0.2
+    assert {"rmse", "mae"} <= set(result.metrics)
+    with pytest.raises(TitanicMLError, match="classifiers"):
+        result.predict_proba(data.head(2))
+
+
+def test_csv_and_parquet_paths_train_like_a_frame(tmp_path, titanic):
+    small = titanic[["Survived", "Pclass", "Sex", "Age", "Fare"]]
+    small.to_parquet(tmp_path / "t.parquet")
+    result = Trainer(target="Survived", time_budget=3, track=False, max_trials=3).fit(
+        tmp_path / "t.parquet"
+    )
+    assert result.data.source.endswith("t.parquet")
+    assert result.data.n_rows == len(small)
+
+
+@pytest.mark.parametrize("budget", [5.0])
+def test_time_budget_covers_the_whole_fit(budget, titanic, store):
+    trainer = Trainer(target="Survived", time_budget=budget, tracking_uri=store)
+    started = time.monotonic()
+    trainer.fit(titanic)
+    assert time.monotonic() - started <= budget * 1.1 + 5
+
+
+def test_roc_auc_metric_is_optimized_when_asked(titanic):
+    result = Trainer(
+        target="Survived", metric="roc_auc", time_budget=3, track=False, exclude=["Boat", "Body"]
+    ).fit(titanic)
+    assert result.metric == "roc_auc"
+    board = result.leaderboard["cv_roc_auc"].to_numpy()
+    assert np.all(board[:-1] >= board[1:])
+
+
+def test_progress_reports_trials_and_best_score(titanic):
+    reports = []
+    Trainer(target="Survived", time_budget=3, track=False).fit(titanic, on_progress=reports.append)
+    assert reports, "no progress was reported"
+    assert [r.trials for r in reports] == list(range(1, len(reports) + 1))
+    assert all(r.best_score is not None and 0 < r.best_score <= 1 for r in reports)
+    best = [r.best_score for r in reports]
+    assert best == sorted(best), "best score so far never gets worse"
+
+
+def test_max_trials_and_seed_give_the_same_leaderboard(titanic):
+    def run():
+        return Trainer(
+            target="Survived", time_budget=30, max_trials=6, seed=3, track=False,
+            exclude=["Boat", "Body"],
+        ).fit(titanic)
+
+    first, second = run(), run()
+    assert first.trials["estimator"].tolist() == second.trials["estimator"].tolist()
+    assert len(first.trials) == 6
+    np.testing.assert_allclose(first.trials["loss"], second.trials["loss"])
+
+
+def test_unused_columns_at_predict_time_are_ignored(titanic_result, titanic):
+    rows = titanic.head(3).assign(Unrelated=["a", "b", "c"])
+    np.testing.assert_array_equal(titanic_result.predict(rows), titanic_result.predict(titanic.head(3)))
+
+
+def test_trainer_repr_and_spec_are_explicit():
+    trainer = Trainer(target="y", time_budget=10)
+    assert "target='y'" in repr(trainer)
+    spec = trainer.spec()
+    assert spec.time_budget == 10 and spec.cv == 5
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"time_budget": 0}, "time_budget must be a positive"),
+        ({"time_budget": -5}, "time_budget must be a positive"),
+        ({"cv": 1}, "cv must be"),
+        ({"task": "ranking"}, "unknown task"),
+        ({"metric": "bleu"}, "unknown metric"),
+        ({"task": "regression", "metric": "accuracy"}, "does not apply"),
+        ({"estimators": ["catboost9"]}, "unknown estimator"),
+        ({"exclude": ["Survived"]}, "cannot also be excluded"),
+    ],
+)
+def test_bad_parameters_raise_config_errors(kwargs, match, titanic):
+    with pytest.raises(ConfigError, match=match) as info:
+        Trainer(target="Survived", track=False, **kwargs).fit(titanic)
+    assert isinstance(info.value, ValueError)
+
+
+def test_metric_unfit_for_inferred_task_is_refused(titanic):
+    with pytest.raises(ConfigError, match="does not apply to a binary task"):
+        Trainer(target="Survived", metric="r2", time_budget=2, track=False).fit(titanic)
+
+
+def test_unknown_data_type_is_refused():
+    with pytest.raises(TitanicMLError, match="give a pandas DataFrame"):
+        Trainer(target="y", track=False).fit(42)
+
+
+def test_empty_frame_is_refused():
+    with pytest.raises(TitanicMLError, match="empty"):
+        Trainer(target="y", track=False).fit(pd.DataFrame())
