@@ -27,7 +27,9 @@ def test_saved_directory_is_a_complete_mlflow_model(saved_model):
     assert "MLmodel" in manifest and "artifacts/model.joblib" in manifest
 
 
-def test_pyfunc_reload_gives_the_same_predictions_on_every_row(saved_model, titanic_result, titanic):
+def test_pyfunc_reload_gives_the_same_predictions_on_every_row(
+    saved_model, titanic_result, titanic
+):
     model = mlflow.pyfunc.load_model(str(saved_model))
     features = titanic.drop(columns=["Survived"])
     out = model.predict(features)
@@ -61,7 +63,7 @@ def test_added_file_is_refused(saved_model, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(saved_model, copy)
     (copy / "code" / "titanicml" / "evil.py").write_text("print('hi')")
-    with pytest.raises(ModelIntegrityError, match="added: code/titanicml/evil.py"):
+    with pytest.raises(ModelIntegrityError, match=r"added: code/titanicml/evil\.py"):
         load_model(copy)
 
 

@@ -31,7 +31,7 @@ def test_local_backend_is_also_registered_as_an_entry_point():
 
 
 def test_unknown_backend_lists_the_known_ones():
-    with pytest.raises(BackendNotFoundError, match="unknown backend 'spark'.*local"):
+    with pytest.raises(BackendNotFoundError, match=r"unknown backend 'spark'.*local"):
         get_backend("spark")
 
 

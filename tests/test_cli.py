@@ -33,8 +33,21 @@ def test_quickstart_prints_leaderboard_score_run_and_ui_command(tmp_path):
 def test_train_on_a_csv_saves_the_model(tmp_path, titanic):
     titanic.to_csv(tmp_path / "titanic.csv", index=False)
     out = run_cli(
-        "train", "--data", "titanic.csv", "--target", "Survived", "--time-budget", "4",
-        "--exclude", "Boat", "Body", "--metric", "roc_auc", "--output", "model", cwd=tmp_path,
+        "train",
+        "--data",
+        "titanic.csv",
+        "--target",
+        "Survived",
+        "--time-budget",
+        "4",
+        "--exclude",
+        "Boat",
+        "Body",
+        "--metric",
+        "roc_auc",
+        "--output",
+        "model",
+        cwd=tmp_path,
     )
     assert out.returncode == 0, out.stderr
     assert "CV roc_auc" in out.stdout
@@ -70,9 +83,21 @@ def test_user_errors_print_one_line_and_exit_2(args, message, tmp_path):
 def test_ctrl_c_marks_the_run_killed_and_saves_nothing(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "titanicml", "quickstart", "--time-budget", "120",
-         "--output", "model"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "titanicml",
+            "quickstart",
+            "--time-budget",
+            "120",
+            "--output",
+            "model",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     db = tmp_path / "mlflow.db"
     deadline = time.monotonic() + 60

@@ -29,7 +29,7 @@ def test_header_only_file_is_refused(tmp_path):
 def test_unsupported_suffix_is_refused(tmp_path):
     path = tmp_path / "data.xlsx"
     path.write_bytes(b"PK\x03\x04")
-    with pytest.raises(DataFormatError, match="unsupported file type '.xlsx'"):
+    with pytest.raises(DataFormatError, match=r"unsupported file type '\.xlsx'"):
         read_table(path)
 
 

@@ -5,10 +5,7 @@ HEAVY = ("flaml", "mlflow", "sklearn", "azure", "lightgbm", "xgboost", "pandas")
 
 
 def _loaded_after(statement: str) -> set[str]:
-    code = (
-        f"import sys; {statement}; "
-        f"print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
-    )
+    code = f"import sys; {statement}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return set(out.stdout.split())
 

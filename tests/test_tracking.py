@@ -72,8 +72,9 @@ def test_interrupted_training_is_killed_and_leaves_no_model(titanic, store):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        Trainer(target="Survived", time_budget=30, tracking_uri=store,
-                experiment_name="ctrl-c").fit(titanic, on_progress=interrupt)
+        Trainer(
+            target="Survived", time_budget=30, tracking_uri=store, experiment_name="ctrl-c"
+        ).fit(titanic, on_progress=interrupt)
     client = MlflowClient(store)
     (run,) = _runs(client, "ctrl-c")
     assert run.info.status == "KILLED"
@@ -85,8 +86,9 @@ def test_failed_training_is_marked_failed(titanic, store):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        Trainer(target="Survived", time_budget=10, tracking_uri=store,
-                experiment_name="fail").fit(titanic, on_progress=explode)
+        Trainer(target="Survived", time_budget=10, tracking_uri=store, experiment_name="fail").fit(
+            titanic, on_progress=explode
+        )
     (run,) = _runs(MlflowClient(store), "fail")
     assert run.info.status == "FAILED"
     assert "disk full" in run.data.tags["titanicml.error"]
@@ -96,8 +98,13 @@ def _train_in_process(store: str, seed: int, out: str) -> None:
     from titanicml import Trainer
     from titanicml.datasets import load_titanic
 
-    result = Trainer(target="Survived", time_budget=4, seed=seed, tracking_uri=store,
-                     experiment_name="concurrent").fit(load_titanic())
+    result = Trainer(
+        target="Survived",
+        time_budget=4,
+        seed=seed,
+        tracking_uri=store,
+        experiment_name="concurrent",
+    ).fit(load_titanic())
     Path(out).write_text(json.dumps({"run_id": result.run_id}))
 
 

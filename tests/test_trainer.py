@@ -121,7 +121,11 @@ def test_progress_reports_trials_and_best_score(titanic):
 def test_max_trials_and_seed_give_the_same_leaderboard(titanic):
     def run():
         return Trainer(
-            target="Survived", time_budget=30, max_trials=6, seed=3, track=False,
+            target="Survived",
+            time_budget=30,
+            max_trials=6,
+            seed=3,
+            track=False,
             exclude=["Boat", "Body"],
         ).fit(titanic)
 
@@ -133,7 +137,9 @@ def test_max_trials_and_seed_give_the_same_leaderboard(titanic):
 
 def test_unused_columns_at_predict_time_are_ignored(titanic_result, titanic):
     rows = titanic.head(3).assign(Unrelated=["a", "b", "c"])
-    np.testing.assert_array_equal(titanic_result.predict(rows), titanic_result.predict(titanic.head(3)))
+    np.testing.assert_array_equal(
+        titanic_result.predict(rows), titanic_result.predict(titanic.head(3))
+    )
 
 
 def test_trainer_repr_and_spec_are_explicit():

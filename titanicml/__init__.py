@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from titanicml.trainer import Trainer, TrainingResult
 
 __all__ = [
-    "Trainer",
     "TitanicMLError",
+    "Trainer",
     "TrainingResult",
     "__version__",
     "datasets",

@@ -61,8 +61,14 @@ def leaderboard_table(leaderboard: pd.DataFrame, metric: str) -> Any:
     from rich.table import Table
 
     table = Table(title="Leaderboard", title_justify="left")
-    for name, justify in (("#", "right"), ("model", "left"), (f"CV {metric}", "right"),
-                          ("± std", "right"), ("trials", "right"), ("fit time (s)", "right")):
+    for name, justify in (
+        ("#", "right"),
+        ("model", "left"),
+        (f"CV {metric}", "right"),
+        ("± std", "right"),
+        ("trials", "right"),
+        ("fit time (s)", "right"),
+    ):
         table.add_column(name, justify=justify)
     for rank, row in enumerate(leaderboard.to_dict("records"), start=1):
         table.add_row(

@@ -41,21 +41,32 @@ def _positive_float(text: str) -> float:
 
 def _add_training_options(parser: argparse.ArgumentParser, default_budget: float) -> None:
     parser.add_argument(
-        "--time-budget", type=_positive_float, default=default_budget, metavar="SECONDS",
+        "--time-budget",
+        type=_positive_float,
+        default=default_budget,
+        metavar="SECONDS",
         help=f"seconds for the whole training (default {default_budget:g})",
     )
     parser.add_argument("--metric", default="auto", help="metric to optimize (default: auto)")
-    parser.add_argument("--task", default="auto",
-                        choices=["auto", "binary", "multiclass", "regression"])
+    parser.add_argument(
+        "--task", default="auto", choices=["auto", "binary", "multiclass", "regression"]
+    )
     parser.add_argument("--cv", type=int, default=5, help="cross-validation folds (default 5)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-trials", type=int, default=None)
     parser.add_argument("--backend", default="local", help="training backend (default: local)")
     parser.add_argument("--experiment", default=None, help="MLflow experiment name")
-    parser.add_argument("--tracking-uri", default=None,
-                        help="MLflow store (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
-    parser.add_argument("--output", default=None, metavar="DIR",
-                        help="also save the model as an MLflow model directory here")
+    parser.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow store (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
+    )
+    parser.add_argument(
+        "--output",
+        default=None,
+        metavar="DIR",
+        help="also save the model as an MLflow model directory here",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     quick = commands.add_parser(
-        "quickstart", help="train on the embedded Titanic data and show the leaderboard",
+        "quickstart",
+        help="train on the embedded Titanic data and show the leaderboard",
         description="Train on the embedded Titanic data (leaking columns Boat and Body "
         "excluded), print the leaderboard and the MLflow run.",
     )
@@ -77,13 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     quick.set_defaults(handler=_quickstart)
 
     train = commands.add_parser(
-        "train", help="train on a CSV or Parquet file",
+        "train",
+        help="train on a CSV or Parquet file",
         description="Search estimators and hyperparameters for a table and log the run to MLflow.",
     )
     train.add_argument("--data", required=True, help="CSV or Parquet file (or folder)")
     train.add_argument("--target", required=True, help="column to predict")
-    train.add_argument("--exclude", nargs="+", default=[], metavar="COL",
-                       help="columns never used as features")
+    train.add_argument(
+        "--exclude", nargs="+", default=[], metavar="COL", help="columns never used as features"
+    )
     _add_training_options(train, default_budget=60)
     train.set_defaults(handler=_train)
     return parser
@@ -100,13 +114,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"titanicml: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("titanicml: interrupted; the MLflow run was marked KILLED and no model was saved",
-              file=sys.stderr)
+        print(
+            "titanicml: interrupted; the MLflow run was marked KILLED and no model was saved",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
 
 
-def _trainer(args: argparse.Namespace, target: str, exclude: Sequence[str],
-             experiment: str) -> Trainer:
+def _trainer(
+    args: argparse.Namespace, target: str, exclude: Sequence[str], experiment: str
+) -> Trainer:
     from titanicml.trainer import Trainer
 
     return Trainer(
@@ -147,13 +164,15 @@ def _run(trainer: Trainer, data: Any, output: str | None) -> TrainingResult:
     )
     if result.metric != "accuracy" and "accuracy" in result.metrics:
         console.print(f"CV accuracy: {result.metrics['accuracy']:.4f}")
-    console.print(f"MLflow run: {result.run_id}  (model: runs:/{result.run_id}/model)",
-                  soft_wrap=True)
+    console.print(
+        f"MLflow run: {result.run_id}  (model: runs:/{result.run_id}/model)", soft_wrap=True
+    )
     if output:
         path = result.save(output)
         console.print(f"Model saved to {path}", soft_wrap=True)
-    console.print(f"Open the MLflow UI: {ui_command(result.tracking_uri)}", soft_wrap=True,
-                  highlight=False)
+    console.print(
+        f"Open the MLflow UI: {ui_command(result.tracking_uri)}", soft_wrap=True, highlight=False
+    )
     return result
 
 

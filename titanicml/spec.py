@@ -83,13 +83,20 @@ class TrainSpec:
                 f"time_budget must be a positive number of seconds, got {self.time_budget!r}"
             )
         if not isinstance(self.cv, int) or isinstance(self.cv, bool) or self.cv < 2:
-            raise ConfigError(f"cv must be an integer number of folds of at least 2, got {self.cv!r}")
-        if self.max_trials is not None and (not isinstance(self.max_trials, int) or self.max_trials < 1):
-            raise ConfigError(f"max_trials must be a positive integer or None, got {self.max_trials!r}")
+            raise ConfigError(
+                f"cv must be an integer number of folds of at least 2, got {self.cv!r}"
+            )
+        if self.max_trials is not None and (
+            not isinstance(self.max_trials, int) or self.max_trials < 1
+        ):
+            raise ConfigError(
+                f"max_trials must be a positive integer or None, got {self.max_trials!r}"
+            )
         unknown = [e for e in self.estimators if e not in ESTIMATORS]
         if unknown or not self.estimators:
             raise ConfigError(
-                f"unknown estimator(s) {unknown or '(none given)'}; choose from: {', '.join(ESTIMATORS)}"
+                f"unknown estimator(s) {unknown or '(none given)'}; "
+                f"choose from: {', '.join(ESTIMATORS)}"
             )
         if self.target in self.exclude:
             raise ConfigError(f"the target {self.target!r} cannot also be excluded")

@@ -95,7 +95,9 @@ def get_client(tracking_uri: str | None = None) -> MlflowClient:
     if db_path is None:
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
     if not db_path.parent.exists():
-        raise ConfigError(f"the folder of the MLflow store {db_path} does not exist; create it first")
+        raise ConfigError(
+            f"the folder of the MLflow store {db_path} does not exist; create it first"
+        )
     with FileLock(str(db_path) + ".lock", timeout=120), quiet_mlflow():
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         client.search_experiments(max_results=1)  # forces the schema to exist

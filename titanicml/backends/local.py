@@ -177,9 +177,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
 class _FlamlSearch:
     """One FLAML AutoML run with titanicml's metric, progress and cancellation."""
 
-    def __init__(
-        self, spec: TrainSpec, task: str, metric: Metric, job: Job, budget: float
-    ) -> None:
+    def __init__(self, spec: TrainSpec, task: str, metric: Metric, job: Job, budget: float) -> None:
         self.spec, self.task, self.metric, self.job, self.budget = spec, task, metric, job, budget
         self.trials = 0
         self.best_loss = float("inf")
@@ -295,7 +293,7 @@ def _full_proba(proba: np.ndarray, estimator: Any, n_classes: int) -> np.ndarray
 
 
 def _example_rows(inputs: pd.DataFrame, n_rows: int = 3) -> list[dict[str, Any]]:
-    """A few training rows, complete ones preferred, as JSON-ready records."""
+    """Pick a few training rows, complete ones first, as JSON-ready records."""
     complete = inputs.dropna()
     sample = (complete if len(complete) >= n_rows else inputs).head(n_rows)
     return sample.astype(object).where(sample.notna(), None).to_dict("records")
@@ -340,4 +338,3 @@ def _leaderboard(trials: pd.DataFrame, metric: Metric) -> pd.DataFrame:
     rest = [c for c in board.columns if c.startswith("cv_") and c not in columns]
     ordered = board[[*columns, *sorted(rest), "n_trials", "fit_time", "trial", "config"]]
     return ordered.reset_index(drop=True)
-

@@ -64,7 +64,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
     path = Path(path)
     if not path.exists():
-        raise DataFormatError(f"no such file: {path}; check the path or register it as a data asset")
+        raise DataFormatError(
+            f"no such file: {path}; check the path or register it as a data asset"
+        )
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES)
         if not files:
@@ -113,7 +115,8 @@ def resolve_data(data: Any) -> tuple[pd.DataFrame, DataRef]:
         frame, source = read_table(data), str(data)
     else:
         raise DataError(
-            f"cannot train on a {type(data).__name__}; give a pandas DataFrame or a CSV/Parquet path"
+            f"cannot train on a {type(data).__name__}; "
+            "give a pandas DataFrame or a CSV/Parquet path"
         )
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise DataError("the data is empty; give a table with a target column and some rows")

@@ -146,10 +146,7 @@ def _signature(model: TabularModel) -> Any:
     from mlflow.types import ColSpec, Schema
 
     inputs = Schema(
-        [
-            ColSpec(_SCHEMA_TYPES[c.dtype], c.name, required=False)
-            for c in model.plan.inputs
-        ]
+        [ColSpec(_SCHEMA_TYPES[c.dtype], c.name, required=False) for c in model.plan.inputs]
     )
     if not model.is_classifier:
         return ModelSignature(inputs, Schema([ColSpec("double", "prediction")]))

@@ -59,8 +59,9 @@ def verify_manifest(root: Path) -> None:
     actual = {p.relative_to(root).as_posix(): p for p in _files(root)}
     missing = sorted(set(expected) - set(actual))
     added = sorted(set(actual) - set(expected))
-    changed = sorted(name for name in expected.keys() & actual.keys()
-                     if _sha256(actual[name]) != expected[name])
+    changed = sorted(
+        name for name in expected.keys() & actual.keys() if _sha256(actual[name]) != expected[name]
+    )
     problems = [
         f"{label}: {', '.join(names)}"
         for label, names in (("changed", changed), ("missing", missing), ("added", added))
