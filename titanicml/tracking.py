@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import tempfile
+import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -164,20 +166,26 @@ class TrainingRun:
 
         self.client = get_client(self.tracking_uri)
         self.experiment_id = _experiment_id(self.client, self.experiment_name, self.tracking_uri)
-        run = self.client.create_run(
-            self.experiment_id,
-            tags={
-                "mlflow.source.name": "titanicml",
-                f"{TAG_PREFIX}target": self.spec.target,
-            },
-        )
-        self.run_id = run.info.run_id
         params = {**_flatten(self.spec.to_dict()), **self.data.to_params()}
-        self.client.log_batch(
-            self.run_id,
-            params=[Param(k, _param_value(v)) for k, v in params.items()],
-            tags=[RunTag(f"{TAG_PREFIX}data_sha256", self.data.sha256)],
-        )
+        # A Ctrl-C between creating the run and learning its id would leave it RUNNING
+        # for ever: hold the interrupt until the run is known, then let it through.
+        with _interrupts_deferred() as interrupted:
+            run = self.client.create_run(
+                self.experiment_id,
+                tags={"mlflow.source.name": "titanicml", f"{TAG_PREFIX}target": self.spec.target},
+            )
+            self.run_id = run.info.run_id
+        try:
+            if interrupted():
+                raise KeyboardInterrupt
+            self.client.log_batch(
+                self.run_id,
+                params=[Param(k, _param_value(v)) for k, v in params.items()],
+                tags=[RunTag(f"{TAG_PREFIX}data_sha256", self.data.sha256)],
+            )
+        except BaseException as exc:  # Ctrl-C included: the run must not stay RUNNING
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return self
 
     def __exit__(
@@ -194,8 +202,12 @@ class TrainingRun:
             status = "KILLED"
         else:
             status = "FAILED"
-            self.client.set_tag(self.run_id, f"{TAG_PREFIX}error", f"{exc_type.__name__}: {exc}")
-        self.client.set_terminated(self.run_id, status=status)
+        with _interrupts_deferred():
+            if status == "FAILED":
+                self.client.set_tag(
+                    self.run_id, f"{TAG_PREFIX}error", f"{exc_type.__name__}: {exc}"
+                )
+            self.client.set_terminated(self.run_id, status=status)
 
     def log_result(self, result: TrainingResult) -> None:
         """Log metrics, leaderboard, child runs and the model of a finished search."""
@@ -262,6 +274,23 @@ class TrainingRun:
                 tags=[RunTag(f"{TAG_PREFIX}estimator", str(row["estimator"]))],
             )
             self.client.set_terminated(child.info.run_id, status="FINISHED")
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[Callable[[], bool]]:
+    """Hold SIGINT during a short critical section; yield a function telling if one came.
+
+    Outside the main thread signals cannot be handled, and nothing is changed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield lambda: bool(received)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _flatten(data: dict[str, Any]) -> dict[str, Any]:
