@@ -36,7 +36,7 @@ def titanic_result(titanic, session_store):
 
     trainer = Trainer(
         target="Survived",
-        time_budget=FAST_BUDGET + 2,
+        time_budget=10,
         exclude=["Boat", "Body"],
         experiment_name="tests",
         tracking_uri=session_store,

@@ -26,7 +26,8 @@ def test_quickstart_prints_leaderboard_score_run_and_ui_command(tmp_path):
     run_id = out.stdout.split("MLflow run: ")[1].split()[0]
     run = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(run_id)
     assert run.info.status == "FINISHED"
-    assert run.data.params["exclude"] == "Boat,Body"
+    assert run.data.params["dropped"] == "Boat,Body"
+    assert "Data checks" in out.stdout and "target_leakage" in out.stdout
     assert "Traceback" not in out.stderr
 
 

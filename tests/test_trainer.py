@@ -13,7 +13,8 @@ from titanicml.spec import ESTIMATORS
 def test_titanic_result_has_a_ranked_leaderboard_of_several_families(titanic_result):
     board = titanic_result.leaderboard
     assert len(board) >= 3
-    assert set(board["estimator"]) <= set(ESTIMATORS)
+    assert set(board["estimator"]) <= {*ESTIMATORS, "ensemble"}
+    assert board["selected"].tolist() == [True] + [False] * (len(board) - 1)
     scores = board["cv_accuracy"].to_numpy()
     assert np.all(scores[:-1] >= scores[1:]), "leaderboard must be sorted best first"
     assert {"cv_accuracy_std", "n_trials", "fit_time", "config"} <= set(board.columns)
@@ -133,6 +134,11 @@ def test_max_trials_and_seed_give_the_same_leaderboard(titanic):
     assert first.trials["estimator"].tolist() == second.trials["estimator"].tolist()
     assert len(first.trials) == 6
     np.testing.assert_allclose(first.trials["loss"], second.trials["loss"])
+    timing = ["fit_time"]
+    pd.testing.assert_frame_equal(
+        first.leaderboard.drop(columns=timing), second.leaderboard.drop(columns=timing)
+    )
+    np.testing.assert_array_equal(first.predict_proba(titanic), second.predict_proba(titanic))
 
 
 def test_unused_columns_at_predict_time_are_ignored(titanic_result, titanic):
@@ -155,6 +161,8 @@ def test_trainer_repr_and_spec_are_explicit():
         ({"time_budget": 0}, "time_budget must be a positive"),
         ({"time_budget": -5}, "time_budget must be a positive"),
         ({"cv": 1}, "cv must be"),
+        ({"max_trials": 1}, "max_trials must be"),
+        ({"on_leakage": "ignore"}, "unknown on_leakage"),
         ({"task": "ranking"}, "unknown task"),
         ({"metric": "bleu"}, "unknown metric"),
         ({"task": "regression", "metric": "accuracy"}, "does not apply"),

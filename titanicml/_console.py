@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
     from titanicml.backends.base import Progress
 
-__all__ = ["SearchProgress", "leaderboard_table", "print_frame"]
+__all__ = ["SearchProgress", "data_checks_table", "leaderboard_table"]
 
 
 class SearchProgress:
@@ -82,13 +82,24 @@ def leaderboard_table(leaderboard: pd.DataFrame, metric: str) -> Any:
     return table
 
 
-def print_frame(console: Console, frame: pd.DataFrame, title: str) -> None:
-    """Print a small DataFrame as a rich table."""
+_STATUS_STYLE = {"fixed": "yellow", "alerted": "bold red", "passed": "green"}
+
+
+def data_checks_table(checks: pd.DataFrame) -> Any:
+    """Render the data-check report: what was fixed or alerted, and how many checks passed."""
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
-    for column in frame.columns:
-        table.add_column(str(column))
-    for row in frame.itertuples(index=False):
-        table.add_row(*("" if v is None or v != v else str(v) for v in row))
-    console.print(table)
+    passed = checks[checks["status"] == "passed"]
+    table = Table(
+        title="Data checks",
+        title_justify="left",
+        caption=f"{len(passed)} more checks passed: {', '.join(passed['check'])}",
+        caption_justify="left",
+    )
+    for name in ("status", "check", "column", "message"):
+        table.add_column(name, overflow="fold")
+    for row in checks[checks["status"] != "passed"].itertuples(index=False):
+        style = _STATUS_STYLE.get(row.status, "")
+        column = "" if row.column is None or row.column != row.column else str(row.column)
+        table.add_row(f"[{style}]{row.status}[/]", row.check, column, row.message)
+    return table

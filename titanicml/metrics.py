@@ -21,6 +21,7 @@ __all__ = [
     "default_metric",
     "metric_for_task",
     "score_all",
+    "score_one",
 ]
 
 
@@ -170,3 +171,12 @@ _SCORERS: dict[str, dict[str, _Scorer]] = {
     "multiclass": _CLASSIFICATION_SCORERS,
     "regression": {"r2": _r2, "rmse": _rmse, "mae": _mae},
 }
+
+
+def score_one(
+    task: str, name: str, y_true: np.ndarray, prediction: np.ndarray, proba: np.ndarray | None
+) -> float:
+    """Score one prediction with one metric of the task."""
+    import numpy as np
+
+    return float(_SCORERS[task][name](np.asarray(y_true), prediction, proba))

@@ -15,6 +15,7 @@ from titanicml.exceptions import ConfigError
 __all__ = ["ESTIMATORS", "TASKS", "TrainSpec"]
 
 TASKS = ("auto", "binary", "multiclass", "regression")
+LEAKAGE_ACTIONS = ("drop", "warn", "error")
 
 #: Estimator families titanicml searches, by FLAML's learner name, with the
 #: display name used in leaderboards and MLflow.
@@ -59,6 +60,12 @@ class TrainSpec:
         Stop after this many trials even if time is left.
     n_jobs : int
         Cores per trial; ``-1`` uses all.
+    ensemble : bool
+        Try a weighted ensemble of the best families after the search.
+    on_leakage : {"drop", "warn", "error"}
+        What the data checks do with a column that leaks the target.
+    dropped : dict of str to str
+        Columns the data checks removed, with the reason (filled in by the Trainer).
     """
 
     target: str
@@ -71,6 +78,9 @@ class TrainSpec:
     estimators: tuple[str, ...] = DEFAULT_ESTIMATORS
     max_trials: int | None = None
     n_jobs: int = -1
+    ensemble: bool = True
+    on_leakage: str = "drop"
+    dropped: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -87,16 +97,21 @@ class TrainSpec:
                 f"cv must be an integer number of folds of at least 2, got {self.cv!r}"
             )
         if self.max_trials is not None and (
-            not isinstance(self.max_trials, int) or self.max_trials < 1
+            not isinstance(self.max_trials, int) or self.max_trials < 2
         ):
             raise ConfigError(
-                f"max_trials must be a positive integer or None, got {self.max_trials!r}"
+                f"max_trials must be an integer of at least 2, or None; got {self.max_trials!r}"
             )
         unknown = [e for e in self.estimators if e not in ESTIMATORS]
         if unknown or not self.estimators:
             raise ConfigError(
                 f"unknown estimator(s) {unknown or '(none given)'}; "
                 f"choose from: {', '.join(ESTIMATORS)}"
+            )
+        if self.on_leakage not in LEAKAGE_ACTIONS:
+            raise ConfigError(
+                f"unknown on_leakage {self.on_leakage!r}; "
+                f"choose one of: {', '.join(LEAKAGE_ACTIONS)}"
             )
         if self.target in self.exclude:
             raise ConfigError(f"the target {self.target!r} cannot also be excluded")
@@ -116,6 +131,7 @@ class TrainSpec:
         data = asdict(self)
         data["exclude"] = list(self.exclude)
         data["estimators"] = list(self.estimators)
+        data["dropped"] = sorted(self.dropped)
         return data
 
 

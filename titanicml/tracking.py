@@ -238,6 +238,8 @@ class TrainingRun:
             result.leaderboard.to_csv(tables / "leaderboard.csv", index=False)
             result.features.to_csv(tables / "features.csv", index=False)
             result.trials.to_csv(tables / "trials.csv", index=False)
+            if result.data_checks is not None:
+                result.data_checks.to_csv(tables / "data_checks.csv", index=False)
             self.client.log_artifacts(self.run_id, str(tables))
             model_dir = result.save(Path(tmp) / MODEL_ARTIFACT_PATH)
             self.client.log_artifacts(self.run_id, str(model_dir), MODEL_ARTIFACT_PATH)

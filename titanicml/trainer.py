@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,9 @@ class TrainingResult:
         How each input column was used (the featurization plan).
     trials : DataFrame
         Every trial of the search.
+    data_checks : DataFrame
+        The data checks run before training: ``check``, ``column``, ``status``
+        (passed / alerted / fixed) and ``message``.
     run_id : str, optional
         The MLflow run, when tracking was on.
     """
@@ -58,6 +61,7 @@ class TrainingResult:
     features: pd.DataFrame
     trials: pd.DataFrame
     backend: str
+    data_checks: pd.DataFrame | None = None
     rows_dropped: int = 0
     elapsed: float = 0.0
     run_id: str | None = None
@@ -131,6 +135,12 @@ class Trainer:
         Stop after this many trials.
     n_jobs : int
         Cores per trial (``-1``: all).
+    ensemble : bool
+        After the search, try a weighted ensemble of the best families and keep it
+        when it beats the best single model on out-of-fold predictions.
+    on_leakage : {"drop", "warn", "error"}
+        What to do with a column the data checks find leaking the target: drop it
+        (and say so), keep it with an alert, or stop with an error.
     experiment_name : str
         MLflow experiment of the runs.
     tracking_uri : str, optional
@@ -155,6 +165,8 @@ class Trainer:
         estimators: Sequence[str] | None = None,
         max_trials: int | None = None,
         n_jobs: int = -1,
+        ensemble: bool = True,
+        on_leakage: str = "drop",
         experiment_name: str = "titanicml",
         tracking_uri: str | None = None,
         track: bool = True,
@@ -171,6 +183,8 @@ class Trainer:
         self.estimators = estimators
         self.max_trials = max_trials
         self.n_jobs = n_jobs
+        self.ensemble = ensemble
+        self.on_leakage = on_leakage
         self.experiment_name = experiment_name
         self.tracking_uri = tracking_uri
         self.track = track
@@ -193,6 +207,8 @@ class Trainer:
             estimators=tuple(self.estimators or DEFAULT_ESTIMATORS),
             max_trials=self.max_trials,
             n_jobs=self.n_jobs,
+            ensemble=self.ensemble,
+            on_leakage=self.on_leakage,
         )
 
     def fit(self, data: Any, on_progress: ProgressCallback | None = None) -> TrainingResult:
@@ -213,6 +229,7 @@ class Trainer:
             Re-raised after the MLflow run is marked KILLED; no model is left behind.
         """
         from titanicml.backends import JobStatus, get_backend
+        from titanicml.data.checks import run_checks
         from titanicml.data.io import resolve_data
         from titanicml.data.target import prepare_target
         from titanicml.metrics import metric_for_task
@@ -221,28 +238,38 @@ class Trainer:
         spec = self.spec()
         backend = get_backend(self.backend, **(self.backend_options or {}))
         frame, data_ref = resolve_data(data)
-        # Refuse a bad target or metric before any run is created.
-        task = prepare_target(frame, spec.target, spec.task).task
-        metric_for_task(spec.metric, task)
+        # Refuse a bad target, metric or leaking data before any run is created.
+        target = prepare_target(frame, spec.target, spec.task)
+        metric_for_task(spec.metric, target.task)
+        checked = frame.loc[target.kept_rows, [c for c in frame.columns if c not in spec.exclude]]
+        checks = run_checks(checked, spec.target, target.task, spec.on_leakage, spec.seed)
+        spec = replace(spec, dropped=dict(checks.dropped))
         deadline = started + spec.time_budget
         if not self.track:
             job = backend.submit(spec, data_ref, frame, on_progress, deadline=deadline)
-            return self._collect(backend, job, JobStatus)
+            result = self._collect(backend, job, JobStatus, checks.table)
+            result.elapsed = time.monotonic() - started
+            return result
 
         from titanicml.tracking import TrainingRun
 
         with TrainingRun(self.experiment_name, spec, data_ref, self.tracking_uri) as run:
             job = backend.submit(spec, data_ref, frame, on_progress, deadline=deadline)
-            result = self._collect(backend, job, JobStatus)
+            result = self._collect(backend, job, JobStatus, checks.table)
+            result.elapsed = time.monotonic() - started
             run.log_result(result)
         return result
 
     @staticmethod
-    def _collect(backend: Backend, job: Any, job_status: Any) -> TrainingResult:
+    def _collect(
+        backend: Backend, job: Any, job_status: Any, data_checks: pd.DataFrame
+    ) -> TrainingResult:
         status = backend.wait(job)
         if status is not job_status.COMPLETED:
             raise TrainingError(f"training job {job.id} ended as {status.value}")
-        return backend.result(job)
+        result = backend.result(job)
+        result.data_checks = data_checks
+        return result
 
     def __repr__(self) -> str:
         return (

@@ -14,6 +14,7 @@ import os
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -36,6 +37,15 @@ __all__ = ["LocalBackend"]
 _RESERVE_FRACTION = 0.08
 _RESERVE_MAX = 8.0
 _MIN_SEARCH_SECONDS = 1.0
+# Share of the budget kept for ensemble selection, when the budget allows one.
+_ENSEMBLE_FRACTION = 0.15
+_MIN_ENSEMBLE_BUDGET = 8.0
+# Below this many matrix cells, one thread per fit is faster than several.
+_SMALL_DATA_CELLS = 2_000_000
+
+
+def _wants_ensemble(spec: TrainSpec) -> bool:
+    return spec.ensemble and spec.time_budget >= _MIN_ENSEMBLE_BUDGET and len(spec.estimators) > 1
 
 
 class _Cancelled(TitanicMLError):
@@ -112,6 +122,7 @@ class LocalBackend:
 
 def _run_search(job: Job, verbose: int) -> TrainingResult:
     """Featurize, search with FLAML, and assemble the result."""
+    import pandas as pd
     from sklearn.pipeline import Pipeline
 
     from titanicml.data.target import prepare_target
@@ -125,7 +136,9 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     target = prepare_target(frame, spec.target, spec.task)
     metric = metric_for_task(spec.metric, target.task)
     features = frame.drop(columns=[spec.target])[target.kept_rows].reset_index(drop=True)
-    plan = plan_features(features, spec.exclude)
+    plan = plan_features(
+        features, spec.exclude, dropped=spec.dropped, task=target.task, seed=spec.seed
+    )
     if not plan.inputs:
         raise TrainingError(
             "no usable feature columns are left (all were excluded, empty or constant); "
@@ -135,16 +148,52 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     inputs, _ = model.prepare(features)
     model.info["input_example"] = _example_rows(features[model.input_columns])
     featurizer = plan.build()
-    matrix = featurizer.fit_transform(inputs)
+    matrix = featurizer.fit_transform(inputs, target.y)
 
-    budget_left = job.deadline - time.monotonic()
     reserve = min(_RESERVE_MAX, _RESERVE_FRACTION * spec.time_budget)
-    search_budget = max(_MIN_SEARCH_SECONDS, budget_left - reserve)
+    ensemble_time = _ENSEMBLE_FRACTION * spec.time_budget if _wants_ensemble(spec) else 0.0
+    search_budget = max(
+        _MIN_SEARCH_SECONDS, job.deadline - time.monotonic() - reserve - ensemble_time
+    )
     search = _FlamlSearch(spec, target.task, metric, job, search_budget)
-    estimator, trials = search.run(matrix, target.y, verbose)
+    found = search.run(matrix, target.y, verbose)
+    n_jobs = _n_jobs(spec.n_jobs, matrix.shape)
+    best_config = found.best_config
+    estimator = found.best_estimator
+    if estimator is None:
+        estimator = fit_config(
+            found, found.best_family, best_config, matrix, target.y, target.task, n_jobs
+        ).estimator
+    trials = found.trials
+    leaderboard = _leaderboard(trials, metric)
+    if ensemble_time:
+        from titanicml.backends.ensembling import select_ensemble
+
+        outcome = select_ensemble(
+            found,
+            {found.best_family: estimator},
+            matrix,
+            target.y,
+            target.task,
+            metric,
+            spec,
+            leaderboard,
+            deadline=job.deadline - reserve,
+            n_jobs=n_jobs,
+        )
+        leaderboard = _rescore(leaderboard, outcome.rescored, metric)
+        if outcome.estimator is not None:
+            estimator = outcome.estimator
+            leaderboard = pd.concat([pd.DataFrame([outcome.row]), leaderboard], ignore_index=True)
+        elif leaderboard.loc[0, "estimator"] != found.best_family:
+            top = leaderboard.iloc[0]
+            config = json.loads(top["config"])
+            estimator = fit_config(
+                found, top["estimator"], config, matrix, target.y, target.task, n_jobs
+            ).estimator
+    leaderboard.insert(2, "selected", [True] + [False] * (len(leaderboard) - 1))
 
     model.pipeline = Pipeline([("features", featurizer), ("estimator", estimator)])
-    leaderboard = _leaderboard(trials, metric)
     best = leaderboard.iloc[0]
     metrics = {
         name.removeprefix("cv_"): float(best[name])
@@ -174,6 +223,31 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     )
 
 
+@dataclass
+class SearchOutput:
+    """What the search hands on: the best model, the learners tried and every trial.
+
+    Attributes
+    ----------
+    best_family : str
+        FLAML learner name of the best model.
+    best_config : dict
+        Its hyperparameters.
+    learners : dict
+        FLAML learner class of each family, to fit other configurations.
+    trials : DataFrame
+        One row per finished trial.
+    best_estimator : object, optional
+        The best configuration already fitted on all rows (the bare estimator).
+    """
+
+    best_family: str
+    best_config: dict[str, Any]
+    learners: dict[str, Any]
+    trials: pd.DataFrame
+    best_estimator: Any = None
+
+
 class _FlamlSearch:
     """One FLAML AutoML run with titanicml's metric, progress and cancellation."""
 
@@ -184,14 +258,58 @@ class _FlamlSearch:
         self.last_family = ""
         self.started = 0.0
 
-    def run(self, matrix: np.ndarray, y: np.ndarray, verbose: int) -> tuple[Any, pd.DataFrame]:
-        """Search and return the best fitted estimator and the table of trials."""
+    def run(self, matrix: np.ndarray, y: np.ndarray, verbose: int) -> SearchOutput:
+        """Search and return the best model, the learners and the table of trials.
+
+        Without ``max_trials`` one FLAML search picks the families to try by their
+        measured cost, which depends on timing. With ``max_trials`` (the
+        reproducible mode) the trials are split evenly over the families and each
+        family is searched on its own, so the same seed gives the same trials.
+        """
+        import pandas as pd
+
+        self.started = time.monotonic()
+        families = self.spec.estimators_for(self.task)
+        if self.spec.max_trials is None:
+            plan = [(families, None)]
+        else:
+            # FLAML cross-validates only from 2 trials on: each family gets at least 2.
+            families = families[: max(1, self.spec.max_trials // 2)]
+            share, extra = divmod(self.spec.max_trials, len(families))
+            plan = [([f], share + (i < extra)) for i, f in enumerate(families)]
+        runs = [self._fit_flaml(matrix, y, f, n, verbose) for f, n in plan]
+        finished = [(automl, trials) for automl, trials in runs if automl.best_estimator]
+        if not finished or all(trials.empty for _, trials in finished):
+            raise TrainingError(
+                f"no candidate finished within the {self.spec.time_budget:g} s budget; "
+                "raise time_budget"
+            )
+        best, _ = min(finished, key=lambda run: run[0].best_loss)
+        best_config = _clean_config(best.best_config)
+        trials = pd.concat([t for _, t in runs if not t.empty], ignore_index=True)
+        trials["trial"] = range(len(trials))
+        learners: dict[str, Any] = {}
+        for automl, _ in runs:
+            learners.update(automl._state.learner_classes)
+        # FLAML refits the best configuration on all rows, without a time limit.
+        refitted = best.model.estimator if best.model is not None else None
+        return SearchOutput(best.best_estimator, best_config, learners, trials, refitted)
+
+    def _fit_flaml(
+        self,
+        matrix: np.ndarray,
+        y: np.ndarray,
+        families: list[str],
+        max_trials: int | None,
+        verbose: int,
+    ) -> tuple[Any, pd.DataFrame]:
+        import pandas as pd
         from flaml import AutoML
 
         automl = AutoML()
+        budget = max(_MIN_SEARCH_SECONDS, self.budget - (time.monotonic() - self.started))
         with tempfile.TemporaryDirectory(prefix="titanicml-flaml-") as tmp:
             log_path = Path(tmp) / "trials.jsonl"
-            self.started = time.monotonic()
             automl.fit(
                 matrix,
                 y,
@@ -200,25 +318,20 @@ class _FlamlSearch:
                 cv_score_agg_func=self._aggregate_folds,
                 eval_method="cv",
                 n_splits=self.spec.cv,
-                split_type="auto",
-                time_budget=self.budget,
-                max_iter=self.spec.max_trials,
-                estimator_list=self.spec.estimators_for(self.task),
+                split_type=cv_splitter(self.task, self.spec.cv, self.spec.seed),
+                time_budget=budget,
+                max_iter=max_trials,
+                estimator_list=families,
                 seed=self.spec.seed,
-                n_jobs=_n_jobs(self.spec.n_jobs),
-                retrain_full="budget",
+                n_jobs=_n_jobs(self.spec.n_jobs, matrix.shape),
+                retrain_full=False,
                 log_file_name=str(log_path),
                 log_type="all",
                 mlflow_logging=False,
                 verbose=verbose,
             )
-            trials = _read_trials(log_path) if log_path.exists() else None
-        if automl.model is None or trials is None or trials.empty:
-            raise TrainingError(
-                f"no candidate finished within the {self.spec.time_budget:g} s budget; "
-                "raise time_budget"
-            )
-        return automl.model.estimator, trials
+            trials = _read_trials(log_path) if log_path.exists() else pd.DataFrame()
+        return automl, trials
 
     def _score_fold(
         self, X_val: Any, y_val: Any, estimator: Any, labels: Any, *args: Any, **kwargs: Any
@@ -235,7 +348,7 @@ class _FlamlSearch:
         if self.task == "regression":
             scores = score_all(self.task, y_val, estimator.predict(X_val), None)
         else:
-            proba = _full_proba(estimator.predict_proba(X_val), estimator, len(labels))
+            proba = full_proba(estimator.predict_proba(X_val), estimator, len(labels))
             scores = score_all(self.task, y_val, proba.argmax(axis=1), proba)
         return self.metric.to_loss(scores[self.metric.name]), scores
 
@@ -280,7 +393,7 @@ _FAMILY_BY_CLASS = {
 }
 
 
-def _full_proba(proba: np.ndarray, estimator: Any, n_classes: int) -> np.ndarray:
+def full_proba(proba: np.ndarray, estimator: Any, n_classes: int) -> np.ndarray:
     """Pad probabilities to every class when a fold's model saw fewer classes."""
     import numpy as np
 
@@ -292,6 +405,44 @@ def _full_proba(proba: np.ndarray, estimator: Any, n_classes: int) -> np.ndarray
     return full
 
 
+def fit_config(
+    found: SearchOutput,
+    family: str,
+    config: dict[str, Any],
+    matrix: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    n_jobs: int,
+) -> Any:
+    """Fit one family's configuration on ``matrix, y``; return FLAML's learner.
+
+    FLAML's learner class maps the searched hyperparameters to the library's own
+    (``log_max_bin`` to ``max_bin``, ...); its ``estimator`` attribute is the
+    plain scikit-learn, LightGBM or XGBoost estimator that titanicml exports.
+    """
+    learner = found.learners[family](
+        task="regression" if task == "regression" else "classification", n_jobs=n_jobs, **config
+    )
+    learner.fit(matrix, y)
+    return learner
+
+
+def cv_splitter(task: str, n_splits: int, seed: int) -> Any:
+    """Return the cross-validation folds of a search: shuffled, stratified for classification.
+
+    The search and the ensemble selection use the same folds, so their scores compare.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    splitter = KFold if task == "regression" else StratifiedKFold
+    return splitter(n_splits, shuffle=True, random_state=seed)
+
+
+def _clean_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Drop FLAML's bookkeeping keys (such as ``FLAML_sample_size``) from a configuration."""
+    return {k: v for k, v in config.items() if not k.startswith("FLAML_")}
+
+
 def _example_rows(inputs: pd.DataFrame, n_rows: int = 3) -> list[dict[str, Any]]:
     """Pick a few training rows, complete ones first, as JSON-ready records."""
     complete = inputs.dropna()
@@ -299,8 +450,16 @@ def _example_rows(inputs: pd.DataFrame, n_rows: int = 3) -> list[dict[str, Any]]
     return sample.astype(object).where(sample.notna(), None).to_dict("records")
 
 
-def _n_jobs(n_jobs: int) -> int:
-    return (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+def _n_jobs(n_jobs: int, shape: tuple[int, int]) -> int:
+    """Threads per model fit; ``-1`` means all cores, except on small data.
+
+    On a small matrix the start-up cost of extra threads is larger than the
+    work they share (LightGBM fits 5 to 15 times slower with 2 threads than
+    with 1 on the Titanic data), so ``-1`` uses one thread there.
+    """
+    if n_jobs != -1:
+        return n_jobs
+    return 1 if shape[0] * shape[1] < _SMALL_DATA_CELLS else (os.cpu_count() or 1)
 
 
 def _read_trials(path: Path) -> pd.DataFrame:
@@ -321,10 +480,28 @@ def _read_trials(path: Path) -> pd.DataFrame:
                 "fit_time": record["trial_time"],
                 "wall_clock_time": record["wall_clock_time"],
                 **{k: v for k, v in logged.items() if k.startswith("cv_")},
-                "config": json.dumps(record["config"], sort_keys=True),
+                "config": json.dumps(_clean_config(record["config"]), sort_keys=True),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _rescore(
+    board: pd.DataFrame, rescored: dict[str, dict[str, float]], metric: Metric
+) -> pd.DataFrame:
+    """Replace families' scores by their out-of-fold rescoring, and rank again."""
+    board = board.copy()
+    for family, scores in rescored.items():
+        rows = board["estimator"] == family
+        for column, value in scores.items():
+            board.loc[rows, column] = value
+    loss = board[f"cv_{metric.name}"].map(metric.to_loss)
+    return (
+        board.assign(_loss=loss)
+        .sort_values(["_loss", "trial"])
+        .drop(columns="_loss")
+        .reset_index(drop=True)
+    )
 
 
 def _leaderboard(trials: pd.DataFrame, metric: Metric) -> pd.DataFrame:

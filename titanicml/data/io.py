@@ -99,27 +99,43 @@ def frame_fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def resolve_data(data: Any) -> tuple[pd.DataFrame, DataRef]:
+def resolve_data(data: Any, workspace: str | Path | None = None) -> tuple[pd.DataFrame, DataRef]:
     """Turn what a user passed as data into a DataFrame and a :class:`DataRef`.
 
     Parameters
     ----------
     data : DataFrame, str or Path
-        A DataFrame, or the path of a CSV or Parquet file (or a folder of them).
+        A DataFrame, the path of a CSV or Parquet file (or a folder of them), or a
+        registered data asset's reference (``name@latest``, ``name@3``, ``name:3``,
+        ``azureml:name...``) when no file of that name exists.
+    workspace : str or Path, optional
+        Workspace of data assets (default ``$TITANICML_HOME`` or ``./.titanicml``).
     """
     import pandas as pd
 
+    from titanicml.data.assets import is_reference, load_asset
+
+    asset = None
     if isinstance(data, pd.DataFrame):
-        frame, source = data, "<DataFrame>"
+        frame, source, digest = data, "<DataFrame>", None
+    elif isinstance(data, str) and not Path(data).exists() and is_reference(data):
+        frame, loaded = load_asset(data, workspace)
+        source, digest, asset = data, loaded.sha256, loaded.reference
     elif isinstance(data, str | Path):
-        frame, source = read_table(data), str(data)
+        frame, source, digest = read_table(data), str(data), None
     else:
         raise DataError(
             f"cannot train on a {type(data).__name__}; "
-            "give a pandas DataFrame or a CSV/Parquet path"
+            "give a pandas DataFrame, a CSV/Parquet path or a data asset reference"
         )
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise DataError("the data is empty; give a table with a target column and some rows")
     frame = frame.rename(columns=str)
-    ref = DataRef(source, frame_fingerprint(frame), int(frame.shape[0]), int(frame.shape[1]))
+    ref = DataRef(
+        source,
+        digest or frame_fingerprint(frame),
+        int(frame.shape[0]),
+        int(frame.shape[1]),
+        asset=asset,
+    )
     return frame, ref

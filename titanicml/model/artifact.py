@@ -30,7 +30,7 @@ META_DIR = "titanicml"
 # Packages a saved model needs at inference, besides its estimator's own.
 _RUNTIME_PACKAGES = ("mlflow", "numpy", "pandas", "scikit-learn", "joblib")
 # The featurization plan's column types, as MLflow schema types.
-_SCHEMA_TYPES = {"integer": "long", "number": "double", "string": "string"}
+_SCHEMA_TYPES = {"integer": "long", "number": "double", "string": "string", "datetime": "datetime"}
 _ESTIMATOR_PACKAGES = {"lightgbm": "lightgbm", "xgboost": "xgboost"}
 
 
@@ -201,3 +201,5 @@ def _write_metadata(folder: Path, result: TrainingResult) -> None:
     (folder / "metadata.json").write_text(json.dumps(meta, indent=2, default=str))
     result.leaderboard.to_csv(folder / "leaderboard.csv", index=False)
     result.features.to_csv(folder / "features.csv", index=False)
+    if result.data_checks is not None:
+        result.data_checks.to_csv(folder / "data_checks.csv", index=False)

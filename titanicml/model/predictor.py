@@ -78,7 +78,7 @@ class TabularModel:
         if frame.shape[0] == 0:
             raise DataError("no rows to score; send at least one row")
         frame = frame.rename(columns=str)
-        known = set(self.plan.names("numeric")) | set(self.plan.names("categorical"))
+        known = set(self.input_columns)
         if strict:
             dropped = {c.name for c in self.plan.columns if c.kind == "dropped"}
             unknown = [c for c in frame.columns if c not in known and c not in dropped]
@@ -132,6 +132,15 @@ class ModelTaskError(DataError):
 def _coerce(column: pd.Series, dtype: str) -> pd.Series:
     import pandas as pd
 
+    if dtype == "datetime":
+        converted = pd.to_datetime(column, errors="coerce", format="mixed")
+        bad = column[converted.isna() & column.notna()]
+        if not bad.empty:
+            raise ColumnError(
+                f"column {column.name!r} must be a date or time, got {bad.iloc[0]!r}; "
+                "send an ISO 8601 date such as 2024-05-01 or leave it out"
+            )
+        return converted
     if dtype != "string":
         if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
             return column.astype(float)

@@ -22,7 +22,7 @@ MODEL_ARTIFACT = "model"
 # MLflow advises type hints on ``predict`` when the class is created; titanicml's
 # schema is the signature saved with the model, so the advice does not apply.
 with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="Add type hints", category=UserWarning)
+    warnings.filterwarnings("ignore", message=".*Add type hints", category=UserWarning)
 
     class TitanicMLPyfunc(mlflow.pyfunc.PythonModel):
         """Pyfunc wrapper around a :class:`~titanicml.model.predictor.TabularModel`."""

@@ -1,0 +1,441 @@
+"""Data checks: each check firing and not firing, the leakage modes, and Titanic."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from titanicml.data.checks import CHECKS, CheckReport, run_checks
+from titanicml.exceptions import ColumnError, ConfigError, DataError
+
+HONEST = ("Sex", "Pclass", "Fare", "Name", "Ticket", "Cabin", "Age", "Embarked", "HomeDest")
+
+
+def _frame(n: int = 200, seed: int = 0, **columns) -> pd.DataFrame:
+    """Noise features and a balanced binary target ``y``, plus the given columns."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "color": rng.choice(["red", "green", "blue"], n),
+            "y": rng.permutation(np.arange(n) % 2),
+        }
+    )
+    return frame.assign(**columns)
+
+
+def _rows(report: CheckReport, check: str) -> pd.DataFrame:
+    return report.table[report.table["check"] == check]
+
+
+def _flagged(report: CheckReport, check: str, status: str | None = None) -> set[str]:
+    rows = _rows(report, check)
+    if status is not None:
+        rows = rows[rows["status"] == status]
+    return set(rows["column"].dropna())
+
+
+@pytest.fixture(scope="module")
+def titanic_report(titanic) -> CheckReport:
+    return run_checks(titanic, "Survived", "binary")
+
+
+# --- Titanic ------------------------------------------------------------------------------
+
+
+def test_titanic_leaks_are_exactly_boat_and_body(titanic_report):
+    assert set(titanic_report.leaking) == {"Boat", "Body"}
+    assert {"Boat", "Body"} <= set(titanic_report.dropped)
+    rows = _rows(titanic_report, "target_leakage").set_index("column")
+    assert set(rows["status"]) == {"fixed"}
+    assert "Boat alone predicts Survived with CV ROC AUC 0.9" in rows.loc["Boat", "message"]
+    assert rows.loc["Boat", "message"].endswith("probably recorded after the outcome; dropped")
+    assert "Body is present in 121 rows" in rows.loc["Body", "message"]
+    assert "Survived is 0 in 100 %" in rows.loc["Body", "message"]
+
+
+def test_titanic_honest_strong_features_are_kept(titanic_report):
+    scores = titanic_report.leakage_scores.set_index("column")
+    for name in HONEST:
+        assert name not in titanic_report.dropped
+        assert scores.loc[name, "score"] < 0.85, name
+    assert scores.loc["Sex", "score"] == pytest.approx(0.76, abs=0.03)
+    assert scores.loc["Boat", "score"] >= 0.95
+    assert scores.loc["Body", "pure_subset"].startswith("is present in 121 rows")
+
+
+def test_titanic_report_other_findings(titanic_report):
+    report = titanic_report
+    assert _flagged(report, "id_like", "fixed") == set()
+    assert _flagged(report, "high_missingness", "alerted") == {"Cabin"}
+    assert _flagged(report, "missing_values", "fixed") == {"Age", "Fare", "Embarked", "HomeDest"}
+    # Name and HomeDest are free text; Ticket and Cabin are codes with many values.
+    assert _flagged(report, "high_cardinality", "alerted") == {"Ticket", "Cabin"}
+    assert _rows(report, "class_imbalance")["status"].tolist() == ["passed"]
+    assert set(report.dropped) == {"Boat", "Body"}
+
+
+def test_report_shape_and_printing(titanic_report):
+    table = titanic_report.to_frame()
+    assert list(table.columns) == ["check", "column", "status", "message"]
+    assert set(table["status"]) <= {"passed", "alerted", "fixed"}
+    assert list(dict.fromkeys(table["check"])) == list(CHECKS)  # every check, in order
+    assert table.loc[table["status"] == "passed", "column"].isna().all()
+    assert table["message"].str.len().min() > 20
+    text = str(titanic_report)
+    assert text.splitlines()[0].startswith("Data checks for 'Survived' (binary): 6 fixed")
+    assert "Boat alone predicts Survived" in text
+    assert len(titanic_report.alerts) == 3
+    table.loc[0, "message"] = "changed"
+    assert titanic_report.table.loc[0, "message"] != "changed"
+
+
+def test_same_seed_same_report(titanic):
+    first = run_checks(titanic, "Survived", "binary", seed=7)
+    again = run_checks(titanic, "Survived", "binary", seed=7)
+    pd.testing.assert_frame_equal(first.table, again.table)
+    pd.testing.assert_frame_equal(first.leakage_scores, again.leakage_scores)
+
+
+def test_input_frame_is_not_modified(titanic):
+    before = titanic.copy()
+    run_checks(titanic, "Survived", "binary")
+    pd.testing.assert_frame_equal(titanic, before)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    resample_seed=st.integers(0, 2**32 - 1),
+    check_seed=st.integers(0, 10_000),
+    fraction=st.floats(0.7, 1.0),
+    bootstrap=st.booleans(),
+)
+def test_resampled_titanic_flags_the_same_columns(
+    titanic, resample_seed, check_seed, fraction, bootstrap
+):
+    if bootstrap:
+        sample = titanic.sample(frac=fraction, replace=True, random_state=resample_seed)
+    else:
+        sample = titanic.sample(frac=1.0, random_state=resample_seed)
+    report = run_checks(sample, "Survived", "binary", seed=check_seed)
+    assert set(report.leaking) == {"Boat", "Body"}
+    assert _flagged(report, "id_like") == set()
+
+
+# --- on_leakage ---------------------------------------------------------------------------
+
+
+def test_on_leakage_warn_keeps_the_columns(titanic):
+    report = run_checks(titanic, "Survived", "binary", on_leakage="warn")
+    assert set(report.leaking) == {"Boat", "Body"}
+    assert not {"Boat", "Body"} & set(report.dropped)
+    assert _flagged(report, "target_leakage", "alerted") == {"Boat", "Body"}
+    assert "kept because on_leakage='warn'" in _rows(report, "target_leakage")["message"].iloc[0]
+    # Kept, so the other checks see them: Body is 91 % missing.
+    assert "Body" in _flagged(report, "high_missingness", "alerted")
+
+
+def test_on_leakage_error_names_columns_and_fixes(titanic):
+    with pytest.raises(DataError) as caught:
+        run_checks(titanic, "Survived", "binary", on_leakage="error")
+    message = str(caught.value)
+    assert "Boat, Body" in message
+    assert "exclude=['Boat', 'Body']" in message
+    assert "on_leakage='warn'" in message
+    assert isinstance(caught.value, ValueError)
+
+
+def test_on_leakage_error_passes_clean_data():
+    report = run_checks(_frame(), "y", "binary", on_leakage="error")
+    assert report.leaking == []
+
+
+@pytest.mark.parametrize("value", ["ignore", "DROP", None])
+def test_unknown_on_leakage_is_a_config_error(value):
+    with pytest.raises(ConfigError, match="on_leakage"):
+        run_checks(_frame(), "y", "binary", on_leakage=value)
+
+
+def test_bad_task_or_target():
+    with pytest.raises(ConfigError, match="task"):
+        run_checks(_frame(), "y", "auto")
+    with pytest.raises(ColumnError, match="'nope'"):
+        run_checks(_frame(), "nope", "binary")
+
+
+# --- target leakage -----------------------------------------------------------------------
+
+
+def test_no_leak_in_noise():
+    report = run_checks(_frame(), "y", "binary")
+    assert report.leaking == []
+    rows = _rows(report, "target_leakage")
+    assert rows["status"].tolist() == ["passed"]
+    assert rows["message"].iloc[0].startswith("no column predicts y suspiciously well")
+
+
+def test_regression_leak_is_flagged():
+    rng = np.random.default_rng(1)
+    n = 500
+    x = rng.normal(size=n)
+    y = 2 * x + 2 * rng.normal(size=n)
+    frame = pd.DataFrame(
+        {
+            "x": x,
+            "noise": rng.normal(size=n),
+            "shop": rng.choice(list("abc"), n),
+            "leak": y + rng.normal(scale=0.05, size=n),
+            "y": y,
+        }
+    )
+    report = run_checks(frame, "y", "regression")
+    assert report.leaking == ["leak"]
+    assert "leak alone predicts y with CV R² 0.9" in _rows(report, "target_leakage").iloc[0, 3]
+    assert report.dropped.keys() == {"leak"}
+
+
+def test_copies_of_a_leak_are_all_flagged(titanic):
+    frame = titanic.assign(BoatCode="b" + titanic["Boat"])
+    report = run_checks(frame, "Survived", "binary")
+    assert set(report.leaking) == {"Boat", "Body", "BoatCode"}
+
+
+def test_pure_subset_rule_fires():
+    frame = _frame(n=400)
+    marker = pd.Series(np.nan, index=frame.index)
+    died = frame.index[frame["y"] == 0][:40]
+    marker[died] = np.arange(40.0)  # present in 10 % of rows, all of them y == 0
+    report = run_checks(frame.assign(marker=marker), "y", "binary")
+    assert report.leaking == ["marker"]
+    message = _rows(report, "target_leakage").iloc[0]["message"]
+    assert "marker is present in 40 rows (10 %) and y is 0 in 100 % of them" in message
+
+
+def test_pure_subset_rule_on_a_category():
+    frame = _frame(n=400)
+    code = np.where(frame["y"] == 1, "open", "closed").astype(object)
+    code[np.flatnonzero(frame["y"] == 1)[:40]] = "rescued"
+    code[np.flatnonzero(frame["y"] == 1)[40:]] = frame["color"][frame["y"] == 1][40:]
+    code[np.flatnonzero(frame["y"] == 0)] = frame["color"][frame["y"] == 0]
+    report = run_checks(frame.assign(code=code), "y", "binary")
+    assert report.leaking == ["code"]
+    assert "code is 'rescued' in 40 rows" in _rows(report, "target_leakage").iloc[0]["message"]
+
+
+def test_pure_subset_rule_ignores_a_dominant_class():
+    # 95 % of rows are class 0: a subset of 40 class-0 rows is no evidence of a leak.
+    rng = np.random.default_rng(2)
+    n = 400
+    y = np.zeros(n, dtype=int)
+    y[rng.choice(n, 20, replace=False)] = 1
+    marker = np.full(n, np.nan)
+    marker[np.flatnonzero(y == 0)[:40]] = 1.0
+    frame = pd.DataFrame({"x": rng.normal(size=n), "marker": marker, "y": y})
+    report = run_checks(frame, "y", "binary")
+    assert report.leaking == []
+
+
+def test_strong_honest_features_of_iris_are_not_leaks():
+    from sklearn.datasets import load_iris
+
+    frame = load_iris(as_frame=True).frame
+    report = run_checks(frame, "target", "multiclass")
+    assert report.leaking == []
+    scores = report.leakage_scores.set_index("column")
+    assert scores.loc["petal length (cm)", "score"] > 0.95  # strong, but so are the others
+    assert "strong but matched by the other columns" in _rows(report, "target_leakage").iloc[0, 3]
+
+
+def test_too_few_rows_skips_leakage():
+    report = run_checks(_frame(n=30), "y", "binary")
+    rows = _rows(report, "target_leakage")
+    assert rows["status"].tolist() == ["passed"]
+    assert rows["message"].iloc[0].startswith("skipped: 30 distinct rows")
+
+
+# --- ID-like, constant, missing -----------------------------------------------------------
+
+
+def test_id_like_columns_are_dropped():
+    n = 200
+    rng = np.random.default_rng(3)
+    frame = _frame(
+        n=n,
+        uuid=[f"{rng.integers(16**8):08x}-{i:04d}" for i in range(n)],
+        row=np.arange(1000, 1000 + n),
+        shuffled_key=rng.permutation(n) + 1,
+    )
+    report = run_checks(frame, "y", "binary")
+    assert _flagged(report, "id_like", "fixed") == {"uuid", "row", "shuffled_key"}
+    assert {"uuid", "row", "shuffled_key"} <= set(report.dropped)
+    assert report.dropped["row"].startswith("ID-like: row has 200 distinct integers")
+
+
+def test_free_text_floats_and_sparse_integers_are_not_ids():
+    n = 200
+    rng = np.random.default_rng(4)
+    words = ["red", "boat", "green", "house", "small", "river", "cold", "tall"]
+    frame = _frame(
+        n=n,
+        comment=[f"{' '.join(rng.choice(words, 4))} {i}" for i in range(n)],
+        weight=rng.normal(70, 10, n),
+        phone=rng.choice(10**9, n, replace=False),
+        repeated=np.arange(n) % 50,
+    )
+    report = run_checks(frame, "y", "binary")
+    assert _rows(report, "id_like")["status"].tolist() == ["passed"]
+    assert report.dropped == {}
+
+
+def test_constant_and_empty_columns_are_dropped():
+    frame = _frame(one="same", empty=np.nan, flag=[1.0] * 100 + [np.nan] * 100)
+    report = run_checks(frame, "y", "binary")
+    assert _flagged(report, "constant", "fixed") == {"one", "empty"}
+    assert report.dropped == {
+        "one": "constant: one value in every row",
+        "empty": "every value is missing",
+    }
+    assert "flag" not in report.dropped  # one value or missing: an indicator, kept
+
+
+def test_no_constant_column_passes():
+    assert _rows(run_checks(_frame(), "y", "binary"), "constant")["status"].tolist() == ["passed"]
+
+
+def test_missingness_thresholds():
+    n = 200
+    mostly_empty = np.where(np.arange(n) < 6, 1.0, np.nan)  # 97 % missing
+    half_empty = np.where(np.arange(n) % 5 < 2, "a", None)  # 60 % missing
+    some = np.where(np.arange(n) % 10 == 0, np.nan, np.arange(n) % 7)  # 10 % missing
+    frame = _frame(n=n, mostly_empty=mostly_empty, half_empty=half_empty, some=some)
+    report = run_checks(frame, "y", "binary")
+    assert _flagged(report, "high_missingness", "fixed") == {"mostly_empty"}
+    assert _flagged(report, "high_missingness", "alerted") == {"half_empty"}
+    assert "mostly_empty" in report.dropped and "half_empty" not in report.dropped
+    rows = _rows(report, "missing_values").set_index("column")
+    assert rows.index.tolist() == ["some"]
+    assert rows.loc["some", "status"] == "fixed"
+    assert "filled with the median, plus a missing indicator" in rows.loc["some", "message"]
+
+
+def test_no_missing_values_passes():
+    report = run_checks(_frame(), "y", "binary")
+    for check in ("high_missingness", "missing_values"):
+        assert _rows(report, check)["status"].tolist() == ["passed"]
+
+
+# --- high cardinality, imbalance, duplicates ----------------------------------------------
+
+
+def test_high_cardinality_text_is_alerted():
+    n = 200
+    frame = _frame(
+        n=n,
+        zip_code=[f"Z{i % 40:03d}" for i in range(n)],
+        few=[f"F{i % 10}" for i in range(n)],
+        note=[f"call back on day {i % 60}" for i in range(n)],
+    )
+    report = run_checks(frame, "y", "binary")
+    rows = _rows(report, "high_cardinality").set_index("column")
+    assert rows.index.tolist() == ["zip_code"]
+    assert rows.loc["zip_code", "status"] == "alerted"
+    assert "40 distinct values" in rows.loc["zip_code", "message"]
+    assert "target-encoded inside cross-validation" in rows.loc["zip_code", "message"]
+
+
+def test_low_cardinality_passes():
+    report = run_checks(_frame(), "y", "binary")
+    assert _rows(report, "high_cardinality")["status"].tolist() == ["passed"]
+
+
+def test_class_imbalance_ratio():
+    frame = _frame(n=300).assign(y=np.where(np.arange(300) < 25, "fraud", "ok"))
+    row = _rows(run_checks(frame, "y", "binary"), "class_imbalance").iloc[0]
+    assert (row["column"], row["status"]) == ("y", "alerted")
+    assert "'ok': 275, 'fraud': 25" in row["message"]
+    assert "metric='roc_auc'" in row["message"] and "metric='f1'" in row["message"]
+
+
+def test_class_imbalance_tiny_class():
+    frame = _frame(n=90).assign(y=np.repeat(["a", "b", "c"], [40, 38, 12]))
+    row = _rows(run_checks(frame, "y", "multiclass"), "class_imbalance").iloc[0]
+    assert row["status"] == "alerted"
+    assert "class 'c' has only 12 rows" in row["message"]
+    assert "times the rows" not in row["message"]  # 12 / 40 is not below 0.2
+
+
+def test_balanced_classes_and_regression_pass():
+    report = run_checks(_frame(), "y", "binary")
+    assert _rows(report, "class_imbalance")["status"].tolist() == ["passed"]
+    rng = np.random.default_rng(5)
+    regression = pd.DataFrame({"x": rng.normal(size=100), "y": rng.normal(size=100)})
+    row = _rows(run_checks(regression, "y", "regression"), "class_imbalance").iloc[0]
+    assert row["status"] == "passed" and "regression" in row["message"]
+
+
+def test_duplicate_and_conflicting_rows():
+    frame = _frame(n=100)
+    copies = frame.iloc[:7]
+    clash = frame.iloc[10:13].assign(y=1 - frame["y"].iloc[10:13])
+    report = run_checks(pd.concat([frame, copies, clash], ignore_index=True), "y", "binary")
+    rows = _rows(report, "duplicate_rows")
+    assert rows["status"].tolist() == ["alerted", "alerted"]
+    assert rows["message"].iloc[0].startswith("7 rows (6.4 %) repeat an earlier row")
+    assert rows["message"].iloc[1].startswith("6 rows (5.5 %) share identical features")
+
+
+def test_no_duplicates_passes():
+    rows = _rows(run_checks(_frame(), "y", "binary"), "duplicate_rows")
+    assert rows["status"].tolist() == ["passed"]
+
+
+# --- robustness and imports ---------------------------------------------------------------
+
+
+def test_odd_column_types():
+    n = 120
+    rng = np.random.default_rng(6)
+    frame = _frame(
+        n=n,
+        when=pd.date_range("2024-01-01", periods=n, freq="h", tz="UTC"),
+        took=pd.to_timedelta(rng.integers(1, 100, n), unit="s"),
+        flag=rng.random(n) > 0.5,
+        count=pd.array(np.where(np.arange(n) % 9 == 0, None, np.arange(n) % 4), dtype="Int64"),
+        tags=[["a", "b"] if i % 2 else ["c"] for i in range(n)],
+        kind=pd.Categorical(rng.choice(["p", "q"], n)),
+        huge=np.where(np.arange(n) % 3 == 0, np.inf, rng.normal(size=n) * 1e300),
+    )
+    report = run_checks(frame, "y", "binary")
+    assert report.leaking == []
+    assert set(report.table["status"]) <= {"passed", "alerted", "fixed"}
+    assert report.leakage_scores["column"].tolist()[-7:] == [
+        "when",
+        "took",
+        "flag",
+        "count",
+        "tags",
+        "kind",
+        "huge",
+    ]
+
+
+def test_nothing_left_to_check():
+    frame = pd.DataFrame({"key": [f"k{i}" for i in range(60)], "y": np.arange(60) % 2})
+    report = run_checks(frame, "y", "binary")
+    assert report.dropped.keys() == {"key"}
+    assert _rows(report, "target_leakage").iloc[0]["message"].startswith("no feature column")
+
+
+def test_importing_the_module_loads_no_heavy_package():
+    code = (
+        "import sys, titanicml.data.checks; "
+        "print(' '.join(m for m in ('pandas', 'numpy', 'sklearn') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == []

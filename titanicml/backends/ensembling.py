@@ -1,0 +1,240 @@
+"""Ensemble selection on out-of-fold predictions (Caruana et al., 2004).
+
+After the search, the best configuration of each estimator family is
+cross-validated once more on shared folds to get out-of-fold predictions.
+Greedy forward selection with replacement then picks a weighted average of
+families; it replaces the single best model only when it does better on the
+same out-of-fold predictions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from titanicml.backends.local import SearchOutput
+    from titanicml.metrics import Metric
+    from titanicml.model.ensemble import WeightedEnsemble
+    from titanicml.spec import TrainSpec
+
+__all__ = ["EnsembleOutcome", "select_ensemble"]
+
+MAX_MEMBERS = 5
+SELECTION_ROUNDS = 25
+# Out-of-fold fitting and the final refits cost about this many CV trials per member.
+_COST_PER_MEMBER = 1.5
+
+
+@dataclass
+class EnsembleOutcome:
+    """What ensemble selection found.
+
+    Attributes
+    ----------
+    rescored : dict
+        For each family given out-of-fold predictions, its ``cv_*`` scores on the
+        shared folds, refitted without FLAML's per-trial time limit (as exported).
+    estimator : WeightedEnsemble or None
+        The chosen ensemble, fitted on all rows, when it beats every single family.
+    row : dict or None
+        The ensemble's leaderboard row.
+    """
+
+    rescored: dict[str, dict[str, float]]
+    estimator: WeightedEnsemble | None = None
+    row: dict[str, Any] | None = None
+
+
+def select_ensemble(
+    found: SearchOutput,
+    fitted: dict[str, Any],
+    matrix: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    metric: Metric,
+    spec: TrainSpec,
+    leaderboard: pd.DataFrame,
+    deadline: float,
+    n_jobs: int,
+) -> EnsembleOutcome:
+    """Rescore the best families out of fold and mix them when a mix does better.
+
+    Members are added while the deadline allows. An ensemble is returned only when
+    at least two families mix and the mix beats the best single family on the same
+    out-of-fold predictions.
+
+    Parameters
+    ----------
+    fitted : dict
+        Families already fitted on all rows (reused instead of refitted).
+    deadline : float
+        ``time.monotonic()`` instant after which no member is started.
+    """
+    import numpy as np
+
+    from titanicml.backends.local import fit_config
+
+    folds = _folds(task, spec, y)
+    members: list[tuple[str, dict[str, Any], np.ndarray]] = []
+    for row in leaderboard.head(MAX_MEMBERS).to_dict("records"):
+        if time.monotonic() + _COST_PER_MEMBER * float(row["fit_time"]) > deadline:
+            break
+        config = json.loads(row["config"])
+        oof = _out_of_fold(found, row["estimator"], config, matrix, y, folds, task, n_jobs)
+        members.append((row["estimator"], config, oof))
+    outcome = EnsembleOutcome({name: _fold_scores(oof, y, folds, task) for name, _, oof in members})
+    if len(members) < 2:
+        return outcome
+
+    selection_metric = _selection_metric(task, metric)
+    counts = _greedy_selection([m[2] for m in members], y, task, selection_metric)
+    if np.count_nonzero(counts) < 2:
+        return outcome
+    blend = np.tensordot(counts / counts.sum(), np.stack([m[2] for m in members]), axes=1)
+    best_single = min(
+        members, key=lambda m: metric.to_loss(outcome.rescored[m[0]][f"cv_{metric.name}"])
+    )
+    if not _better(task, metric, selection_metric, y, blend, best_single[2]):
+        return outcome
+
+    chosen = [(m, c) for m, c in zip(members, counts, strict=True) if c > 0]
+    refit_started = time.monotonic()
+    estimators = [
+        fitted.get(name) or fit_config(found, name, config, matrix, y, task, n_jobs).estimator
+        for (name, config, _), _ in chosen
+    ]
+    from titanicml.model.ensemble import WeightedEnsemble
+
+    outcome.estimator = WeightedEnsemble(
+        estimators=estimators,
+        weights=[float(c) for _, c in chosen],
+        names=[name for (name, _, _), _ in chosen],
+    )
+    outcome.row = {
+        "estimator": "ensemble",
+        "family": f"Ensemble({outcome.estimator.describe()})",
+        **_fold_scores(blend, y, folds, task),
+        "config": json.dumps(
+            {"members": outcome.estimator.names, "weights": outcome.estimator.weights},
+            sort_keys=True,
+        ),
+        "trial": -1,
+        "n_trials": len(members),
+        "fit_time": time.monotonic() - refit_started,
+    }
+    return outcome
+
+
+def _folds(task: str, spec: TrainSpec, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    from titanicml.backends.local import cv_splitter
+
+    return list(cv_splitter(task, spec.cv, spec.seed).split(y.reshape(-1, 1), y))
+
+
+def _out_of_fold(
+    found: SearchOutput,
+    name: str,
+    config: dict[str, Any],
+    matrix: np.ndarray,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    task: str,
+    n_jobs: int,
+) -> np.ndarray:
+    import numpy as np
+
+    from titanicml.backends.local import fit_config, full_proba
+
+    n_classes = 0 if task == "regression" else int(y.max()) + 1
+    oof = np.zeros((len(y), n_classes)) if n_classes else np.zeros(len(y))
+    for train, valid in folds:
+        member = fit_config(found, name, config, matrix[train], y[train], task, n_jobs)
+        if n_classes:
+            oof[valid] = full_proba(member.predict_proba(matrix[valid]), member, n_classes)
+        else:
+            oof[valid] = member.predict(matrix[valid])
+    return oof
+
+
+def _selection_metric(task: str, metric: Metric) -> Metric:
+    """Select on a smooth metric: log loss for thresholded classification metrics."""
+    from titanicml.metrics import METRICS
+
+    if task != "regression" and metric.name in ("accuracy", "f1"):
+        return METRICS["log_loss"]
+    return metric
+
+
+def _score(task: str, metric: Metric, y: np.ndarray, output: np.ndarray) -> float:
+    from titanicml.metrics import score_one
+
+    if task == "regression":
+        return score_one(task, metric.name, y, output, None)
+    return score_one(task, metric.name, y, output.argmax(axis=1), output)
+
+
+def _greedy_selection(
+    outputs: list[np.ndarray], y: np.ndarray, task: str, metric: Metric
+) -> np.ndarray:
+    """Forward selection with replacement; return how often each member was picked."""
+    import numpy as np
+
+    counts = np.zeros(len(outputs))
+    total = np.zeros_like(outputs[0])
+    best_counts, best_loss = counts.copy(), float("inf")
+    for _ in range(SELECTION_ROUNDS):
+        picked = int(counts.sum()) + 1
+        losses = [metric.to_loss(_score(task, metric, y, (total + o) / picked)) for o in outputs]
+        choice = int(np.argmin(losses))
+        counts[choice] += 1
+        total = total + outputs[choice]
+        if losses[choice] < best_loss - 1e-12:
+            best_loss, best_counts = losses[choice], counts.copy()
+    return best_counts
+
+
+def _better(
+    task: str,
+    metric: Metric,
+    selection: Metric,
+    y: np.ndarray,
+    blend: np.ndarray,
+    single: np.ndarray,
+) -> bool:
+    """Whether the blend beats the single best model on both the metric and the selection metric."""
+    not_worse = metric.to_loss(_score(task, metric, y, blend)) <= metric.to_loss(
+        _score(task, metric, y, single)
+    )
+    better = selection.to_loss(_score(task, selection, y, blend)) < selection.to_loss(
+        _score(task, selection, y, single)
+    )
+    return not_worse and better
+
+
+def _fold_scores(
+    output: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], task: str
+) -> dict[str, float]:
+    """Mean and std over the folds of every metric, as ``cv_<name>`` and ``cv_<name>_std``."""
+    import numpy as np
+
+    from titanicml.metrics import score_all
+
+    per_fold = []
+    for _, valid in folds:
+        part = output[valid]
+        if task == "regression":
+            per_fold.append(score_all(task, y[valid], part, None))
+        else:
+            per_fold.append(score_all(task, y[valid], part.argmax(axis=1), part))
+    scores: dict[str, float] = {}
+    for name in per_fold[0]:
+        values = np.array([fold[name] for fold in per_fold])
+        scores[f"cv_{name}"] = float(np.nanmean(values))
+        scores[f"cv_{name}_std"] = float(np.nanstd(values))
+    return scores
