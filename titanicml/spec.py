@@ -22,16 +22,20 @@ LEAKAGE_ACTIONS = ("drop", "warn", "error")
 ESTIMATORS: dict[str, str] = {
     "lgbm": "LightGBM",
     "xgboost": "XGBoost",
+    "xgb_limitdepth": "XGBoostLimitDepth",
     "rf": "RandomForest",
     "extra_tree": "ExtraTrees",
     "lrl1": "LogisticRegressionL1",
     "lrl2": "LogisticRegressionL2",
     "histgb": "HistGradientBoosting",
     "kneighbor": "KNeighbors",
+    "lassolars": "LassoLars",
+    "sgd": "SGD",
 }
-DEFAULT_ESTIMATORS = ("lgbm", "xgboost", "rf", "extra_tree", "lrl1")
-# Linear models in FLAML are classifiers only.
+DEFAULT_ESTIMATORS = ("lgbm", "xgboost", "xgb_limitdepth", "rf", "extra_tree", "lrl1", "lassolars")
+# FLAML's logistic regressions classify; LassoLars only regresses.
 _CLASSIFICATION_ONLY = frozenset({"lrl1", "lrl2"})
+_REGRESSION_ONLY = frozenset({"lassolars"})
 
 
 @dataclass(frozen=True)
@@ -122,9 +126,8 @@ class TrainSpec:
 
     def estimators_for(self, task: str) -> list[str]:
         """Return the estimator families that apply to ``task``."""
-        if task == "regression":
-            return [e for e in self.estimators if e not in _CLASSIFICATION_ONLY]
-        return list(self.estimators)
+        other_task = _CLASSIFICATION_ONLY if task == "regression" else _REGRESSION_ONLY
+        return [e for e in self.estimators if e not in other_task]
 
     def to_dict(self) -> dict[str, Any]:
         """Return the spec as plain data (for MLflow params and job files)."""

@@ -129,8 +129,9 @@ class Trainer:
     exclude : sequence of str
         Columns never used as features.
     estimators : sequence of str, optional
-        Estimator families to search; the default covers LightGBM, XGBoost,
-        random forest, extra trees and L1 logistic regression.
+        Estimator families to search; the default covers LightGBM, XGBoost (two
+        variants), random forest, extra trees, and L1 logistic regression
+        (classification) or LassoLars (regression).
     max_trials : int, optional
         Stop after this many trials.
     n_jobs : int

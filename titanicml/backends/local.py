@@ -390,6 +390,8 @@ _FAMILY_BY_CLASS = {
     "LRL2Classifier": "lrl2",
     "HistGradientBoostingEstimator": "histgb",
     "KNeighborsEstimator": "kneighbor",
+    "LassoLarsEstimator": "lassolars",
+    "SGDEstimator": "sgd",
 }
 
 
