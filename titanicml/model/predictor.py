@@ -13,10 +13,32 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from titanicml.features.plan import FeaturePlan
+    from titanicml.model.fastpath import RowScorer
 
-__all__ = ["PROBABILITY_PREFIX", "TabularModel"]
+__all__ = ["PROBABILITY_PREFIX", "Scored", "TabularModel"]
 
 PROBABILITY_PREFIX = "probability_"
+# Up to this many rows, the compiled row scorer beats pandas; above, the pipeline does.
+FAST_PATH_MAX_ROWS = 256
+
+
+@dataclass
+class Scored:
+    """Predictions for a batch of request rows.
+
+    Attributes
+    ----------
+    labels : list
+        Predicted labels (original values) or regression values.
+    probabilities : ndarray or None
+        One column per class, in :attr:`TabularModel.classes` order.
+    warnings : list of str
+        Sentences about imputed columns.
+    """
+
+    labels: list
+    probabilities: np.ndarray | None
+    warnings: list[str]
 
 
 @dataclass
@@ -109,6 +131,47 @@ class TabularModel:
         if not self.is_classifier:
             return self.pipeline.predict(frame)
         return np.asarray(self.classes)[self.pipeline.predict_proba(frame).argmax(axis=1)]
+
+    def score_records(self, records: list[dict[str, Any]]) -> Scored:
+        """Score request records strictly (unknown columns refused), fast for small batches.
+
+        Small batches go through the compiled :class:`~titanicml.model.fastpath.RowScorer`;
+        large ones, or models it cannot compile, through the pandas pipeline. Both
+        give the same numbers.
+        """
+        import numpy as np
+
+        scorer = self._row_scorer()
+        if scorer is not None and len(records) <= FAST_PATH_MAX_ROWS:
+            warnings = scorer.check(records)
+            output = scorer.output(scorer.features(records))
+        else:
+            frame, warnings = self.prepare(records, strict=True)
+            output = (
+                self.pipeline.predict_proba(frame)
+                if self.is_classifier
+                else (self.pipeline.predict(frame))
+            )
+        if not self.is_classifier:
+            return Scored(output.tolist(), None, warnings)
+        proba = output
+        labels = np.asarray(self.classes)[proba.argmax(axis=1)].tolist()
+        return Scored(labels, proba, warnings)
+
+    def _row_scorer(self) -> RowScorer | None:
+        """Compile the row scorer once; ``None`` when the featurizer has no compiled form."""
+        if "_scorer" not in self.__dict__:
+            from titanicml.model.fastpath import RowScorer, UnsupportedFeaturizer
+
+            try:
+                self.__dict__["_scorer"] = RowScorer(self)
+            except UnsupportedFeaturizer:
+                self.__dict__["_scorer"] = None
+        return self.__dict__["_scorer"]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The compiled scorer is rebuilt after loading, never pickled.
+        return {k: v for k, v in self.__dict__.items() if k != "_scorer"}
 
     def predict_frame(self, rows: Any) -> pd.DataFrame:
         """Predictions as a table: ``prediction`` plus one ``probability_<class>`` per class."""

@@ -1,0 +1,271 @@
+"""Online serving: titanicml's endpoint vs `mlflow models serve`, on the same model, in one run.
+
+Measures, for single-row requests, p50 and p99 latency at concurrency 1 and
+requests per second at concurrency 16 (load from `wrk`, a C load generator,
+on 127.0.0.1), and the in-process floors: titanicml's row scorer, the pandas
+pipeline, and the bare LightGBM booster on one row.
+
+Run: python benchmarks/serving.py [--duration 10] [--workdir DIR]
+Needs `wrk` (Debian package `wrk`) and titanicml[serve].
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+from _report import write_section
+
+COLUMNS = ["Survived", "Pclass", "Sex", "Age", "SibSp", "Parch", "Fare", "Embarked"]
+ROW = {
+    "Pclass": 3,
+    "Sex": "male",
+    "Age": 22.0,
+    "SibSp": 1,
+    "Parch": 0,
+    "Fare": 7.25,
+    "Embarked": "S",
+}
+KEY = "benchmark-key-" + "x" * 24
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_up(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited early:\n{process.stderr.read()}")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+def train_model(workdir: Path) -> Path:
+    from titanicml import Trainer
+    from titanicml.datasets import load_titanic
+
+    path = workdir / "model"
+    if not path.exists():
+        data = load_titanic()[COLUMNS]
+        result = Trainer(
+            target="Survived", time_budget=20, estimators=["lgbm"], track=False, ensemble=False
+        ).fit(data)
+        result.save(path)
+    return path
+
+
+def wrk(url: str, body: dict, headers: dict[str, str], connections: int, seconds: int) -> dict:
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}"]
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    lines.append(
+        "done = function(summary, latency, requests)\n"
+        '  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.errors.status'
+        " + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,"
+        " latency:percentile(50), latency:percentile(99), summary.duration))\nend"
+    )
+    script.write_text("\n".join(lines))
+    threads = min(2, connections)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    script.unlink()
+    requests, errors, p50, p99, duration = map(int, re.search(r"RESULT (.*)", out).group(1).split())
+    return {
+        "rps": requests / (duration / 1e6),
+        "errors": errors,
+        "p50_ms": p50 / 1000,
+        "p99_ms": p99 / 1000,
+    }
+
+
+def measure_server(
+    name: str,
+    command: list[str],
+    url: str,
+    health: str,
+    headers: dict,
+    body: dict,
+    seconds: int,
+    env: dict,
+) -> dict:
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        wait_up(health, process)
+        wrk(url, body, headers, 4, 2)  # warm-up
+        single = wrk(url, body, headers, 1, seconds)
+        many = wrk(url, body, headers, 16, seconds)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    print(
+        f"{name}: c=1 p50 {single['p50_ms']:.2f} ms p99 {single['p99_ms']:.2f} ms; "
+        f"c=16 {many['rps']:.0f} req/s ({many['errors']} errors)",
+        flush=True,
+    )
+    return {
+        "p50": single["p50_ms"],
+        "p99": single["p99_ms"],
+        "rps": many["rps"],
+        "errors": single["errors"] + many["errors"],
+    }
+
+
+def in_process(model_dir: Path) -> dict[str, float]:
+    import numpy as np
+    import pandas as pd
+
+    from titanicml import load_model
+
+    model = load_model(model_dir)
+    frame = pd.DataFrame([ROW])
+    scorer = model._row_scorer()
+    booster = model.pipeline[-1].booster_
+    features = scorer.features([ROW])
+
+    def p50(fn, n: int = 3000) -> float:
+        for _ in range(200):
+            fn()
+        samples = []
+        for _ in range(n):
+            started = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - started)
+        return statistics.median(samples) * 1000
+
+    return {
+        "titanicml row scorer (featurize + predict)": p50(lambda: model.score_records([ROW])),
+        "pandas pipeline predict_proba": p50(
+            lambda: model.pipeline.predict_proba(model.prepare(frame)[0]), 500
+        ),
+        "bare LightGBM booster predict": p50(
+            lambda: booster.predict(np.asarray(features), num_threads=1)
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--workdir", default=None)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="titanicml-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    model_dir = train_model(workdir)
+    body = {"dataframe_split": {"columns": list(ROW), "data": [list(ROW.values())]}}
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "TITANICML_HOME": str(workdir / "home"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{workdir}/m.db",
+    }
+
+    port = free_port()
+    titanicml = measure_server(
+        "titanicml",
+        [
+            sys.executable,
+            "-m",
+            "titanicml",
+            "online-endpoint",
+            "serve",
+            "--model",
+            str(model_dir),
+            "--port",
+            str(port),
+            "--key",
+            KEY,
+        ],
+        f"http://127.0.0.1:{port}/score",
+        f"http://127.0.0.1:{port}/ready",
+        {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"},
+        body,
+        args.duration,
+        env,
+    )
+    port = free_port()
+    mlflow = measure_server(
+        "mlflow models serve",
+        [
+            str(BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            str(model_dir),
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        f"http://127.0.0.1:{port}/invocations",
+        f"http://127.0.0.1:{port}/ping",
+        {"Content-Type": "application/json"},
+        body,
+        args.duration,
+        env,
+    )
+    floors = in_process(model_dir)
+    for name, value in floors.items():
+        print(f"{name}: {value:.3f} ms", flush=True)
+
+    lines = [
+        "| server | p50 c=1 (ms) | p99 c=1 (ms) | req/s c=16 | errors |",
+        "|---|---|---|---|---|",
+        f"| titanicml online endpoint (key auth, request log on) | {titanicml['p50']:.2f} | "
+        f"{titanicml['p99']:.2f} | {titanicml['rps']:.0f} | {titanicml['errors']} |",
+        f"| `mlflow models serve` (baseline) | {mlflow['p50']:.2f} | {mlflow['p99']:.2f} | "
+        f"{mlflow['rps']:.0f} | {mlflow['errors']} |",
+        f"| **ratio titanicml / mlflow** | {titanicml['p50'] / mlflow['p50']:.2f}x | "
+        f"{titanicml['p99'] / mlflow['p99']:.2f}x | **{titanicml['rps'] / mlflow['rps']:.1f}x** | |",
+        "",
+        "| in process, one row | p50 (ms) |",
+        "|---|---|",
+        *[f"| {name} | {value:.3f} |" for name, value in floors.items()],
+    ]
+    print("\n".join(lines))
+    if not args.no_write:
+        write_section(
+            "serving",
+            "## Online serving (`benchmarks/serving.py`)\n\n"
+            "The same LightGBM model (7 Titanic columns) served by titanicml and by "
+            "`mlflow models serve --env-manager local`, one process each, single-row "
+            f"`dataframe_split` requests from `wrk` on 127.0.0.1, {args.duration} s per run. "
+            f"Measured {date.today()} on {platform.machine()}, 2 cores (the load generator "
+            "shares them).\n\n" + "\n".join(lines),
+        )
+
+
+if __name__ == "__main__":
+    main()

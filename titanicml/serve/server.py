@@ -1,0 +1,140 @@
+"""Run the online endpoint for a model reference, and call it (``invoke``)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from titanicml.exceptions import ConfigError, TitanicMLError
+
+if TYPE_CHECKING:
+    from titanicml.model.predictor import TabularModel
+    from titanicml.serve.app import EndpointConfig
+
+__all__ = [
+    "EndpointError",
+    "InvokeResult",
+    "endpoint_config",
+    "invoke",
+    "load_for_serving",
+    "serve",
+]
+
+
+class EndpointError(TitanicMLError, ConnectionError):
+    """An endpoint could not be reached, or refused a request."""
+
+
+def load_for_serving(
+    reference: str | Path, tracking_uri: str | None = None
+) -> tuple[TabularModel, str, str]:
+    """Load a model to serve; return it with the name and version to report.
+
+    Parameters
+    ----------
+    reference : str or Path
+        A model directory, ``runs:/<run_id>/model``, or a registered model reference
+        (``titanic-model@champion``, ``titanic-model:3``, ``models:/titanic-model@champion``).
+    tracking_uri : str, optional
+        MLflow store of runs and registry.
+    """
+    from titanicml.model.artifact import load_model
+
+    text = str(reference)
+    if Path(text).is_dir():
+        return load_model(text), Path(text).resolve().name, "local"
+    if text.startswith("runs:/"):
+        run_id = text.removeprefix("runs:/").split("/")[0]
+        return load_model(text, tracking_uri=tracking_uri), f"run-{run_id[:8]}", run_id
+    from titanicml.model.registry import parse_model_reference, resolve_model_uri
+
+    uri, version = resolve_model_uri(text, tracking_uri)
+    name = parse_model_reference(text).name
+    return load_model(uri, tracking_uri=tracking_uri), name, str(version)
+
+
+def endpoint_config(
+    model: str | Path,
+    name: str = "titanic-endpoint",
+    auth: str = "key",
+    key: str | None = None,
+    workspace: str | Path | None = None,
+    tracking_uri: str | None = None,
+    request_log: str | Path | None = None,
+    max_body_bytes: int | None = None,
+) -> EndpointConfig:
+    """Load the model, the keys and the request log of an endpoint."""
+    from titanicml.data.assets import workspace_dir
+    from titanicml.serve.app import DEFAULT_MAX_BODY_BYTES, EndpointConfig
+    from titanicml.serve.auth import load_keys
+    from titanicml.serve.requestlog import RequestLog
+
+    if auth not in ("key", "none"):
+        raise ConfigError(f"auth must be 'key' or 'none', got {auth!r}")
+    keys = load_keys(name, workspace, key) if auth == "key" else None
+    loaded, model_name, version = load_for_serving(model, tracking_uri)
+    log_path = request_log or workspace_dir(workspace) / "endpoints" / name / "requests.jsonl"
+    return EndpointConfig(
+        model=loaded,
+        model_name=model_name,
+        model_version=version,
+        keys=keys,
+        request_log=RequestLog(log_path),
+        max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES,
+    )
+
+
+def serve(config: EndpointConfig, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Serve until interrupted (uvicorn, one process)."""
+    import uvicorn
+
+    from titanicml.serve.app import create_app
+
+    uvicorn.run(create_app(config), host=host, port=port, log_level="warning", access_log=False)
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    """An endpoint's answer."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def invoke(
+    url: str,
+    body: bytes,
+    key: str | None = None,
+    content_type: str = "application/json",
+    timeout: float = 30.0,
+) -> InvokeResult:
+    """POST a request body to an endpoint and return its JSON answer.
+
+    Raises
+    ------
+    EndpointError
+        If nothing answers at ``url``, or the answer is not JSON.
+    """
+    headers = {"Content-Type": content_type}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise EndpointError(
+            f"no endpoint answers at {url} ({reason}); start one with "
+            "'titanicml online-endpoint serve --model ...'"
+        ) from None
+    try:
+        return InvokeResult(status, json.loads(raw))
+    except json.JSONDecodeError:
+        raise EndpointError(f"{url} answered {status} with a body that is not JSON") from None
