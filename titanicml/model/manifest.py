@@ -13,6 +13,8 @@ __all__ = ["MANIFEST_NAME", "verify_manifest", "write_manifest"]
 MANIFEST_NAME = "MANIFEST.json"
 # Written by Python itself when the model's code is imported; never part of the model.
 _IGNORED_DIRS = frozenset({"__pycache__"})
+# Written by MLflow at the model's root when it downloads a ``models:/`` URI.
+_IGNORED_ROOT_FILES = frozenset({"registered_model_meta"})
 
 
 def _files(root: Path) -> list[Path]:
@@ -21,6 +23,7 @@ def _files(root: Path) -> list[Path]:
         for p in root.rglob("*")
         if p.is_file()
         and p.name != MANIFEST_NAME
+        and p.relative_to(root).as_posix() not in _IGNORED_ROOT_FILES
         and not _IGNORED_DIRS.intersection(p.relative_to(root).parts)
     )
 
