@@ -9,18 +9,21 @@ featurization plan) and ``MANIFEST.json`` (the sha256 of every file).
 
 from __future__ import annotations
 
+import atexit
 import json
 import shutil
 import tempfile
+import threading
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from titanicml._version import __version__
-from titanicml.exceptions import ModelError
+from titanicml.exceptions import ModelError, ModelIntegrityError
 
 if TYPE_CHECKING:
     from titanicml.model.predictor import TabularModel
+    from titanicml.model.registry import ModelReference
     from titanicml.trainer import TrainingResult
 
 __all__ = ["load_model", "load_model_file", "save_model"]
@@ -48,6 +51,11 @@ def save_model(result: TrainingResult, path: str | Path, overwrite: bool = False
     import joblib
     import mlflow.pyfunc
 
+    from titanicml.model.azure_files import (
+        DEFAULT_BATCH_ENDPOINT,
+        DEFAULT_ONLINE_ENDPOINT,
+        write_azure_files,
+    )
     from titanicml.model.manifest import write_manifest
     from titanicml.model.pyfunc import MODEL_ARTIFACT
     from titanicml.tracking import quiet_mlflow
@@ -74,6 +82,10 @@ def save_model(result: TrainingResult, path: str | Path, overwrite: bool = False
                 metadata={"titanicml_version": __version__, "task": model.task},
             )
         _write_metadata(built / META_DIR, result)
+        # score.py and azure/*.yml, before the manifest so that it covers them.
+        write_azure_files(
+            built, online_endpoint=DEFAULT_ONLINE_ENDPOINT, batch_endpoint=DEFAULT_BATCH_ENDPOINT
+        )
         write_manifest(built)
         if target.exists():
             target.rename(staging / "replaced")
@@ -83,25 +95,44 @@ def save_model(result: TrainingResult, path: str | Path, overwrite: bool = False
     return target
 
 
-def load_model(model: str | Path) -> TabularModel:
-    """Load a titanicml model from a directory or an MLflow URI, verifying its manifest.
+def load_model(model: str | Path, tracking_uri: str | None = None) -> TabularModel:
+    """Load a titanicml model from a directory, an MLflow URI or the registry.
+
+    The model's files are verified against its manifest before anything is
+    unpickled.
 
     Parameters
     ----------
     model : str or Path
-        A model directory, or an MLflow URI such as ``runs:/<run_id>/model``.
+        A model directory; an MLflow URI such as ``runs:/<run_id>/model``; or a
+        registered model reference: ``name`` (latest version, when no directory of
+        that name exists), ``name@alias``, ``name:3``, ``models:/name/3``,
+        ``models:/name@alias``, ``azureml:name:3``, ``azureml:name@latest``.
+    tracking_uri : str, optional
+        MLflow store of the runs and the registry. Default: for a registry reference,
+        :func:`titanicml.tracking.resolve_tracking_uri`; for an MLflow URI, MLflow's
+        current tracking URI (the same unless ``mlflow.set_tracking_uri`` was called).
 
     Raises
     ------
     ModelError
-        If there is no model there; :class:`ModelIntegrityError` if a file was changed.
+        If there is no model there (:class:`~titanicml.model.registry.ModelNotFoundError`
+        for an unknown registered name, version or alias);
+        :class:`ModelIntegrityError` if a file was changed.
     """
     from titanicml.model.manifest import verify_manifest
 
-    root = _local_dir(model)
+    root = _local_dir(model, tracking_uri)
     if not (root / "MLmodel").is_file():
         raise ModelError(f"no MLflow model at {model}: {root} has no MLmodel file")
-    verify_manifest(root)
+    try:
+        verify_manifest(root)
+    except ModelIntegrityError:
+        if not _forget_download(root):
+            raise
+        # A cached download was changed on disk: fetch it again, once.
+        root = _local_dir(model, tracking_uri)
+        verify_manifest(root)
     return load_model_file(root / "artifacts" / MODEL_FILE)
 
 
@@ -112,20 +143,113 @@ def load_model_file(path: Path) -> TabularModel:
     return joblib.load(path)
 
 
-def _local_dir(model: str | Path) -> Path:
-    text = str(model)
-    if "://" in text or text.startswith(("runs:", "models:")):
-        import mlflow.artifacts
-        from mlflow.exceptions import MlflowException
+def _local_dir(model: str | Path, tracking_uri: str | None = None) -> Path:
+    """Return a local directory holding the model ``model`` refers to.
 
+    A ``Path`` is a directory. A string is, in this order: a registry reference
+    spelled ``models:/name/N``, ``models:/name@alias`` or ``azureml:...``; another
+    URI (``runs:/``, ``models:/<model_id>``, ``s3://``...), fetched by MLflow; an
+    existing directory; a reference ``name``, ``name@alias`` or ``name:N``.
+    """
+    if isinstance(model, Path):
+        return _existing_dir(model)
+    from titanicml.model import registry
+
+    text = str(model).strip()
+    if text.startswith(("models:", "azureml:")):
         try:
-            return Path(mlflow.artifacts.download_artifacts(text))
-        except (MlflowException, OSError) as exc:
-            raise ModelError(f"cannot fetch model {text}: {str(exc).splitlines()[0]}") from None
-    root = Path(model)
+            reference = registry.parse_model_reference(text)
+        except ModelError:
+            if text.startswith("azureml:"):
+                raise
+            reference = None  # e.g. MLflow 3's models:/<model_id>: MLflow resolves it
+        if reference is not None:
+            return _registry_dir(reference, tracking_uri)
+    if "://" in text or text.startswith(("runs:", "models:")):
+        return _download(text, tracking_uri)
+    if Path(text).is_dir() or not registry.is_model_reference(text):
+        return _existing_dir(Path(text))
+    reference = registry.parse_model_reference(text)
+    try:
+        return _registry_dir(reference, tracking_uri)
+    except registry.ModelNotFoundError as exc:
+        if reference.alias is not None or reference.version is not None or "@" in text:
+            raise
+        raise registry.ModelNotFoundError(
+            f"no model directory at {Path(text).absolute()}, and {exc}"
+        ) from None
+
+
+def _existing_dir(root: Path) -> Path:
     if not root.is_dir():
         raise ModelError(f"no model directory at {root}")
     return root
+
+
+def _download(uri: str, tracking_uri: str | None, dst_path: str | None = None) -> Path:
+    """Fetch an MLflow URI; without ``tracking_uri``, from MLflow's current store."""
+    import mlflow
+    import mlflow.artifacts
+    from mlflow.exceptions import MlflowException
+
+    from titanicml.model.registry import _check_store
+    from titanicml.tracking import quiet_mlflow
+
+    # MLflow's own default is titanicml's (MLFLOW_TRACKING_URI, else ./mlflow.db), and
+    # it also honours mlflow.set_tracking_uri, as load_model("runs:/...") always did.
+    store = tracking_uri or mlflow.get_tracking_uri()
+    if uri.startswith(("runs:", "models:")):
+        _check_store(store)
+    try:
+        with quiet_mlflow():
+            return Path(
+                mlflow.artifacts.download_artifacts(
+                    uri, dst_path=dst_path, tracking_uri=store, registry_uri=store
+                )
+            )
+    except (MlflowException, OSError) as exc:
+        raise ModelError(f"cannot fetch model {uri}: {str(exc).splitlines()[0]}") from None
+
+
+# Registered versions downloaded by this process: (store, models:/name/N, created) -> dir.
+# A version's files never change, so each is fetched once; the folder goes at exit.
+_DOWNLOADS: dict[tuple[str, str, str], tuple[Path, Path]] = {}
+_DOWNLOADS_LOCK = threading.Lock()
+_download_root: Path | None = None
+
+
+def _registry_dir(reference: ModelReference, tracking_uri: str | None) -> Path:
+    from titanicml.model.registry import _files_uri, _find
+    from titanicml.tracking import resolve_tracking_uri
+
+    global _download_root
+    store = resolve_tracking_uri(tracking_uri)
+    version = _find(reference, store)
+    key = (store, version.uri, version.created_at)
+    with _DOWNLOADS_LOCK:
+        cached = _DOWNLOADS.get(key)
+        if cached is not None and cached[0].is_dir():
+            return cached[0]
+        if _download_root is None:
+            _download_root = Path(tempfile.mkdtemp(prefix="titanicml-models-"))
+            atexit.register(shutil.rmtree, _download_root, True)
+        destination = Path(tempfile.mkdtemp(dir=_download_root))
+    # The version's own files (runs:/...), fetched from this store: MLflow resolves a
+    # models:/ URI against its process-wide registry, and adds a file to the copy.
+    root = _download(_files_uri(version, store), store, dst_path=str(destination))
+    with _DOWNLOADS_LOCK:
+        _DOWNLOADS[key] = (root, destination)
+    return root
+
+
+def _forget_download(root: Path) -> bool:
+    """Drop a cached download (and its files); tell whether ``root`` was one."""
+    with _DOWNLOADS_LOCK:
+        keys = [key for key, (path, _) in _DOWNLOADS.items() if path == root]
+        folders = [_DOWNLOADS.pop(key)[1] for key in keys]
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+    return bool(keys)
 
 
 def _code_copy(staging: Path) -> Path:
