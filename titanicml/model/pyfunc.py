@@ -8,7 +8,6 @@ manifest, then answers with a table of ``prediction`` and one
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,24 +18,23 @@ __all__ = ["MODEL_ARTIFACT", "TitanicMLPyfunc"]
 MODEL_ARTIFACT = "model"
 
 
-# MLflow advises type hints on ``predict`` when the class is created; titanicml's
-# schema is the signature saved with the model, so the advice does not apply.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message=".*Add type hints", category=UserWarning)
+class TitanicMLPyfunc(mlflow.pyfunc.PythonModel):
+    """Pyfunc wrapper around a :class:`~titanicml.model.predictor.TabularModel`."""
 
-    class TitanicMLPyfunc(mlflow.pyfunc.PythonModel):
-        """Pyfunc wrapper around a :class:`~titanicml.model.predictor.TabularModel`."""
+    # The model's saved signature describes its input; MLflow's type-hint validation
+    # (and its advice to add hints) does not apply.
+    _skip_type_hint_validation = True
 
-        def load_context(self, context: Any) -> None:
-            """Verify the model directory and load the fitted model."""
-            from titanicml.model.artifact import load_model_file
-            from titanicml.model.manifest import verify_manifest
+    def load_context(self, context: Any) -> None:
+        """Verify the model directory and load the fitted model."""
+        from titanicml.model.artifact import load_model_file
+        from titanicml.model.manifest import verify_manifest
 
-            model_file = Path(context.artifacts[MODEL_ARTIFACT])
-            verify_manifest(model_file.parents[1])
-            self.model = load_model_file(model_file)
+        model_file = Path(context.artifacts[MODEL_ARTIFACT])
+        verify_manifest(model_file.parents[1])
+        self.model = load_model_file(model_file)
 
-        # No type hints here: MLflow would read them as a schema and warn.
-        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-            """Score rows; returns ``prediction`` and ``probability_<class>`` columns."""
-            return self.model.predict_frame(model_input)
+    # Unannotated on purpose: MLflow would try to read a schema from the hints.
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        """Score rows; returns ``prediction`` and ``probability_<class>`` columns."""
+        return self.model.predict_frame(model_input)
