@@ -1,0 +1,151 @@
+"""The online endpoint as a user runs it: the CLI starts uvicorn on 127.0.0.1, curl-like calls."""
+
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+
+import httpx
+import pytest
+from conftest import run_cli
+from test_mlflow_serving import free_port, wait_until_up
+
+KEY = "test-key-" + "k" * 30
+HANDS_ON = {"data": [{"Age": 22, "Pclass": 3, "Sex": "male"}]}
+
+
+@pytest.fixture(scope="module")
+def endpoint(saved_model, tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    port = free_port()
+    env = {**os.environ, "TITANICML_HOME": str(home), "TITANICML_ENDPOINT_KEY": KEY}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "titanicml",
+            "online-endpoint",
+            "serve",
+            "--model",
+            str(saved_model),
+            "--port",
+            str(port),
+            "--name",
+            "titanic-endpoint",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/ready", process)
+        yield {"url": f"http://127.0.0.1:{port}", "home": home}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_the_hands_on_curl(endpoint, titanic_result):
+    request = urllib.request.Request(
+        f"{endpoint['url']}/score",
+        data=json.dumps(HANDS_ON).encode(),
+        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = json.loads(response.read())
+    assert body["predictions"] == titanic_result.predict(HANDS_ON["data"]).tolist()
+    assert body["model"]["name"] == "titanic-model"
+
+
+def test_get_credentials_and_invoke(endpoint, titanic_result, tmp_path):
+    env = {"TITANICML_HOME": str(endpoint["home"])}
+    keys = json.loads(run_cli("online-endpoint", "get-credentials", env=env).stdout)
+    assert set(keys) == {"primaryKey", "secondaryKey"}
+    secondary = run_cli("online-endpoint", "get-credentials", "--query", "secondaryKey", env=env)
+    assert secondary.stdout.strip() == keys["secondaryKey"]
+    (tmp_path / "sample.json").write_text(json.dumps(HANDS_ON))
+    out = run_cli(
+        "online-endpoint",
+        "invoke",
+        "--request-file",
+        str(tmp_path / "sample.json"),
+        "--url",
+        f"{endpoint['url']}/score",
+        "--key",
+        keys["secondaryKey"],
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    assert (
+        json.loads(out.stdout)["predictions"] == titanic_result.predict(HANDS_ON["data"]).tolist()
+    )
+
+
+def test_invoke_reports_a_4xx_as_one_line_and_exit_2(endpoint, tmp_path):
+    (tmp_path / "bad.json").write_text('{"data": [{"Agee": 1}]}')
+    out = run_cli(
+        "online-endpoint",
+        "invoke",
+        "--request-file",
+        str(tmp_path / "bad.json"),
+        "--url",
+        f"{endpoint['url']}/score",
+        "--key",
+        KEY,
+    )
+    assert out.returncode == 2
+    assert "unknown column(s) 'Agee'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_invoke_without_a_server_is_a_clear_error(tmp_path):
+    (tmp_path / "s.json").write_text(json.dumps(HANDS_ON))
+    out = run_cli(
+        "online-endpoint",
+        "invoke",
+        "--request-file",
+        str(tmp_path / "s.json"),
+        "--url",
+        f"http://127.0.0.1:{free_port()}/score",
+        "--key",
+        KEY,
+    )
+    assert out.returncode == 2
+    assert "no endpoint answers" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_serve_with_a_missing_model_exits_2(tmp_path):
+    out = run_cli(
+        "online-endpoint",
+        "serve",
+        "--model",
+        "no-such-model@champion",
+        "--tracking-uri",
+        f"sqlite:///{tmp_path}/m.db",
+        env={"TITANICML_HOME": str(tmp_path)},
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "no MLflow store" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_ten_thousand_requests_without_an_error(endpoint, titanic, titanic_result):
+    rows = json.loads(titanic.drop(columns=["Survived"]).head(50).to_json(orient="records"))
+    expected = titanic_result.predict(titanic.head(50)).tolist()
+    headers = {"Authorization": f"Bearer {KEY}"}
+
+    def worker(offset: int) -> list[tuple[int, int, int]]:
+        results = []
+        with httpx.Client(base_url=endpoint["url"], headers=headers, timeout=30) as client:
+            for number in range(offset, 10_000, 8):
+                index = number % len(rows)
+                response = client.post("/score", json={"data": [rows[index]]})
+                results.append((response.status_code, index, response.json()["predictions"][0]))
+        return results
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = [r for chunk in pool.map(worker, range(8)) for r in chunk]
+    assert len(results) == 10_000
+    assert {status for status, _, _ in results} == {200}
+    assert all(prediction == expected[index] for _, index, prediction in results)

@@ -1,0 +1,55 @@
+"""Exit codes, argument types and cell formatting shared by the command groups."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def positive_float(text: str) -> float:
+    """Parse a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """Parse a version number (1, 2, ...)."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a version number from 1, got {text!r}")
+    return int(text)
+
+
+def key_value(text: str) -> tuple[str, str]:
+    """Parse ``KEY=VALUE``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def rows(text: str) -> int:
+    """Parse a positive number of rows."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of rows") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive number of rows, got {text}")
+    return value
+
+
+def cell(value: Any) -> str:
+    """Format a table cell: blank for None, 4 significant digits for floats."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

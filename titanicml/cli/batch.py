@@ -1,0 +1,108 @@
+"""``titanicml batch-endpoint invoke``: score files in chunks (``az ml batch-endpoint``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from titanicml.cli._args import EXIT_INTERRUPTED, rows
+
+
+def add_commands(commands: Any) -> None:
+    """Add the ``batch-endpoint`` group."""
+    batch = commands.add_parser(
+        "batch-endpoint",
+        help="score a CSV/Parquet file or folder into one predictions file (az ml batch-endpoint)",
+        description="Batch scoring on this machine (az ml batch-endpoint): the input is "
+        "read and scored in chunks, so memory stays flat, and the predictions file is "
+        "complete or absent.",
+    )
+    verbs = batch.add_subparsers(dest="batch_command", metavar="COMMAND")
+    verbs.required = True
+    invoke = verbs.add_parser(
+        "invoke",
+        help="score a file or folder with a model",
+        description="Score a CSV or Parquet file, or a folder of them, into one .csv or "
+        ".parquet file (az ml batch-endpoint invoke). Output columns: row (0-based row "
+        "number in its file), file (folder input), the --id-column, prediction and "
+        "probability_<class>.",
+    )
+    invoke.add_argument(
+        "--model",
+        required=True,
+        metavar="REF",
+        help="model directory, runs:/RUN_ID/model, or a registered model (NAME@ALIAS)",
+    )
+    invoke.add_argument(
+        "--input", required=True, metavar="PATH", help="CSV or Parquet file, or folder of them"
+    )
+    invoke.add_argument(
+        "--output", required=True, metavar="PATH", help="predictions file (.csv or .parquet)"
+    )
+    invoke.add_argument(
+        "--chunk-size",
+        type=rows,
+        default=100_000,
+        metavar="N",
+        help="rows read and scored at a time (default 100000)",
+    )
+    invoke.add_argument(
+        "--id-column", default=None, metavar="COL", help="input column copied into the output"
+    )
+    invoke.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    invoke.set_defaults(handler=_batch_invoke)
+
+
+def _batch_invoke(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from titanicml.batch import BatchProgress, score_file
+
+    console = Console(stderr=True)
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]Batch scoring"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f} rows"),
+        TextColumn("[cyan]{task.fields[rate]}[/] rows/s"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[file]}"),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    task = bar.add_task("batch", total=None, rate="-", file="")
+
+    def report(progress: BatchProgress) -> None:
+        bar.update(
+            task,
+            completed=progress.rows,
+            total=progress.total_rows,
+            rate=f"{progress.rows_per_second:,.0f}",
+            file=f"{progress.file.name} ({progress.file_number}/{progress.files})",
+        )
+
+    try:
+        with bar:
+            summary = score_file(
+                args.model,
+                args.input,
+                args.output,
+                chunk_size=args.chunk_size,
+                id_column=args.id_column,
+                on_progress=report,
+                overwrite=args.overwrite,
+            )
+    except KeyboardInterrupt:
+        print(f"titanicml: interrupted; nothing was written to {args.output}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    for warning in summary.warnings:
+        print(f"titanicml: warning: {warning}", file=sys.stderr)
+    files = "1 file" if summary.files == 1 else f"{summary.files} files"
+    print(
+        f"Scored {summary.rows:,} rows from {files} in {summary.seconds:.1f} s "
+        f"({summary.rows_per_second:,.0f} rows/s): {summary.output}"
+    )
+    return 0

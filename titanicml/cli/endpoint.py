@@ -1,0 +1,126 @@
+"""``titanicml online-endpoint ...``: serve a model with key auth, show keys, call it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from titanicml.cli._args import EXIT_USER_ERROR
+
+DEFAULT_ENDPOINT = "titanic-endpoint"
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add the ``online-endpoint`` group to the CLI."""
+    group = commands.add_parser(
+        "online-endpoint",
+        help="serve a model over HTTP with key auth, and call it",
+        description="A local online endpoint, as Azure ML's managed online endpoints.",
+    )
+    verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
+
+    serve = verbs.add_parser("serve", help="serve a model on 127.0.0.1 (Ctrl-C stops it)")
+    serve.add_argument(
+        "--model",
+        required=True,
+        help="titanic-model@champion, titanic-model:3, runs:/ID/model or a folder",
+    )
+    serve.add_argument("--name", default=DEFAULT_ENDPOINT, help="endpoint name (keys, log)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--auth", choices=["key", "none"], default="key")
+    serve.add_argument("--key", default=None, help="primary key (default: stored or generated)")
+    serve.add_argument("--max-body-bytes", type=int, default=None)
+    serve.add_argument("--request-log", default=None, help="request log file (JSON lines)")
+    serve.add_argument("--workspace", default=None)
+    serve.add_argument("--tracking-uri", default=None)
+    serve.set_defaults(handler=_serve)
+
+    credentials = verbs.add_parser("get-credentials", help="print the endpoint's two keys")
+    credentials.add_argument("--name", default=DEFAULT_ENDPOINT)
+    credentials.add_argument(
+        "--query", choices=["primaryKey", "secondaryKey"], default=None, help="print one key only"
+    )
+    credentials.add_argument("--workspace", default=None)
+    credentials.set_defaults(handler=_credentials)
+
+    regenerate = verbs.add_parser("regenerate-keys", help="replace one of the keys")
+    regenerate.add_argument("--name", default=DEFAULT_ENDPOINT)
+    regenerate.add_argument("--key-type", choices=["primary", "secondary"], required=True)
+    regenerate.add_argument("--workspace", default=None)
+    regenerate.set_defaults(handler=_regenerate)
+
+    invoke = verbs.add_parser("invoke", help="send a request file to an endpoint")
+    invoke.add_argument("--request-file", required=True, help="JSON (or .csv) request body")
+    invoke.add_argument("--name", default=DEFAULT_ENDPOINT, help="endpoint whose key to use")
+    invoke.add_argument("--url", default="http://127.0.0.1:8080/score")
+    invoke.add_argument("--key", default=None, help="key to send (default: the endpoint's)")
+    invoke.add_argument("--workspace", default=None)
+    invoke.set_defaults(handler=_invoke)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from titanicml.serve.server import endpoint_config, serve
+
+    config = endpoint_config(
+        args.model,
+        name=args.name,
+        auth=args.auth,
+        key=args.key,
+        workspace=args.workspace,
+        tracking_uri=args.tracking_uri,
+        request_log=args.request_log,
+        max_body_bytes=args.max_body_bytes,
+    )
+    auth = (
+        f"key auth: titanicml online-endpoint get-credentials --name {args.name}"
+        if config.keys
+        else "no auth"
+    )
+    print(
+        f"Serving {config.model_name}:{config.model_version} at "
+        f"http://{args.host}:{args.port}/score ({auth}); Ctrl-C stops it",
+        file=sys.stderr,
+        flush=True,
+    )
+    serve(config, host=args.host, port=args.port)
+    return 0
+
+
+def _credentials(args: argparse.Namespace) -> int:
+    from titanicml.serve.auth import load_keys
+
+    keys = load_keys(args.name, args.workspace).to_dict()
+    print(keys[args.query] if args.query else json.dumps(keys, indent=2))
+    return 0
+
+
+def _regenerate(args: argparse.Namespace) -> int:
+    from titanicml.serve.auth import regenerate_key
+
+    regenerate_key(args.name, args.key_type, args.workspace)
+    print(f"the {args.key_type} key of {args.name} was replaced", file=sys.stderr)
+    return 0
+
+
+def _invoke(args: argparse.Namespace) -> int:
+    from titanicml.exceptions import DataError
+    from titanicml.serve.auth import load_keys
+    from titanicml.serve.server import invoke
+
+    path = Path(args.request_file)
+    if not path.is_file():
+        raise DataError(f"no request file at {path}; write the JSON body to send into a file")
+    key = args.key or load_keys(args.name, args.workspace).primary
+    content_type = "text/csv" if path.suffix.lower() == ".csv" else "application/json"
+    answer = invoke(args.url, path.read_bytes(), key=key, content_type=content_type)
+    print(json.dumps(answer.body, indent=2))
+    if answer.status >= 400:
+        message = answer.body.get("error", {}).get("message", answer.body)
+        print(
+            f"titanicml: error: the endpoint answered {answer.status}: {message}", file=sys.stderr
+        )
+        return EXIT_USER_ERROR
+    return 0

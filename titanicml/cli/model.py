@@ -1,0 +1,277 @@
+"""``titanicml model ...``: the model registry (``az ml model``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from titanicml.cli._args import cell, key_value, positive_int
+
+
+def add_commands(commands: Any) -> None:
+    """Add the ``model`` group."""
+    model = commands.add_parser(
+        "model",
+        help="register, list, show, alias and export models (az ml model)",
+        description="The model registry: MLflow's, in the same store as the runs "
+        "(--tracking-uri, else MLFLOW_TRACKING_URI, else ./mlflow.db).",
+    )
+    verbs = model.add_subparsers(dest="model_command", metavar="COMMAND")
+    verbs.required = True
+    reference_help = "NAME, NAME@ALIAS, NAME:VERSION, models:/NAME/VERSION or azureml:NAME:VERSION"
+
+    def tracking_option(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--tracking-uri",
+            default=None,
+            metavar="URI",
+            help="MLflow store (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
+        )
+
+    register = verbs.add_parser(
+        "register",
+        help="register a run's model or a model directory as the next version of a name",
+        description="Register a titanicml model as the next version of NAME (az ml model "
+        "create): the model of a training run, or a model directory, which is verified "
+        "and uploaded to a run of the experiment titanicml-registry.",
+    )
+    register.add_argument("--name", required=True, help="registered model name")
+    source = register.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", metavar="RUN_ID", help="MLflow run of a titanicml training")
+    source.add_argument("--path", metavar="DIR", help="model directory (titanicml train --output)")
+    register.add_argument("--description", default=None, metavar="TEXT")
+    register.add_argument("--tag", action="append", type=key_value, default=[], metavar="KEY=VALUE")
+    tracking_option(register)
+    register.set_defaults(handler=_model_register)
+
+    listing = verbs.add_parser(
+        "list",
+        help="list the registered models, their latest version and aliases",
+        description="List the registered models of the store (az ml model list).",
+    )
+    tracking_option(listing)
+    listing.set_defaults(handler=_model_list)
+
+    show = verbs.add_parser(
+        "show",
+        help="show a model version: metadata, metrics, aliases, source",
+        description="Show a registered model version (az ml model show).",
+    )
+    show.add_argument("reference", metavar="REFERENCE", help=reference_help)
+    show.add_argument("--json", action="store_true", help="print the version as JSON")
+    tracking_option(show)
+    show.set_defaults(handler=_model_show)
+
+    alias = verbs.add_parser(
+        "alias",
+        help="point an alias (champion, staging) at a version, or delete it",
+        description="Aliases name a version and can be moved: NAME@ALIAS is accepted "
+        "wherever a model is loaded.",
+    )
+    alias_verbs = alias.add_subparsers(dest="alias_command", metavar="COMMAND")
+    alias_verbs.required = True
+    alias_set = alias_verbs.add_parser(
+        "set",
+        help="point ALIAS at a version (moving it if it pointed elsewhere)",
+        description="Point ALIAS at version N of NAME, moving it if it pointed elsewhere.",
+    )
+    alias_set.add_argument("name", metavar="NAME")
+    alias_set.add_argument("alias", metavar="ALIAS")
+    alias_set.add_argument("--version", required=True, type=positive_int, metavar="N")
+    tracking_option(alias_set)
+    alias_set.set_defaults(handler=_model_alias_set)
+    alias_delete = alias_verbs.add_parser(
+        "delete", help="delete an alias", description="Delete ALIAS of NAME."
+    )
+    alias_delete.add_argument("name", metavar="NAME")
+    alias_delete.add_argument("alias", metavar="ALIAS")
+    tracking_option(alias_delete)
+    alias_delete.set_defaults(handler=_model_alias_delete)
+
+    export = verbs.add_parser(
+        "export",
+        help="copy a registered or run model to a directory, verifying its files",
+        description="Copy a model to a new directory (az ml model download), verifying "
+        "every file against the model's manifest.",
+    )
+    export.add_argument(
+        "--model", required=True, metavar="REF", help=f"{reference_help}, or runs:/RUN_ID/model"
+    )
+    export.add_argument("--output", required=True, metavar="DIR", help="new directory")
+    tracking_option(export)
+    export.set_defaults(handler=_model_export)
+
+
+def _model_register(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from titanicml.model.registry import register_model
+
+    model = register_model(
+        args.name,
+        run_id=args.run,
+        path=args.path,
+        tracking_uri=args.tracking_uri,
+        description=args.description,
+        tags=dict(args.tag),
+    )
+    console = Console(highlight=False)
+    origin = f"run {args.run}" if args.run else f"{args.path} (uploaded to run {model.run_id})"
+    console.print(
+        f"Registered model [bold]{model.name}[/] version [bold]{model.version}[/] from {origin}",
+        soft_wrap=True,
+    )
+    console.print(f"Source: {model.source}", soft_wrap=True)
+    console.print(
+        f"Use it as {model.reference}; name it: "
+        f"titanicml model alias set {model.name} champion --version {model.version}",
+        soft_wrap=True,
+    )
+    return 0
+
+
+def _model_list(args: argparse.Namespace) -> int:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from titanicml.model.registry import list_models
+    from titanicml.tracking import resolve_tracking_uri
+
+    console = Console(highlight=False)
+    store = resolve_tracking_uri(args.tracking_uri)
+    models = list_models(store)
+    if not models:
+        console.print(
+            f"No registered model in {store}; register one with "
+            "titanicml model register --name NAME --run RUN_ID",
+            soft_wrap=True,
+        )
+        return 0
+    table = Table(
+        title=f"Registered models in {store}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        collapse_padding=True,
+        pad_edge=False,
+    )
+    table.add_column("name", no_wrap=True)
+    table.add_column("latest", justify="right", no_wrap=True)
+    table.add_column("versions", justify="right", no_wrap=True)
+    table.add_column("aliases")
+    table.add_column("updated (UTC)", no_wrap=True)
+    table.add_column("description", ratio=1)
+    for model in models:
+        table.add_row(
+            model.name,
+            "-" if model.latest_version is None else str(model.latest_version),
+            str(model.n_versions),
+            ", ".join(f"{a}: {v}" for a, v in model.aliases.items()),
+            model.updated_at[:16].replace("T", " "),
+            model.description or "",
+        )
+    console.print(table)
+    return 0
+
+
+def _model_show(args: argparse.Namespace) -> int:
+    import math
+
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from titanicml.model.registry import get_model
+
+    model = get_model(args.reference, args.tracking_uri)
+    if args.json:
+        content = model.to_dict()
+        if content["metrics"]:
+            content["metrics"] = {
+                k: None if isinstance(v, float) and math.isnan(v) else v
+                for k, v in content["metrics"].items()
+            }
+        sys.stdout.write(json.dumps(content, indent=2, default=str) + "\n")
+        return 0
+    meta = model.metadata or {}
+    console = Console(highlight=False)
+    console.print(f"[bold]{model.reference}[/]", soft_wrap=True)
+    rows = [
+        ("aliases", ", ".join(model.aliases) or "-"),
+        ("description", model.description or "-"),
+        ("created (UTC)", model.created_at),
+        ("source", model.source),
+        ("uri", model.uri),
+        ("run", model.run_id or "-"),
+    ]
+    if meta:
+        rows += [
+            (
+                "task",
+                f"{meta.get('task')} (target {meta.get('target')}, metric {meta.get('metric')})",
+            ),
+            ("best model", str(meta.get("best_estimator", "-"))),
+            ("titanicml", str(meta.get("titanicml_version", "-"))),
+        ]
+    if model.tags:
+        rows.append(("tags", ", ".join(f"{k}={v}" for k, v in sorted(model.tags.items()))))
+    for label, value in rows:
+        console.print(f"  {label:<14}{value}", soft_wrap=True)
+    metrics = model.metrics or {}
+    names = [k for k in metrics if not k.endswith("_std")]
+    if names:
+        table = Table(
+            title="Cross-validated metrics",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            collapse_padding=True,
+            pad_edge=False,
+        )
+        table.add_column("metric")
+        table.add_column("mean", justify="right")
+        table.add_column("std", justify="right")
+        for name in names:
+            table.add_row(name, cell(metrics[name]), cell(metrics.get(f"{name}_std")))
+        console.print(table)
+    return 0
+
+
+def _model_alias_set(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from titanicml.model.registry import set_alias
+
+    model = set_alias(args.name, args.alias, args.version, args.tracking_uri)
+    Console(highlight=False).print(
+        f"Alias [bold]{args.alias}[/] of {model.name} points at version {model.version}: "
+        f"use it as {model.name}@{args.alias}",
+        soft_wrap=True,
+    )
+    return 0
+
+
+def _model_alias_delete(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from titanicml.model.registry import delete_alias
+
+    version = delete_alias(args.name, args.alias, args.tracking_uri)
+    Console(highlight=False).print(
+        f"Deleted alias [bold]{args.alias}[/] of {args.name} (it pointed at version {version})",
+        soft_wrap=True,
+    )
+    return 0
+
+
+def _model_export(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from titanicml.model.registry import export_model
+
+    path = export_model(args.model, args.output, args.tracking_uri)
+    Console(highlight=False).print(
+        f"Exported {args.model} to {path} (every file matches its manifest)", soft_wrap=True
+    )
+    return 0
