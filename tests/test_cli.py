@@ -124,3 +124,14 @@ def test_ctrl_c_marks_the_run_killed_and_saves_nothing(tmp_path):
         statuses = {s for (s,) in connection.execute("select status from runs")}
     assert statuses == {"KILLED"}
     assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.slow
+def test_quickstart_at_20_seconds_keeps_the_budget_and_scores_in_range(tmp_path):
+    started = time.monotonic()
+    out = run_cli("quickstart", "--time-budget", "20", cwd=tmp_path)
+    elapsed = time.monotonic() - started
+    assert out.returncode == 0, out.stderr
+    assert elapsed <= 20 * 1.1 + 5 + 3, f"{elapsed:.1f} s (3 s allowed for the interpreter start)"
+    accuracy = float(out.stdout.split("5-fold CV accuracy")[1].split()[0])
+    assert 0.78 <= accuracy <= 0.90

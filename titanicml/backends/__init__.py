@@ -40,6 +40,9 @@ class BackendEntry(NamedTuple):
 
 BUILTIN_BACKENDS: dict[str, BackendEntry] = {
     "local": BackendEntry("titanicml.backends.local:LocalBackend"),
+    "azure": BackendEntry(
+        "titanicml.backends.azure:AzureBackend", 'pip install "titanicml[azure]"'
+    ),
 }
 
 

@@ -26,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (cheap: no heavy import)."""
-    from titanicml.cli import batch, data, endpoint, model, train
+    from titanicml.cli import batch, data, endpoint, job, model, train
 
     parser = _Parser(
         prog="titanicml",
@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"titanicml {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for group in (train, data, model, endpoint, batch):
+    for group in (train, data, job, model, endpoint, batch):
         group.add_commands(commands)
     return parser
 

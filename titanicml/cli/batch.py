@@ -53,6 +53,44 @@ def add_commands(commands: Any) -> None:
     invoke.add_argument("--overwrite", action="store_true", help="replace an existing output")
     invoke.set_defaults(handler=_batch_invoke)
 
+    from titanicml.cli.endpoint import add_azure_options
+
+    create = verbs.add_parser(
+        "create",
+        help="create a batch endpoint and its default model deployment on Azure ML",
+        description="Create a batch endpoint and a model deployment (the model as an MLflow "
+        "model) that is its default, on Azure ML (az ml batch-endpoint create + "
+        "batch-deployment create --set-default); --dry-run writes the YAML files instead.",
+    )
+    create.add_argument("--target", required=True, choices=["azure"], help="where to deploy")
+    create.add_argument("--name", default="titanic-batch", help="endpoint name")
+    create.add_argument(
+        "--model", required=True, help="titanic-model@champion, titanic-model:3, runs:/ID/model"
+    )
+    create.add_argument("--deployment-name", default="blue")
+    create.add_argument("--compute", default=None, help="cluster (default azureml:cpu-cluster)")
+    add_azure_options(create)
+    create.set_defaults(handler=_batch_create)
+
+
+def _batch_create(args: argparse.Namespace) -> int:
+    from titanicml.cli.endpoint import azure_workspace, report_deployment
+    from titanicml.deploy.azure import create_batch_endpoint
+
+    result = create_batch_endpoint(
+        args.model,
+        args.name,
+        args.deployment_name,
+        compute=args.compute,
+        dry_run=args.dry_run,
+        output_dir=args.output_dir,
+        workspace=azure_workspace(args),
+        tracking_uri=args.tracking_uri,
+        on_step=lambda message: print(message, file=sys.stderr, flush=True),
+    )
+    report_deployment(result, "batch")
+    return 0
+
 
 def _batch_invoke(args: argparse.Namespace) -> int:
     from rich.console import Console

@@ -60,6 +60,80 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     invoke.add_argument("--workspace", default=None)
     invoke.set_defaults(handler=_invoke)
 
+    create = verbs.add_parser(
+        "create",
+        help="create a managed online endpoint on Azure ML (key auth, all traffic)",
+        description="Create a managed online endpoint with key auth and a deployment "
+        "taking all its traffic on Azure ML (az ml online-endpoint create + online-"
+        "deployment create --all-traffic); --dry-run writes the YAML files instead.",
+    )
+    create.add_argument("--target", required=True, choices=["azure"], help="where to deploy")
+    create.add_argument("--name", default=DEFAULT_ENDPOINT, help="endpoint name")
+    create.add_argument(
+        "--model", required=True, help="titanic-model@champion, titanic-model:3, runs:/ID/model"
+    )
+    create.add_argument("--deployment-name", default="blue")
+    create.add_argument("--instance-type", default=None, help="VM size (default Standard_DS3_v2)")
+    create.add_argument("--instance-count", type=int, default=1)
+    add_azure_options(create)
+    create.set_defaults(handler=_create)
+
+
+def add_azure_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options shared by the ``create`` verbs that deploy to Azure ML."""
+    parser.add_argument(
+        "--dry-run", action="store_true", help="write the YAML files, create nothing"
+    )
+    parser.add_argument("--output-dir", default=None, metavar="DIR", help="folder for --dry-run")
+    parser.add_argument("--subscription", default=None, help="default: AZURE_SUBSCRIPTION_ID")
+    parser.add_argument("--resource-group", default=None, help="default: AZURE_RESOURCE_GROUP")
+    parser.add_argument(
+        "--workspace-name", default=None, help="default: AZUREML_WORKSPACE_NAME or config.json"
+    )
+    parser.add_argument("--tracking-uri", default=None, help="MLflow store of the model")
+
+
+def azure_workspace(args: argparse.Namespace) -> object | None:
+    """Resolve the Azure workspace of a ``create`` verb (``None`` for a dry run)."""
+    if args.dry_run:
+        return None
+    from titanicml.deploy.azure import resolve_workspace
+
+    return resolve_workspace(args.subscription, args.resource_group, args.workspace_name)
+
+
+def report_deployment(result: object, kind: str) -> None:
+    """Print what a ``create`` verb wrote or created."""
+    files = getattr(result, "files", {})
+    if not getattr(result, "created", False):
+        for key, path in files.items():
+            print(f"{key}: {path}")
+        return
+    endpoint = getattr(result, "endpoint", None)
+    print(f"{kind} endpoint {getattr(endpoint, 'name', '')} created", file=sys.stderr)
+    uri = getattr(result, "scoring_uri", None)
+    if uri:
+        print(uri)
+
+
+def _create(args: argparse.Namespace) -> int:
+    from titanicml.deploy.azure import create_online_endpoint
+
+    result = create_online_endpoint(
+        args.model,
+        args.name,
+        args.deployment_name,
+        instance_type=args.instance_type,
+        instance_count=args.instance_count,
+        dry_run=args.dry_run,
+        output_dir=args.output_dir,
+        workspace=azure_workspace(args),
+        tracking_uri=args.tracking_uri,
+        on_step=lambda message: print(message, file=sys.stderr, flush=True),
+    )
+    report_deployment(result, "online")
+    return 0
+
 
 def _serve(args: argparse.Namespace) -> int:
     from titanicml.serve.server import endpoint_config, serve

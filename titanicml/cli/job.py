@@ -1,0 +1,143 @@
+"""``titanicml job create -f job.yml``: run an Azure ML job file here or on Azure."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from titanicml.jobs import JobFile
+    from titanicml.trainer import Trainer
+
+
+def add_commands(commands: Any) -> None:
+    """Add the ``job`` group."""
+    job = commands.add_parser(
+        "job",
+        help="run a command or AutoML job file, locally or on Azure ML (az ml job)",
+        description="Azure ML job files (az ml job create -f): the hands-on's command job "
+        "and AutoML jobs, run on this machine or on Azure ML.",
+    )
+    verbs = job.add_subparsers(dest="job_command", metavar="COMMAND")
+    verbs.required = True
+    create = verbs.add_parser(
+        "create",
+        help="run a job file",
+        description="Read a job YAML (type: command or automl) into titanicml's training "
+        "settings and run it: --backend local trains here, --backend azure submits it to "
+        "Azure ML, --dry-run writes the Azure job YAML and MLTable instead.",
+    )
+    create.add_argument("-f", "--file", required=True, metavar="JOB.yml", help="job file")
+    create.add_argument(
+        "--backend", default="local", choices=["local", "azure"], help="where to train"
+    )
+    create.add_argument(
+        "--mode",
+        default=None,
+        choices=["automl", "command"],
+        help="Azure job kind (default: the file's type)",
+    )
+    create.add_argument("--stream", action="store_true", help="stream the Azure job's status")
+    create.add_argument(
+        "--dry-run", action="store_true", help="write the Azure job files, run nothing"
+    )
+    create.add_argument("--output-dir", default=None, metavar="DIR", help="folder for --dry-run")
+    create.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a setting of the file, e.g. limits.max_trials=10 (repeatable)",
+    )
+    create.add_argument("--workspace", default=None, help="local workspace of data assets")
+    create.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="MLflow store (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
+    )
+    create.add_argument(
+        "--output", default=None, metavar="DIR", help="also save the model directory here"
+    )
+    create.set_defaults(handler=_create)
+
+
+def _create(args: argparse.Namespace) -> int:
+    from titanicml.exceptions import ConfigError
+    from titanicml.jobs import load_job_file, write_azure_job
+
+    job = load_job_file(args.file, args.overrides)
+    if args.dry_run:
+        if not args.output_dir:
+            raise ConfigError("--dry-run needs --output-dir DIR for the Azure job files")
+        written = write_azure_job(job, args.output_dir, args.workspace)
+        for key, path in written.items():
+            print(f"{key}: {path}")
+        return 0
+    if args.output_dir:
+        raise ConfigError("--output-dir goes with --dry-run; use --output DIR to save the model")
+    from titanicml.cli.train import _run
+
+    data: Any = job.data
+    if args.workspace is not None:
+        from titanicml.data.io import resolve_data
+
+        data = resolve_data(job.data, args.workspace)[0]
+    _run(_trainer(job, args), data, args.output)
+    return 0
+
+
+def _trainer(job: JobFile, args: argparse.Namespace) -> Trainer:
+    from titanicml.trainer import Trainer
+
+    spec = job.spec
+    options: dict[str, Any] = {}
+    if args.backend == "azure":
+        options = _azure_options(
+            mode=args.mode or job.kind,
+            compute=job.compute,
+            stream=args.stream,
+            display_name=job.display_name,
+        )
+    return Trainer(
+        target=spec.target,
+        task=spec.task,
+        metric=spec.metric,
+        time_budget=spec.time_budget,
+        backend=args.backend,
+        cv=spec.cv,
+        seed=spec.seed,
+        exclude=spec.exclude,
+        estimators=spec.estimators,
+        max_trials=spec.max_trials,
+        n_jobs=spec.n_jobs,
+        ensemble=spec.ensemble,
+        on_leakage=spec.on_leakage,
+        experiment_name=job.experiment_name,
+        tracking_uri=args.tracking_uri,
+        backend_options=options or None,
+    )
+
+
+def _azure_options(**wanted: Any) -> dict[str, Any]:
+    """Keep the options the Azure backend's constructor takes (it is optional)."""
+    from titanicml.backends import available_backends
+
+    entry = available_backends().get("azure")
+    if entry is None:
+        return {k: v for k, v in wanted.items() if k == "mode"}
+    import importlib
+
+    from titanicml.exceptions import BackendUnavailableError
+
+    module, _, name = entry.target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f'the Azure backend needs its extra: pip install "titanicml[azure]" ({exc})'
+        ) from None
+    parameters = inspect.signature(cls).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    return {k: v for k, v in wanted.items() if v is not None and (takes_any or k in parameters)}

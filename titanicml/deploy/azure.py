@@ -1,0 +1,350 @@
+"""Create Azure ML online and batch endpoints for a titanicml model.
+
+A titanicml model directory already carries ``score.py``, ``azure/conda.yml`` and
+the endpoint and deployment YAML (:mod:`titanicml.model.azure_files`). Deploying
+copies the model into a folder, writes the endpoint and deployment YAML next to it
+with the names asked for, loads them with the SDK's own loaders (which validates
+them) and, unless ``dry_run``, creates them through an ``MLClient``:
+
+online
+    ``ManagedOnlineEndpoint`` (``auth_mode: key``), then ``ManagedOnlineDeployment``,
+    then the endpoint again with all traffic (100 %) on the deployment;
+batch
+    ``BatchEndpoint``, then ``ModelBatchDeployment`` (the model as an MLflow model),
+    then the endpoint again with the deployment as its default.
+
+The workspace comes from arguments, else the environment (``AZURE_SUBSCRIPTION_ID``,
+``AZURE_RESOURCE_GROUP``, ``AZUREML_WORKSPACE_NAME``), else Azure ML's ``config.json``
+(in the working folder, its ``.azureml/`` or a parent); credentials from
+``DefaultAzureCredential``. Pass ``client=`` to use another ``MLClient`` (tests use a
+fake that records the calls).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from titanicml.exceptions import BackendUnavailableError, ConfigError, ModelError
+
+__all__ = [
+    "AzureWorkspace",
+    "DeployResult",
+    "create_batch_endpoint",
+    "create_online_endpoint",
+    "ml_client",
+    "resolve_workspace",
+]
+
+ENV_VARS = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME")
+CONFIG_KEYS = ("subscription_id", "resource_group", "workspace_name")
+MODEL_FOLDER = "model"
+INSTALL_HINT = 'pip install "titanicml[azure]"'
+
+
+class AzureWorkspace(NamedTuple):
+    """An Azure ML workspace's coordinates."""
+
+    subscription_id: str
+    resource_group: str
+    workspace_name: str
+
+
+@dataclass
+class DeployResult:
+    """What a deployment created (or, with ``dry_run``, would create).
+
+    Attributes
+    ----------
+    endpoint, deployment : azure.ai.ml.entities objects
+        As loaded from the YAML files.
+    files : dict of str to Path
+        ``endpoint`` and ``deployment`` YAML files and the ``model`` folder.
+    created : bool
+        False for a dry run.
+    scoring_uri : str, optional
+        The endpoint's URI, when the service returned one.
+    """
+
+    endpoint: Any
+    deployment: Any
+    files: dict[str, Path]
+    created: bool = False
+    scoring_uri: str | None = None
+    calls: list[str] = field(default_factory=list)
+
+
+def resolve_workspace(
+    subscription_id: str | None = None,
+    resource_group: str | None = None,
+    workspace_name: str | None = None,
+    config_path: str | Path | None = None,
+) -> AzureWorkspace:
+    """Find the workspace: arguments, else environment variables, else ``config.json``.
+
+    Raises
+    ------
+    ConfigError
+        If a coordinate is missing everywhere, or ``config.json`` is unreadable.
+    """
+    given = [subscription_id, resource_group, workspace_name]
+    values = [g or os.environ.get(env) or None for g, env in zip(given, ENV_VARS, strict=True)]
+    if not all(values):
+        config = _find_config(config_path)
+        if config is not None:
+            try:
+                content = json.loads(config.read_text())
+            except (OSError, ValueError) as exc:
+                raise ConfigError(
+                    f"cannot read the Azure ML workspace file {config}: {exc}"
+                ) from None
+            values = [v or content.get(k) for v, k in zip(values, CONFIG_KEYS, strict=True)]
+    if not all(values):
+        missing = [env for v, env in zip(values, ENV_VARS, strict=True) if not v]
+        raise ConfigError(
+            f"no Azure ML workspace: {', '.join(missing)} not set; set "
+            "AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE_NAME, or put "
+            "the workspace's config.json (Azure portal > workspace > Download config.json) "
+            "in this folder"
+        )
+    return AzureWorkspace(*(str(v) for v in values))
+
+
+def _find_config(config_path: str | Path | None) -> Path | None:
+    if config_path is not None:
+        path = Path(config_path)
+        if not path.is_file():
+            raise ConfigError(f"no Azure ML workspace file at {path}")
+        return path
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        for candidate in (folder / "config.json", folder / ".azureml" / "config.json"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def ml_client(workspace: AzureWorkspace) -> Any:
+    """Return an ``MLClient`` on ``workspace`` with ``DefaultAzureCredential``."""
+    try:
+        from azure.ai.ml import MLClient
+        from azure.identity import DefaultAzureCredential
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"deploying to Azure ML needs the Azure SDK: {INSTALL_HINT} ({exc})"
+        ) from None
+    return MLClient(
+        DefaultAzureCredential(),
+        subscription_id=workspace.subscription_id,
+        resource_group_name=workspace.resource_group,
+        workspace_name=workspace.workspace_name,
+    )
+
+
+def create_online_endpoint(
+    model: str | Path,
+    name: str = "titanic-endpoint",
+    deployment: str = "blue",
+    *,
+    instance_type: str | None = None,
+    instance_count: int = 1,
+    dry_run: bool = False,
+    output_dir: str | Path | None = None,
+    client: Any = None,
+    workspace: AzureWorkspace | None = None,
+    tracking_uri: str | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> DeployResult:
+    """Create a managed online endpoint (key auth) and a deployment taking all traffic.
+
+    Parameters
+    ----------
+    model : str or Path
+        ``titanic-model@champion``, ``titanic-model:3``, ``runs:/ID/model`` or a folder.
+    name, deployment : str
+        Endpoint and deployment names (Azure's rules: 3-32 letters, digits, hyphens).
+    instance_type : str, optional
+        VM size (default ``Standard_DS3_v2``).
+    instance_count : int
+        Instances of the deployment.
+    dry_run : bool
+        Write the YAML files into ``output_dir`` and create nothing.
+    output_dir : str or Path, optional
+        Where the files go (required with ``dry_run``; else a temporary folder).
+    client : MLClient, optional
+        Default: :func:`ml_client` on :func:`resolve_workspace`.
+    workspace : AzureWorkspace, optional
+        Default: :func:`resolve_workspace`.
+    tracking_uri : str, optional
+        MLflow store holding registered models and runs.
+    on_step : callable, optional
+        Called with a line of progress before each service call.
+
+    Raises
+    ------
+    ConfigError
+        For a missing workspace (before anything else), a bad name or count.
+    ModelError
+        If the model cannot be found or has no Azure files.
+    """
+    if not isinstance(instance_count, int) or instance_count < 1:
+        raise ConfigError(f"instance_count must be a positive integer, got {instance_count!r}")
+    overrides: dict[str, Any] = {"instance_count": instance_count}
+    if instance_type:
+        overrides["instance_type"] = instance_type
+    return _deploy(
+        "online", model, name, deployment, overrides, dry_run, output_dir, client, workspace,
+        tracking_uri, on_step,
+    )  # fmt: skip
+
+
+def create_batch_endpoint(
+    model: str | Path,
+    name: str = "titanic-batch",
+    deployment: str = "blue",
+    *,
+    compute: str | None = None,
+    dry_run: bool = False,
+    output_dir: str | Path | None = None,
+    client: Any = None,
+    workspace: AzureWorkspace | None = None,
+    tracking_uri: str | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> DeployResult:
+    """Create a batch endpoint and a model deployment that is its default.
+
+    Parameters are those of :func:`create_online_endpoint`, with ``compute`` (the
+    cluster that scores, default ``azureml:cpu-cluster``) instead of the instance
+    settings.
+    """
+    overrides: dict[str, Any] = {}
+    if compute:
+        overrides["compute"] = compute if compute.startswith("azureml:") else f"azureml:{compute}"
+    return _deploy(
+        "batch", model, name, deployment, overrides, dry_run, output_dir, client, workspace,
+        tracking_uri, on_step,
+    )  # fmt: skip
+
+
+def _deploy(
+    kind: str,
+    model: str | Path,
+    name: str,
+    deployment: str,
+    overrides: dict[str, Any],
+    dry_run: bool,
+    output_dir: str | Path | None,
+    client: Any,
+    workspace: AzureWorkspace | None,
+    tracking_uri: str | None,
+    on_step: Callable[[str], None] | None,
+) -> DeployResult:
+    from titanicml.model.azure_files import _NAME
+
+    for label, value in (("endpoint", name), ("deployment", deployment)):
+        if not _NAME.fullmatch(value):
+            raise ConfigError(
+                f"invalid {label} name {value!r}: use 3 to 32 letters, digits and hyphens, "
+                "starting with a letter and not ending with a hyphen"
+            )
+    if dry_run and output_dir is None:
+        raise ConfigError("a dry run needs an output folder (--output-dir DIR) for the YAML files")
+    if not dry_run and client is None:
+        client = ml_client(workspace or resolve_workspace())  # fails before any copy or upload
+    folder = Path(output_dir) if output_dir is not None else Path(tempfile.mkdtemp(prefix="tml-"))
+    files = _write_files(kind, model, name, deployment, overrides, folder, tracking_uri)
+    endpoint, deployment_entity = _load_entities(kind, files)
+    result = DeployResult(endpoint, deployment_entity, files)
+    if dry_run:
+        return result
+    step = on_step or (lambda _message: None)
+    endpoints = client.online_endpoints if kind == "online" else client.batch_endpoints
+    deployments = client.online_deployments if kind == "online" else client.batch_deployments
+    step(f"creating {kind} endpoint {name}")
+    endpoints.begin_create_or_update(endpoint).result()
+    step(f"creating deployment {deployment} (uploads the model)")
+    deployments.begin_create_or_update(deployment_entity).result()
+    if kind == "online":
+        step(f"sending 100% of {name}'s traffic to {deployment}")
+        endpoint.traffic = {deployment: 100}
+    else:
+        step(f"making {deployment} the default deployment of {name}")
+        endpoint.defaults = {"deployment_name": deployment}
+    endpoints.begin_create_or_update(endpoint).result()
+    result.created = True
+    try:
+        result.scoring_uri = getattr(endpoints.get(name), "scoring_uri", None)
+    except Exception:  # the URI is a nicety: the endpoint exists
+        result.scoring_uri = None
+    return result
+
+
+def _write_files(
+    kind: str,
+    model: str | Path,
+    name: str,
+    deployment: str,
+    overrides: dict[str, Any],
+    folder: Path,
+    tracking_uri: str | None,
+) -> dict[str, Path]:
+    import yaml
+
+    from titanicml._version import __version__
+    from titanicml.model import azure_files
+    from titanicml.model.registry import export_model
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model_dir = folder / MODEL_FOLDER
+    if model_dir.exists():
+        raise ModelError(f"{model_dir} already exists; choose an empty --output-dir")
+    export_model(model, model_dir, tracking_uri)
+    conda = model_dir / azure_files.AZURE_DIR / azure_files.CONDA_FILE
+    if not (model_dir / azure_files.SCORE_SCRIPT).is_file() or not conda.is_file():
+        raise ModelError(
+            f"{model} has no score.py or azure/conda.yml (saved by an older titanicml); "
+            "train and save it again"
+        )
+    documents = azure_files._documents(model_dir, name, name, deployment)
+    model_path = f"./{MODEL_FOLDER}"
+    if kind == "online":
+        endpoint, target = documents["online_endpoint"], documents["online_deployment"]
+        target["model"]["path"] = model_path
+        target["code_configuration"]["code"] = model_path
+        target["environment"]["conda_file"] = f"{model_path}/{azure_files.AZURE_DIR}/conda.yml"
+    else:
+        endpoint, target = documents["batch_endpoint"], documents["batch_deployment"]
+        target["model"]["path"] = model_path
+    target.update(overrides)
+    files = {"model": model_dir}
+    for key, document, usage in (
+        ("endpoint", endpoint, f"az ml {kind}-endpoint create -f {kind}-endpoint.yml"),
+        ("deployment", target, f"az ml {kind}-deployment create -f {kind}-deployment.yml"),
+    ):
+        path = folder / f"{kind}-{key}.yml"
+        header = f"# Written by titanicml {__version__}. Create it: {usage}\n"
+        path.write_text(header + yaml.safe_dump(document, sort_keys=False, width=100))
+        files[key] = path
+    return files
+
+
+def _load_entities(kind: str, files: dict[str, Path]) -> tuple[Any, Any]:
+    try:
+        import azure.ai.ml as ml
+        from azure.ai.ml.entities._load_functions import load_model_batch_deployment
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"deploying to Azure ML needs the Azure SDK: {INSTALL_HINT} ({exc})"
+        ) from None
+    if kind == "online":
+        return ml.load_online_endpoint(files["endpoint"]), ml.load_online_deployment(
+            files["deployment"]
+        )
+    return ml.load_batch_endpoint(files["endpoint"]), load_model_batch_deployment(
+        files["deployment"]
+    )
