@@ -10,10 +10,10 @@ def main() -> None:
     trainer = Trainer(
         target="Survived",
         time_budget=30,
-        exclude=["Boat", "Body"],
         experiment_name="titanic-demo",
     )
     result = trainer.fit(datasets.load_titanic())
+    print(result.data_checks[result.data_checks["status"] != "passed"])
     print(result.leaderboard[["family", "cv_accuracy", "cv_accuracy_std", "n_trials"]])
     print(f"best CV accuracy {result.metrics['accuracy']:.3f}, MLflow run {result.run_id}")
 
