@@ -678,6 +678,12 @@ def write_azure_job(
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        from titanicml.backends.azure import jobs as azure_jobs
+    except ImportError:
+        azure_jobs = None
+    if azure_jobs is not None:
+        return _write_with_backend(job, out, workspace, azure_jobs)
     written = {"mltable": _write_mltable(job, out / "data", workspace)}
     data_entry = {"type": "mltable", "path": "./data"}
     if job.kind == "automl":
@@ -693,6 +699,46 @@ def write_azure_job(
     )
     written["job"] = out / "job.yml"
     written["job"].write_text(header + yaml.safe_dump(document, sort_keys=False, width=100))
+    return written
+
+
+def _write_with_backend(
+    job: JobFile, out: Path, workspace: str | Path | None, azure_jobs: Any
+) -> dict[str, Path]:
+    """Write the job the Azure backend submits, with its own builders."""
+    from titanicml._version import __version__
+    from titanicml.backends.azure.data import training_table, write_mltable
+    from titanicml.data.checks import run_checks
+    from titanicml.data.io import resolve_data
+    from titanicml.data.target import prepare_target
+
+    spec = job.spec
+    frame, _ = resolve_data(job.data, workspace)
+    target = prepare_target(frame, spec.target, spec.task)
+    checked = frame.loc[target.kept_rows, [c for c in frame.columns if c not in spec.exclude]]
+    checks = run_checks(checked, spec.target, target.task, spec.on_leakage, spec.seed)
+    spec = replace(spec, dropped=dict(checks.dropped))
+    folder = write_mltable(training_table(frame, spec), out / "data")
+    compute = (job.compute or "cpu-cluster").removeprefix("azureml:")
+    written = {"mltable": folder / "MLTable"}
+    if job.kind == "automl":
+        entity = azure_jobs.automl_job(spec, target.task, "./data", compute, job.experiment_name)
+    else:
+        written["code"] = azure_jobs.stage_code(out / "src")
+        entity = azure_jobs.command_job(spec, "./data", "./src", compute, job.experiment_name)
+    if job.display_name:
+        entity.display_name = job.display_name
+    if job.description:
+        entity.description = job.description
+    written["job"] = out / "job.yml"
+    entity.dump(written["job"])
+    header = (
+        f"# Written by titanicml {__version__} from {job.path or 'a job document'}.\n"
+        "# Submit it as is: az ml job create -f job.yml\n"
+    )
+    # The SDK dumps a local path not yet uploaded as "azureml:./..."; az ml reads "./...".
+    text = written["job"].read_text().replace("azureml:./", "./")
+    written["job"].write_text(header + text)
     return written
 
 

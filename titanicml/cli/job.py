@@ -96,9 +96,9 @@ def _trainer(job: JobFile, args: argparse.Namespace) -> Trainer:
     if args.backend == "azure":
         options = _azure_options(
             mode=args.mode or job.kind,
-            compute=job.compute,
+            compute=(job.compute or "").removeprefix("azureml:") or None,
+            experiment_name=job.experiment_name,
             stream=args.stream,
-            display_name=job.display_name,
         )
     return Trainer(
         target=spec.target,
