@@ -16,14 +16,14 @@ PYTHON = "3.11"
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the test suite (everything but the `slow` marker)."""
-    session.install("-e", ".[dev,serve]")
+    session.install("-e", ".[dev,serve,azure]")
     session.run("pytest", "-m", "not slow", *session.posargs)
 
 
 @nox.session(python=PYTHON)
 def slow(session: nox.Session) -> None:
     """Run the tests marked slow (longer AutoML budgets)."""
-    session.install("-e", ".[dev,serve]")
+    session.install("-e", ".[dev,serve,azure]")
     session.run("pytest", "-m", "slow", *session.posargs)
 
 

@@ -98,7 +98,7 @@ def test_missing_workspace_fails_before_anything(saved_model, tmp_path, monkeypa
 
 
 def test_workspace_from_env_and_config(tmp_path, monkeypatch):
-    from titanicml.deploy.azure import resolve_workspace
+    from titanicml.backends.azure.workspace import resolve_workspace
 
     for name in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME"):
         monkeypatch.delenv(name, raising=False)
@@ -106,7 +106,8 @@ def test_workspace_from_env_and_config(tmp_path, monkeypatch):
     (tmp_path / "config.json").write_text(
         '{"subscription_id": "s", "resource_group": "g", "workspace_name": "w"}'
     )
-    assert tuple(resolve_workspace()) == ("s", "g", "w")
+    found = resolve_workspace()
+    assert (found.subscription_id, found.resource_group, found.workspace_name) == ("s", "g", "w")
     monkeypatch.setenv("AZUREML_WORKSPACE_NAME", "other")
     assert resolve_workspace().workspace_name == "other"
 

@@ -229,7 +229,15 @@ class TrainingRun:
                 Param("metric_resolved", result.metric),
                 Param("best_estimator", result.best_estimator),
             ],
-            tags=[RunTag(f"{TAG_PREFIX}backend", result.backend)],
+            tags=[
+                RunTag(f"{TAG_PREFIX}backend", result.backend),
+                # Where a remote backend ran the job (Azure ML job name, studio URL, ...).
+                *(
+                    RunTag(f"{TAG_PREFIX}{result.backend}.{key}", str(value))
+                    for key, value in result.extras.get(result.backend, {}).items()
+                    if value is not None
+                ),
+            ],
         )
         self._log_children(result)
         with tempfile.TemporaryDirectory(prefix="titanicml-run-") as tmp:

@@ -97,7 +97,7 @@ def azure_workspace(args: argparse.Namespace) -> object | None:
     """Resolve the Azure workspace of a ``create`` verb (``None`` for a dry run)."""
     if args.dry_run:
         return None
-    from titanicml.deploy.azure import resolve_workspace
+    from titanicml.backends.azure.workspace import resolve_workspace
 
     return resolve_workspace(args.subscription, args.resource_group, args.workspace_name)
 

@@ -22,37 +22,25 @@ fake that records the calls).
 
 from __future__ import annotations
 
-import json
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from titanicml.exceptions import BackendUnavailableError, ConfigError, ModelError
 
+if TYPE_CHECKING:
+    from titanicml.backends.azure.workspace import WorkspaceConfig
+
 __all__ = [
-    "AzureWorkspace",
     "DeployResult",
     "create_batch_endpoint",
     "create_online_endpoint",
-    "ml_client",
-    "resolve_workspace",
 ]
 
-ENV_VARS = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE_NAME")
-CONFIG_KEYS = ("subscription_id", "resource_group", "workspace_name")
 MODEL_FOLDER = "model"
 INSTALL_HINT = 'pip install "titanicml[azure]"'
-
-
-class AzureWorkspace(NamedTuple):
-    """An Azure ML workspace's coordinates."""
-
-    subscription_id: str
-    resource_group: str
-    workspace_name: str
 
 
 @dataclass
@@ -79,73 +67,6 @@ class DeployResult:
     calls: list[str] = field(default_factory=list)
 
 
-def resolve_workspace(
-    subscription_id: str | None = None,
-    resource_group: str | None = None,
-    workspace_name: str | None = None,
-    config_path: str | Path | None = None,
-) -> AzureWorkspace:
-    """Find the workspace: arguments, else environment variables, else ``config.json``.
-
-    Raises
-    ------
-    ConfigError
-        If a coordinate is missing everywhere, or ``config.json`` is unreadable.
-    """
-    given = [subscription_id, resource_group, workspace_name]
-    values = [g or os.environ.get(env) or None for g, env in zip(given, ENV_VARS, strict=True)]
-    if not all(values):
-        config = _find_config(config_path)
-        if config is not None:
-            try:
-                content = json.loads(config.read_text())
-            except (OSError, ValueError) as exc:
-                raise ConfigError(
-                    f"cannot read the Azure ML workspace file {config}: {exc}"
-                ) from None
-            values = [v or content.get(k) for v, k in zip(values, CONFIG_KEYS, strict=True)]
-    if not all(values):
-        missing = [env for v, env in zip(values, ENV_VARS, strict=True) if not v]
-        raise ConfigError(
-            f"no Azure ML workspace: {', '.join(missing)} not set; set "
-            "AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP and AZUREML_WORKSPACE_NAME, or put "
-            "the workspace's config.json (Azure portal > workspace > Download config.json) "
-            "in this folder"
-        )
-    return AzureWorkspace(*(str(v) for v in values))
-
-
-def _find_config(config_path: str | Path | None) -> Path | None:
-    if config_path is not None:
-        path = Path(config_path)
-        if not path.is_file():
-            raise ConfigError(f"no Azure ML workspace file at {path}")
-        return path
-    here = Path.cwd()
-    for folder in (here, *here.parents):
-        for candidate in (folder / "config.json", folder / ".azureml" / "config.json"):
-            if candidate.is_file():
-                return candidate
-    return None
-
-
-def ml_client(workspace: AzureWorkspace) -> Any:
-    """Return an ``MLClient`` on ``workspace`` with ``DefaultAzureCredential``."""
-    try:
-        from azure.ai.ml import MLClient
-        from azure.identity import DefaultAzureCredential
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            f"deploying to Azure ML needs the Azure SDK: {INSTALL_HINT} ({exc})"
-        ) from None
-    return MLClient(
-        DefaultAzureCredential(),
-        subscription_id=workspace.subscription_id,
-        resource_group_name=workspace.resource_group,
-        workspace_name=workspace.workspace_name,
-    )
-
-
 def create_online_endpoint(
     model: str | Path,
     name: str = "titanic-endpoint",
@@ -156,7 +77,7 @@ def create_online_endpoint(
     dry_run: bool = False,
     output_dir: str | Path | None = None,
     client: Any = None,
-    workspace: AzureWorkspace | None = None,
+    workspace: WorkspaceConfig | None = None,
     tracking_uri: str | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> DeployResult:
@@ -177,9 +98,9 @@ def create_online_endpoint(
     output_dir : str or Path, optional
         Where the files go (required with ``dry_run``; else a temporary folder).
     client : MLClient, optional
-        Default: :func:`ml_client` on :func:`resolve_workspace`.
-    workspace : AzureWorkspace, optional
-        Default: :func:`resolve_workspace`.
+        Default: an ``MLClient`` on :func:`~titanicml.backends.azure.workspace.resolve_workspace`.
+    workspace : WorkspaceConfig, optional
+        Default: found by :func:`~titanicml.backends.azure.workspace.resolve_workspace`.
     tracking_uri : str, optional
         MLflow store holding registered models and runs.
     on_step : callable, optional
@@ -212,7 +133,7 @@ def create_batch_endpoint(
     dry_run: bool = False,
     output_dir: str | Path | None = None,
     client: Any = None,
-    workspace: AzureWorkspace | None = None,
+    workspace: WorkspaceConfig | None = None,
     tracking_uri: str | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> DeployResult:
@@ -240,7 +161,7 @@ def _deploy(
     dry_run: bool,
     output_dir: str | Path | None,
     client: Any,
-    workspace: AzureWorkspace | None,
+    workspace: WorkspaceConfig | None,
     tracking_uri: str | None,
     on_step: Callable[[str], None] | None,
 ) -> DeployResult:
@@ -255,7 +176,9 @@ def _deploy(
     if dry_run and output_dir is None:
         raise ConfigError("a dry run needs an output folder (--output-dir DIR) for the YAML files")
     if not dry_run and client is None:
-        client = ml_client(workspace or resolve_workspace())  # fails before any copy or upload
+        from titanicml.backends.azure.workspace import make_client, resolve_workspace
+
+        client = make_client(workspace or resolve_workspace())  # fails before any copy or upload
     folder = Path(output_dir) if output_dir is not None else Path(tempfile.mkdtemp(prefix="tml-"))
     files = _write_files(kind, model, name, deployment, overrides, folder, tracking_uri)
     endpoint, deployment_entity = _load_entities(kind, files)

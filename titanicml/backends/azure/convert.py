@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sklearn.base import BaseEstimator
+
 from titanicml.exceptions import TrainingError
 
 if TYPE_CHECKING:
@@ -71,7 +73,7 @@ class ChildRun:
     status: str = "Completed"
 
 
-class AutoMLEstimator:
+class AutoMLEstimator(BaseEstimator):
     """Adapter: Azure AutoML's scikit-learn model with titanicml's estimator interface.
 
     ``predict_proba`` returns one column per class in titanicml's class order
@@ -115,6 +117,10 @@ class AutoMLEstimator:
                 if values.notna().all() and (values == values.round()).all():
                     frame[column] = values.astype("int64")
         return frame
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Tell scikit-learn the model is fitted (it was, on Azure ML)."""
+        return True
 
     def fit(self, X: Any, y: Any = None) -> AutoMLEstimator:
         """Do nothing: the model was fitted on Azure ML."""
