@@ -1,4 +1,4 @@
-"""Sessions: tests (the default CI run), slow, lint, demo, azureml."""
+"""Sessions: tests (the default CI run), slow, lint, demo, azureml, mltable."""
 
 from __future__ import annotations
 
@@ -25,6 +25,17 @@ def slow(session: nox.Session) -> None:
     """Run the tests marked slow (longer AutoML budgets)."""
     session.install("-e", ".[dev,serve,azure]")
     session.run("pytest", "-m", "slow", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def mltable(session: nox.Session) -> None:
+    """Load the MLTable files titanicml writes with Azure's own `mltable` package.
+
+    mltable pins cloudpickle below 3, so it gets its own environment (resolved in one
+    install: pip then picks a joblib that agrees with it).
+    """
+    session.install("-e", ".[dev,azure]", "mltable")
+    session.run("pytest", "tests/backends/test_azure.py", "-k", "mltable", *session.posargs)
 
 
 @nox.session(python=PYTHON)
