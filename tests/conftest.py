@@ -34,9 +34,11 @@ def titanic_result(titanic, session_store):
     """One tracked training on the Titanic data, shared by the tests that only read it."""
     from titanicml import Trainer
 
+    # max_trials makes the search visit the same families however loaded the machine is.
     trainer = Trainer(
         target="Survived",
-        time_budget=10,
+        time_budget=30,
+        max_trials=10,
         exclude=["Boat", "Body"],
         experiment_name="tests",
         tracking_uri=session_store,
