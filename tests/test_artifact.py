@@ -92,3 +92,11 @@ def test_not_a_model_directory(tmp_path):
         load_model(tmp_path)
     with pytest.raises(ModelError, match="no model directory"):
         load_model(tmp_path / "absent")
+
+
+def test_training_profile_ships_with_the_model(saved_model, titanic_result):
+    profile = json.loads((saved_model / "titanicml" / "profile.json").read_text())
+    assert profile == json.loads(json.dumps(titanic_result.profile))
+    columns = {c["name"]: c for c in profile["columns"]}
+    assert set(columns) == set(titanic_result.model.input_columns)
+    assert columns["Age"]["n_missing"] == 263

@@ -47,6 +47,9 @@ class TrainingResult:
     data_checks : DataFrame
         The data checks run before training: ``check``, ``column``, ``status``
         (passed / alerted / fixed) and ``message``.
+    profile : dict
+        Profile of the training features (:func:`titanicml.data.profile.profile_frame`),
+        saved with the model as the reference for drift.
     run_id : str, optional
         The MLflow run, when tracking was on.
     """
@@ -62,6 +65,7 @@ class TrainingResult:
     trials: pd.DataFrame
     backend: str
     data_checks: pd.DataFrame | None = None
+    profile: dict[str, Any] | None = None
     rows_dropped: int = 0
     elapsed: float = 0.0
     run_id: str | None = None
@@ -248,7 +252,7 @@ class Trainer:
         deadline = started + spec.time_budget
         if not self.track:
             job = backend.submit(spec, data_ref, frame, on_progress, deadline=deadline)
-            result = self._collect(backend, job, JobStatus, checks.table)
+            result = self._collect(backend, job, JobStatus, checks, frame)
             result.elapsed = time.monotonic() - started
             return result
 
@@ -256,20 +260,24 @@ class Trainer:
 
         with TrainingRun(self.experiment_name, spec, data_ref, self.tracking_uri) as run:
             job = backend.submit(spec, data_ref, frame, on_progress, deadline=deadline)
-            result = self._collect(backend, job, JobStatus, checks.table)
+            result = self._collect(backend, job, JobStatus, checks, frame)
             result.elapsed = time.monotonic() - started
             run.log_result(result)
         return result
 
     @staticmethod
     def _collect(
-        backend: Backend, job: Any, job_status: Any, data_checks: pd.DataFrame
+        backend: Backend, job: Any, job_status: Any, checks: Any, frame: pd.DataFrame
     ) -> TrainingResult:
+        from titanicml.data.profile import profile_frame
+
         status = backend.wait(job)
         if status is not job_status.COMPLETED:
             raise TrainingError(f"training job {job.id} ended as {status.value}")
         result = backend.result(job)
-        result.data_checks = data_checks
+        result.data_checks = checks.table
+        features = frame[[c for c in result.model.input_columns if c in frame.columns]]
+        result.profile = profile_frame(features)
         return result
 
     def __repr__(self) -> str:

@@ -327,3 +327,5 @@ def _write_metadata(folder: Path, result: TrainingResult) -> None:
     result.features.to_csv(folder / "features.csv", index=False)
     if result.data_checks is not None:
         result.data_checks.to_csv(folder / "data_checks.csv", index=False)
+    if result.profile is not None:
+        (folder / "profile.json").write_text(json.dumps(result.profile, indent=1))
