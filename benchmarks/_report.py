@@ -6,7 +6,10 @@ import re
 from pathlib import Path
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-HEADER = "# Benchmarks\n\nFigures written by the scripts in `benchmarks/`; each section says how to rerun it.\n"
+HEADER = (
+    "# Benchmarks\n\n"
+    "Figures written by the scripts in `benchmarks/`; each section says how to rerun it.\n"
+)
 
 
 def write_section(name: str, body: str) -> None:
@@ -15,5 +18,9 @@ def write_section(name: str, body: str) -> None:
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     block = f"{start}\n{body.strip()}\n{end}"
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text.rstrip()}\n\n{block}\n"
+    text = (
+        pattern.sub(lambda _: block, text)
+        if pattern.search(text)
+        else f"{text.rstrip()}\n\n{block}\n"
+    )
     DOC.write_text(text)

@@ -27,7 +27,8 @@ def main() -> None:
     imported = _time([sys.executable, "-c", "import titanicml"])
     helped = _time([sys.executable, "-m", "titanicml", "--help"])
     print(f"python -c pass          {baseline * 1000:7.1f} ms (baseline)")
-    print(f"import titanicml        {imported * 1000:7.1f} ms (+{(imported - baseline) * 1000:.1f} ms)")
+    extra = (imported - baseline) * 1000
+    print(f"import titanicml        {imported * 1000:7.1f} ms (+{extra:.1f} ms)")
     print(f"titanicml --help        {helped * 1000:7.1f} ms (+{(helped - baseline) * 1000:.1f} ms)")
 
 

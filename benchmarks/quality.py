@@ -62,8 +62,13 @@ def run_flaml(train: pd.DataFrame, test: pd.DataFrame, target: str, task: str, b
 
     automl = AutoML()
     automl.fit(
-        train.drop(columns=[target]), train[target], task=task, time_budget=budget,
-        seed=SEED, verbose=0, mlflow_logging=False,
+        train.drop(columns=[target]),
+        train[target],
+        task=task,
+        time_budget=budget,
+        seed=SEED,
+        verbose=0,
+        mlflow_logging=False,
     )
     return automl.predict(test.drop(columns=[target]))
 
@@ -113,19 +118,26 @@ def main() -> None:
                 predicted = run(train, test, target, task, args.budget)
                 seconds.append(time.monotonic() - started)
                 scores.append(score(test[target].to_numpy(), np.asarray(predicted)))
-                print(f"{name:14} {system:26} fold {fold}: {scores[-1]:.4f} ({seconds[-1]:.1f} s)",
-                      flush=True)
-            rows.append({
-                "data set": name,
-                "metric": "accuracy" if task == "classification" else "R²",
-                "system": system,
-                "mean": float(np.mean(scores)),
-                "std": float(np.std(scores)),
-                "wall s/fold": float(np.mean(seconds)),
-            })
+                print(
+                    f"{name:14} {system:26} fold {fold}: {scores[-1]:.4f} ({seconds[-1]:.1f} s)",
+                    flush=True,
+                )
+            rows.append(
+                {
+                    "data set": name,
+                    "metric": "accuracy" if task == "classification" else "R²",
+                    "system": system,
+                    "mean": float(np.mean(scores)),
+                    "std": float(np.std(scores)),
+                    "wall s/fold": float(np.mean(seconds)),
+                }
+            )
 
     table = pd.DataFrame(rows)
-    lines = ["| data set | metric | system | mean | std | wall s/fold |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| data set | metric | system | mean | std | wall s/fold |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in table.itertuples(index=False):
         lines.append(
             f"| {row[0]} | {row[1]} | {row[2]} | {row[3]:.4f} | {row[4]:.4f} | {row[5]:.1f} |"

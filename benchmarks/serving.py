@@ -82,8 +82,9 @@ def wrk(url: str, body: dict, headers: dict[str, str], connections: int, seconds
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
     lines.append(
         "done = function(summary, latency, requests)\n"
-        '  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.errors.status'
-        " + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,"
+        "  local e = summary.errors\n"
+        '  io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests,'
+        " e.status + e.connect + e.read + e.write + e.timeout,"
         " latency:percentile(50), latency:percentile(99), summary.duration))\nend"
     )
     script.write_text("\n".join(lines))
@@ -248,7 +249,8 @@ def main() -> None:
         f"| `mlflow models serve` (baseline) | {mlflow['p50']:.2f} | {mlflow['p99']:.2f} | "
         f"{mlflow['rps']:.0f} | {mlflow['errors']} |",
         f"| **ratio titanicml / mlflow** | {titanicml['p50'] / mlflow['p50']:.2f}x | "
-        f"{titanicml['p99'] / mlflow['p99']:.2f}x | **{titanicml['rps'] / mlflow['rps']:.1f}x** | |",
+        f"{titanicml['p99'] / mlflow['p99']:.2f}x | "
+        f"**{titanicml['rps'] / mlflow['rps']:.1f}x** | |",
         "",
         "| in process, one row | p50 (ms) |",
         "|---|---|",
