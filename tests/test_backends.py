@@ -81,3 +81,22 @@ def test_cancel_stops_the_search_at_the_next_trial(titanic):
     assert len(trials) == 2
     with pytest.raises(TrainingError):
         backend.result(job)
+
+
+def test_ctrl_c_swallowed_inside_the_search_still_stops_the_training(titanic):
+    """Python ignores a KeyboardInterrupt raised in a finalizer; the cancel still lands."""
+    import os
+    import signal
+
+    class SwallowingBackend(LocalBackend):
+        def wait(self, job, timeout=None):
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+            except KeyboardInterrupt:
+                pass  # what a garbage-collection callback does with it
+            assert job.state["cancel"].is_set(), "the interrupt did not cancel the job"
+            job.status = JobStatus.CANCELED
+            return job.status
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(target="Survived", backend=SwallowingBackend(), track=False).fit(titanic)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -271,7 +274,12 @@ class Trainer:
     ) -> TrainingResult:
         from titanicml.data.profile import profile_frame
 
-        status = backend.wait(job)
+        with _cancel_on_interrupt(backend, job) as interrupted:
+            status = backend.wait(job)
+        if interrupted:
+            # The Ctrl-C was swallowed (Python ignores exceptions raised in finalizers)
+            # but it cancelled the job: report it as the interruption it was.
+            raise KeyboardInterrupt
         if status is not job_status.COMPLETED:
             raise TrainingError(f"training job {job.id} ended as {status.value}")
         result = backend.result(job)
@@ -285,3 +293,28 @@ class Trainer:
             f"Trainer(target={self.target!r}, task={self.task!r}, metric={self.metric!r}, "
             f"time_budget={self.time_budget!r}, backend={self.backend!r})"
         )
+
+
+@contextmanager
+def _cancel_on_interrupt(backend: Backend, job: Any) -> Iterator[list[int]]:
+    """Make Ctrl-C cancel the job as well as raise ``KeyboardInterrupt``.
+
+    A ``KeyboardInterrupt`` that lands in a garbage-collection callback is printed
+    and ignored by Python; cancelling the job too makes the search stop at its next
+    trial whatever happened to the exception. Yields the list of signals received.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    received: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        received.append(signum)
+        backend.cancel(job)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, previous)
