@@ -53,7 +53,7 @@ def wait_up(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"server exited early:\n{process.stderr.read()}")
+            raise SystemExit(f"server exited early (exit status {process.returncode})")
         try:
             urllib.request.urlopen(url, timeout=2).close()
             return
@@ -115,17 +115,20 @@ def measure_server(
     seconds: int,
     env: dict,
 ) -> dict:
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-    )
-    try:
-        wait_up(health, process)
-        wrk(url, body, headers, 4, 2)  # warm-up
-        single = wrk(url, body, headers, 1, seconds)
-        many = wrk(url, body, headers, 16, seconds)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    # The servers' logs go to a file: an unread pipe fills up and stalls a server that
+    # logs every request (uvicorn's access log under `mlflow models serve`).
+    with tempfile.TemporaryFile(mode="w+") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        try:
+            wait_up(health, process)
+            wrk(url, body, headers, 4, 2)  # warm-up
+            single = wrk(url, body, headers, 1, seconds)
+            many = wrk(url, body, headers, 16, seconds)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
     print(
         f"{name}: c=1 p50 {single['p50_ms']:.2f} ms p99 {single['p99_ms']:.2f} ms; "
         f"c=16 {many['rps']:.0f} req/s ({many['errors']} errors)",
