@@ -85,15 +85,15 @@ def test_cancel_stops_the_search_at_the_next_trial(titanic):
 
 def test_ctrl_c_swallowed_inside_the_search_still_stops_the_training(titanic):
     """Python ignores a KeyboardInterrupt raised in a finalizer; the cancel still lands."""
+    import contextlib
     import os
     import signal
 
     class SwallowingBackend(LocalBackend):
         def wait(self, job, timeout=None):
-            try:
+            # Swallow the interrupt, as Python does in a garbage-collection callback.
+            with contextlib.suppress(KeyboardInterrupt):
                 os.kill(os.getpid(), signal.SIGINT)
-            except KeyboardInterrupt:
-                pass  # what a garbage-collection callback does with it
             assert job.state["cancel"].is_set(), "the interrupt did not cancel the job"
             job.status = JobStatus.CANCELED
             return job.status
