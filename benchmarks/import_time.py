@@ -5,10 +5,14 @@ Run: python benchmarks/import_time.py
 
 from __future__ import annotations
 
+import platform
 import statistics
 import subprocess
 import sys
 import time
+from datetime import date
+
+from _report import write_section
 
 REPEAT = 15
 
@@ -27,9 +31,21 @@ def main() -> None:
     imported = _time([sys.executable, "-c", "import titanicml"])
     helped = _time([sys.executable, "-m", "titanicml", "--help"])
     print(f"python -c pass          {baseline * 1000:7.1f} ms (baseline)")
-    extra = (imported - baseline) * 1000
-    print(f"import titanicml        {imported * 1000:7.1f} ms (+{extra:.1f} ms)")
-    print(f"titanicml --help        {helped * 1000:7.1f} ms (+{(helped - baseline) * 1000:.1f} ms)")
+    lines = [
+        "| command | median (ms) | over a bare interpreter (ms) |",
+        "|---|---|---|",
+        f"| `python -c pass` (baseline) | {baseline * 1000:.1f} | 0 |",
+        f"| `python -c 'import titanicml'` | {imported * 1000:.1f} | "
+        f"{(imported - baseline) * 1000:.1f} |",
+        f"| `python -m titanicml --help` | {helped * 1000:.1f} | {(helped - baseline) * 1000:.1f} |",
+    ]
+    print("\n".join(lines))
+    write_section(
+        "import",
+        "## Start-up (`benchmarks/import_time.py`)\n\n"
+        f"Median of {REPEAT} runs each, {date.today()}, {platform.machine()}. "
+        "`import titanicml` loads no heavy package (a test checks it).\n\n" + "\n".join(lines),
+    )
 
 
 if __name__ == "__main__":
