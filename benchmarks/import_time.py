@@ -30,14 +30,14 @@ def main() -> None:
     baseline = _time([sys.executable, "-c", "pass"])
     imported = _time([sys.executable, "-c", "import titanicml"])
     helped = _time([sys.executable, "-m", "titanicml", "--help"])
-    print(f"python -c pass          {baseline * 1000:7.1f} ms (baseline)")
     lines = [
         "| command | median (ms) | over a bare interpreter (ms) |",
         "|---|---|---|",
         f"| `python -c pass` (baseline) | {baseline * 1000:.1f} | 0 |",
         f"| `python -c 'import titanicml'` | {imported * 1000:.1f} | "
         f"{(imported - baseline) * 1000:.1f} |",
-        f"| `python -m titanicml --help` | {helped * 1000:.1f} | {(helped - baseline) * 1000:.1f} |",
+        f"| `python -m titanicml --help` | {helped * 1000:.1f} | "
+        f"{(helped - baseline) * 1000:.1f} |",
     ]
     print("\n".join(lines))
     write_section(
