@@ -1,1 +1,1 @@
-"""Data: reading tables, the target column, and (later) assets and checks."""
+"""Data: reading tables, versioned assets, column profiles, data checks and the target."""
