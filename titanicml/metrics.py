@@ -6,9 +6,9 @@ locally and a run brought back from Azure ML compare column for column.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -18,6 +18,7 @@ __all__ = [
     "METRICS",
     "REGRESSION_METRICS",
     "Metric",
+    "cv_metrics",
     "default_metric",
     "metric_for_task",
     "score_all",
@@ -180,3 +181,12 @@ def score_one(
     import numpy as np
 
     return float(_SCORERS[task][name](np.asarray(y_true), prediction, proba))
+
+
+def cv_metrics(row: Mapping[str, Any]) -> dict[str, float]:
+    """Return a leaderboard row's ``cv_*`` columns as ``{"accuracy": ..., "accuracy_std": ...}``."""
+    return {
+        name.removeprefix("cv_"): float(value)
+        for name, value in row.items()
+        if name.startswith("cv_")
+    }

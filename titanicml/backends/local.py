@@ -127,7 +127,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
 
     from titanicml.data.target import prepare_target
     from titanicml.features import plan_features
-    from titanicml.metrics import metric_for_task
+    from titanicml.metrics import cv_metrics, metric_for_task
     from titanicml.model.predictor import TabularModel
     from titanicml.trainer import TrainingResult
 
@@ -195,11 +195,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
 
     model.pipeline = Pipeline([("features", featurizer), ("estimator", estimator)])
     best = leaderboard.iloc[0]
-    metrics = {
-        name.removeprefix("cv_"): float(best[name])
-        for name in leaderboard.columns
-        if name.startswith("cv_")
-    }
+    metrics = cv_metrics(best)
     model.info.update(
         estimator=str(best["estimator"]),
         config=json.loads(best["config"]),

@@ -276,7 +276,7 @@ def build_result(
     from titanicml.backends.local import _example_rows
     from titanicml.data.target import prepare_target
     from titanicml.features import plan_features
-    from titanicml.metrics import metric_for_task
+    from titanicml.metrics import cv_metrics, metric_for_task
     from titanicml.model.predictor import TabularModel
     from titanicml.trainer import TrainingResult
 
@@ -298,11 +298,7 @@ def build_result(
 
     trials, leaderboard = leaderboard_from_children(children, best_run_id, target.task, metric.name)
     best = leaderboard.iloc[0]
-    metrics = {
-        name.removeprefix("cv_"): float(best[name])
-        for name in leaderboard.columns
-        if name.startswith("cv_")
-    }
+    metrics = cv_metrics(best)
     tabular.info.update(
         input_example=_example_rows(features[tabular.input_columns]),
         estimator=str(best["estimator"]),
