@@ -181,3 +181,46 @@ def test_workflows_are_valid_yaml():
     assert "azure/login@v2" in text
     assert "titanicml job create -f examples/automl-titanic.yml --backend azure --stream" in text
     assert "online-endpoint create --target azure" in text
+
+
+def test_job_file_runs_on_the_azure_backend_against_the_fake_client(
+    home, tmp_path, titanic, monkeypatch
+):
+    pytest.importorskip("azure.ai.ml")
+    from mlflow import MlflowClient
+
+    import titanicml.backends.azure as azure
+    from titanicml.backends.azure.testing import (
+        COMPLETED_SCRIPT,
+        FakeMLClient,
+        FakeRuns,
+        default_children,
+        save_automl_like_model,
+    )
+    from titanicml.cli import main
+
+    model_dir = save_automl_like_model(titanic.drop(columns=["Boat", "Body"]), "Survived", tmp_path)
+    fake = FakeMLClient(FakeRuns(*default_children("binary"), model_dir), script=COMPLETED_SCRIPT)
+    made = []
+    real = azure.AzureBackend
+
+    def backend(**options):
+        made.append(options)
+        return real(
+            ml_client=fake, runs=fake.runs, poll_interval=0, sleep=lambda s: None, **options
+        )
+
+    monkeypatch.setattr(azure, "AzureBackend", backend)
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    status = main(["job", "create", "-f", str(EXAMPLES / "automl-titanic.yml"),
+                   "--backend", "azure", "--tracking-uri", store])  # fmt: skip
+    assert status == 0
+    assert made == [
+        {"mode": "automl", "experiment_name": "titanic-automl", "compute": "cpu-cluster"}
+    ]
+    (run,) = MlflowClient(store).search_runs(
+        [MlflowClient(store).get_experiment_by_name("titanic-automl").experiment_id],
+        "tags.`titanicml.backend` = 'azure'",
+    )
+    assert run.data.tags["titanicml.azure.job_name"]
+    assert run.info.status == "FINISHED"

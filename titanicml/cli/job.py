@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -38,7 +37,11 @@ def add_commands(commands: Any) -> None:
         choices=["automl", "command"],
         help="Azure job kind (default: the file's type)",
     )
-    create.add_argument("--stream", action="store_true", help="stream the Azure job's status")
+    create.add_argument(
+        "--stream",
+        action="store_true",
+        help="accepted as in az ml; titanicml always waits for the job and shows its progress",
+    )
     create.add_argument(
         "--dry-run", action="store_true", help="write the Azure job files, run nothing"
     )
@@ -94,12 +97,9 @@ def _trainer(job: JobFile, args: argparse.Namespace) -> Trainer:
     spec = job.spec
     options: dict[str, Any] = {}
     if args.backend == "azure":
-        options = _azure_options(
-            mode=args.mode or job.kind,
-            compute=(job.compute or "").removeprefix("azureml:") or None,
-            experiment_name=job.experiment_name,
-            stream=args.stream,
-        )
+        options = {"mode": args.mode or job.kind, "experiment_name": job.experiment_name}
+        if job.compute:
+            options["compute"] = job.compute.removeprefix("azureml:")
     return Trainer(
         target=spec.target,
         task=spec.task,
@@ -118,26 +118,3 @@ def _trainer(job: JobFile, args: argparse.Namespace) -> Trainer:
         tracking_uri=args.tracking_uri,
         backend_options=options or None,
     )
-
-
-def _azure_options(**wanted: Any) -> dict[str, Any]:
-    """Keep the options the Azure backend's constructor takes (it is optional)."""
-    from titanicml.backends import available_backends
-
-    entry = available_backends().get("azure")
-    if entry is None:
-        return {k: v for k, v in wanted.items() if k == "mode"}
-    import importlib
-
-    from titanicml.exceptions import BackendUnavailableError
-
-    module, _, name = entry.target.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module), name)
-    except ImportError as exc:
-        raise BackendUnavailableError(
-            f'the Azure backend needs its extra: pip install "titanicml[azure]" ({exc})'
-        ) from None
-    parameters = inspect.signature(cls).parameters
-    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-    return {k: v for k, v in wanted.items() if v is not None and (takes_any or k in parameters)}
