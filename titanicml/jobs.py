@@ -24,13 +24,12 @@ from __future__ import annotations
 import difflib
 import re
 import shlex
-import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from titanicml.exceptions import ConfigError
+from titanicml.exceptions import BackendUnavailableError, ConfigError
 from titanicml.spec import DEFAULT_ESTIMATORS, ESTIMATORS, TrainSpec
 
 __all__ = [
@@ -670,36 +669,18 @@ def write_azure_job(
     Returns
     -------
     dict of str to Path
-        ``job``, ``mltable`` and, for command jobs, ``conda`` and ``code``.
+        ``job``, ``mltable`` and, for command jobs, ``code``.
     """
-    import yaml
-
-    from titanicml._version import __version__
-
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     try:
         from titanicml.backends.azure import jobs as azure_jobs
-    except ImportError:
-        azure_jobs = None
-    if azure_jobs is not None:
-        return _write_with_backend(job, out, workspace, azure_jobs)
-    written = {"mltable": _write_mltable(job, out / "data", workspace)}
-    data_entry = {"type": "mltable", "path": "./data"}
-    if job.kind == "automl":
-        document = _automl_document(job, data_entry)
-    else:
-        written["conda"] = out / "conda.yml"
-        written["conda"].write_text(yaml.safe_dump(_conda(), sort_keys=False))
-        written["code"] = _copy_code(out / "src")
-        document = _command_document(job, data_entry)
-    header = (
-        f"# Written by titanicml {__version__} from {job.path or 'a job document'}.\n"
-        "# Submit it as is: az ml job create -f job.yml\n"
-    )
-    written["job"] = out / "job.yml"
-    written["job"].write_text(header + yaml.safe_dump(document, sort_keys=False, width=100))
-    return written
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            "writing Azure ML job files needs the Azure SDK: "
+            f'pip install "titanicml[azure]" ({exc})'
+        ) from None
+    out.mkdir(parents=True, exist_ok=True)
+    return _write_with_backend(job, out, workspace, azure_jobs)
 
 
 def _write_with_backend(
@@ -708,16 +689,11 @@ def _write_with_backend(
     """Write the job the Azure backend submits, with its own builders."""
     from titanicml._version import __version__
     from titanicml.backends.azure.data import training_table, write_mltable
-    from titanicml.data.checks import run_checks
     from titanicml.data.io import resolve_data
-    from titanicml.data.target import prepare_target
+    from titanicml.trainer import check_before_training
 
-    spec = job.spec
     frame, _ = resolve_data(job.data, workspace)
-    target = prepare_target(frame, spec.target, spec.task)
-    checked = frame.loc[target.kept_rows, [c for c in frame.columns if c not in spec.exclude]]
-    checks = run_checks(checked, spec.target, target.task, spec.on_leakage, spec.seed)
-    spec = replace(spec, dropped=dict(checks.dropped))
+    spec, target, _ = check_before_training(frame, job.spec)
     folder = write_mltable(training_table(frame, spec), out / "data")
     compute = (job.compute or "cpu-cluster").removeprefix("azureml:")
     written = {"mltable": folder / "MLTable"}
@@ -740,181 +716,3 @@ def _write_with_backend(
     text = written["job"].read_text().replace("azureml:./", "./")
     written["job"].write_text(header + text)
     return written
-
-
-def _automl_document(job: JobFile, data_entry: dict[str, Any]) -> dict[str, Any]:
-    from titanicml.metrics import METRICS, default_metric
-
-    spec = job.spec
-    task = "regression" if spec.task == "regression" else "classification"
-    metric = spec.metric if spec.metric != "auto" else default_metric(spec.task)
-    by_family: dict[str, str] = {}
-    for azure, family in AZURE_ALGORITHMS.items():
-        if azure.startswith("XGBoost") and azure.endswith("Regressor") != (task == "regression"):
-            continue  # XGBoostClassifier for classification, XGBoostRegressor for regression
-        by_family.setdefault(family, azure)
-    families = spec.estimators_for("regression" if task == "regression" else "binary")
-    algorithms = list(dict.fromkeys(by_family[f] for f in families if f in by_family))
-    document: dict[str, Any] = {
-        "$schema": SCHEMA_URL.format("autoMLJob"),
-        "type": "automl",
-        **_names(job),
-        "task": task,
-        "primary_metric": METRICS[metric].azure_name,
-        "target_column_name": spec.target,
-        "training_data": data_entry,
-        "n_cross_validations": spec.cv,
-        "limits": _automl_limits(job),
-        "training": {
-            "allowed_training_algorithms": algorithms,
-            "enable_stack_ensemble": spec.ensemble,
-            "enable_vote_ensemble": spec.ensemble,
-        },
-        "featurization": dict(job.document.get("featurization") or {"mode": "auto"}),
-    }
-    if job.document.get("training"):
-        extra = {
-            k: v
-            for k, v in job.document["training"].items()
-            if k not in ("allowed_training_algorithms", "blocked_training_algorithms")
-        }
-        document["training"].update(extra)
-    return document
-
-
-def _automl_limits(job: JobFile) -> dict[str, Any]:
-    limits = dict(job.document.get("limits") or {})
-    limits["timeout_minutes"] = max(15, -(-int(job.spec.time_budget) // 60))
-    if job.spec.max_trials is not None:
-        limits["max_trials"] = job.spec.max_trials
-    return limits
-
-
-def _command_document(job: JobFile, data_entry: dict[str, Any]) -> dict[str, Any]:
-    spec = job.spec
-    name = job.data_input
-    parts = [
-        "python -m titanicml train",
-        f"--data ${{{{inputs.{name}}}}}",
-        f"--target {shlex.quote(spec.target)}",
-        f"--task {spec.task}",
-        f"--metric {spec.metric}",
-        f"--time-budget {spec.time_budget:g}",
-        f"--cv {spec.cv}",
-        f"--seed {spec.seed}",
-        f"--on-leakage {spec.on_leakage}",
-        f"--experiment {shlex.quote(job.experiment_name)}",
-    ]
-    if spec.max_trials is not None:
-        parts.append(f"--max-trials {spec.max_trials}")
-    if spec.exclude:
-        parts.append("--exclude " + " ".join(shlex.quote(c) for c in spec.exclude))
-    parts.append("--output ${{outputs.model}}/model")
-    input_entry = dict(data_entry)
-    if job.data_type == "uri_file":
-        input_entry = {"type": "uri_folder", "path": "./data"}
-    document: dict[str, Any] = {
-        "$schema": SCHEMA_URL.format("commandJob"),
-        "type": "command",
-        **_names(job),
-        "code": "./src",
-        "command": " ".join(parts),
-        "inputs": {name: input_entry},
-        "outputs": {"model": {"type": "uri_folder"}},
-        "environment": {"image": TRAINING_IMAGE, "conda_file": "./conda.yml"},
-    }
-    return document
-
-
-def _names(job: JobFile) -> dict[str, Any]:
-    out: dict[str, Any] = {"experiment_name": job.experiment_name}
-    for key in ("display_name", "description"):
-        value = getattr(job, key)
-        if value:
-            out[key] = value
-    out["compute"] = job.compute or "azureml:cpu-cluster"
-    tags = job.document.get("tags")
-    if isinstance(tags, dict) and tags:
-        out["tags"] = tags
-    return out
-
-
-def _write_mltable(job: JobFile, folder: Path, workspace: str | Path | None) -> Path:
-    import yaml
-
-    from titanicml.data.assets import get_asset, is_reference
-    from titanicml.exceptions import DataFormatError
-
-    if is_reference(job.data):
-        source = get_asset(job.data, workspace).path
-    else:
-        source = Path(job.data)
-        if not source.exists():
-            raise DataFormatError(f"{job.data_input}: no data at {source}")
-    folder.mkdir(parents=True, exist_ok=True)
-    if source.is_dir():
-        files = sorted(
-            p for p in source.iterdir() if p.suffix.lower() in (".csv", ".parquet", ".pq")
-        )
-    else:
-        files = [source]
-    if not files:
-        raise DataFormatError(f"{job.data_input}: no .csv or .parquet file in {source}")
-    for file in files:
-        shutil.copyfile(file, folder / file.name)
-    parquet = files[0].suffix.lower() in (".parquet", ".pq")
-    reader: dict[str, Any] = (
-        {"read_parquet": {"include_path_column": False}}
-        if parquet
-        else {
-            "read_delimited": {
-                "delimiter": ",",
-                "encoding": "utf8",
-                "header": "all_files_same_headers",
-            }
-        }
-    )
-    mltable = {
-        "$schema": SCHEMA_URL.format("MLTable"),
-        "type": "mltable",
-        "paths": [{"file": f"./{file.name}"} for file in files],
-        "transformations": [reader],
-    }
-    path = folder / "MLTable"
-    path.write_text(yaml.safe_dump(mltable, sort_keys=False))
-    return path
-
-
-def _conda() -> dict[str, Any]:
-    import sys
-    from importlib.metadata import PackageNotFoundError, requires
-
-    try:
-        pins = [r for r in requires("titanicml") or [] if "extra ==" not in r]
-    except PackageNotFoundError:
-        pins = []
-    return {
-        "name": "titanicml-training",
-        "channels": ["conda-forge"],
-        "dependencies": [
-            f"python={sys.version_info.major}.{sys.version_info.minor}",
-            "pip",
-            {"pip": [*sorted(pins), "azureml-mlflow"]},
-        ],
-    }
-
-
-def _copy_code(folder: Path) -> Path:
-    import titanicml
-
-    package = Path(titanicml.__file__).parent
-    target = folder / "titanicml"
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(package, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    return folder
-
-
-def spec_with(job: JobFile, **changes: Any) -> JobFile:
-    """Return ``job`` with its spec's fields changed (``time_budget=5``)."""
-    return replace(job, spec=replace(job.spec, **changes))

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from titanicml.backends.base import Backend, ProgressCallback
+    from titanicml.data.checks import CheckReport
     from titanicml.data.io import DataRef
+    from titanicml.data.target import PreparedTarget
     from titanicml.model.predictor import TabularModel
 
 __all__ = ["Trainer", "TrainingResult"]
@@ -237,21 +239,14 @@ class Trainer:
             Re-raised after the MLflow run is marked KILLED; no model is left behind.
         """
         from titanicml.backends import JobStatus, get_backend
-        from titanicml.data.checks import run_checks
         from titanicml.data.io import resolve_data
-        from titanicml.data.target import prepare_target
-        from titanicml.metrics import metric_for_task
 
         started = time.monotonic()
         spec = self.spec()
         backend = get_backend(self.backend, **(self.backend_options or {}))
         frame, data_ref = resolve_data(data)
         # Refuse a bad target, metric or leaking data before any run is created.
-        target = prepare_target(frame, spec.target, spec.task)
-        metric_for_task(spec.metric, target.task)
-        checked = frame.loc[target.kept_rows, [c for c in frame.columns if c not in spec.exclude]]
-        checks = run_checks(checked, spec.target, target.task, spec.on_leakage, spec.seed)
-        spec = replace(spec, dropped=dict(checks.dropped))
+        spec, _, checks = check_before_training(frame, spec)
         deadline = started + spec.time_budget
         if not self.track:
             job = backend.submit(spec, data_ref, frame, on_progress, deadline=deadline)
@@ -293,6 +288,30 @@ class Trainer:
             f"Trainer(target={self.target!r}, task={self.task!r}, metric={self.metric!r}, "
             f"time_budget={self.time_budget!r}, backend={self.backend!r})"
         )
+
+
+def check_before_training(
+    frame: pd.DataFrame, spec: TrainSpec
+) -> tuple[TrainSpec, PreparedTarget, CheckReport]:
+    """Validate the target and metric and run the data checks, as every backend needs.
+
+    Returns the spec with the columns the checks dropped (``spec.dropped``), the
+    prepared target and the check report.
+
+    Raises
+    ------
+    TitanicMLError
+        For a bad target or metric, or leaking data with ``on_leakage="error"``.
+    """
+    from titanicml.data.checks import run_checks
+    from titanicml.data.target import prepare_target
+    from titanicml.metrics import metric_for_task
+
+    target = prepare_target(frame, spec.target, spec.task)
+    metric_for_task(spec.metric, target.task)
+    checked = frame.loc[target.kept_rows, [c for c in frame.columns if c not in spec.exclude]]
+    checks = run_checks(checked, spec.target, target.task, spec.on_leakage, spec.seed)
+    return replace(spec, dropped=dict(checks.dropped)), target, checks
 
 
 @contextmanager
