@@ -53,3 +53,14 @@ def cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def compact_table(title: str) -> Any:
+    """Return the rich table style of the listing commands: a title, a header rule."""
+    from rich import box
+    from rich.table import Table
+
+    return Table(
+        title=title, title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True,
+        pad_edge=False,
+    )  # fmt: skip

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from titanicml.cli._args import cell
+from titanicml.cli._args import cell, compact_table
 
 
 def add_commands(commands: Any) -> None:
@@ -86,9 +86,7 @@ def _data_create(args: argparse.Namespace) -> int:
 
 
 def _data_list(args: argparse.Namespace) -> int:
-    from rich import box
     from rich.console import Console
-    from rich.table import Table
 
     from titanicml.data.assets import list_assets, workspace_dir
 
@@ -101,13 +99,7 @@ def _data_list(args: argparse.Namespace) -> int:
             soft_wrap=True,
         )
         return 0
-    table = Table(
-        title=f"Data assets in {workspace_dir(args.workspace)}",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        collapse_padding=True,
-        pad_edge=False,
-    )
+    table = compact_table(f"Data assets in {workspace_dir(args.workspace)}")
     table.add_column("name", no_wrap=True)
     table.add_column("latest", justify="right", no_wrap=True)
     for name in ("type", "shape", "created (UTC)"):
@@ -168,16 +160,8 @@ def _data_show(args: argparse.Namespace) -> int:
 
 
 def _profile_table(title: str, extra: Sequence[str]) -> Any:
-    from rich import box
-    from rich.table import Table
 
-    table = Table(
-        title=title,
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        collapse_padding=True,
-        pad_edge=False,
-    )
+    table = compact_table(title)
     table.add_column("column", overflow="fold")
     table.add_column("dtype")
     for name in ("missing", "unique"):

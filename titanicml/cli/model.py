@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from titanicml.cli._args import cell, key_value, positive_int
+from titanicml.cli._args import cell, compact_table, key_value, positive_int
 
 
 def add_commands(commands: Any) -> None:
@@ -133,9 +133,7 @@ def _model_register(args: argparse.Namespace) -> int:
 
 
 def _model_list(args: argparse.Namespace) -> int:
-    from rich import box
     from rich.console import Console
-    from rich.table import Table
 
     from titanicml.model.registry import list_models
     from titanicml.tracking import resolve_tracking_uri
@@ -150,13 +148,7 @@ def _model_list(args: argparse.Namespace) -> int:
             soft_wrap=True,
         )
         return 0
-    table = Table(
-        title=f"Registered models in {store}",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        collapse_padding=True,
-        pad_edge=False,
-    )
+    table = compact_table(f"Registered models in {store}")
     table.add_column("name", no_wrap=True)
     table.add_column("latest", justify="right", no_wrap=True)
     table.add_column("versions", justify="right", no_wrap=True)
@@ -179,9 +171,7 @@ def _model_list(args: argparse.Namespace) -> int:
 def _model_show(args: argparse.Namespace) -> int:
     import math
 
-    from rich import box
     from rich.console import Console
-    from rich.table import Table
 
     from titanicml.model.registry import get_model
 
@@ -222,13 +212,7 @@ def _model_show(args: argparse.Namespace) -> int:
     metrics = model.metrics or {}
     names = [k for k in metrics if not k.endswith("_std")]
     if names:
-        table = Table(
-            title="Cross-validated metrics",
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            collapse_padding=True,
-            pad_edge=False,
-        )
+        table = compact_table("Cross-validated metrics")
         table.add_column("metric")
         table.add_column("mean", justify="right")
         table.add_column("std", justify="right")
