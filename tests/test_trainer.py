@@ -1,3 +1,5 @@
+import signal
+import sys
 import time
 
 import numpy as np
@@ -189,3 +191,31 @@ def test_unknown_data_type_is_refused():
 def test_empty_frame_is_refused():
     with pytest.raises(TitanicMLError, match="empty"):
         Trainer(target="y", track=False).fit(pd.DataFrame())
+
+
+def test_ctrl_c_swallowed_by_a_finalizer_cancels_the_job_without_a_traceback(capfd, monkeypatch):
+    from titanicml.trainer import _InterruptGuard
+
+    # Python's own hook, as in the CLI (pytest replaces it with a warning).
+    monkeypatch.setattr(sys, "unraisablehook", sys.__unraisablehook__)
+    cancelled = []
+
+    class Backend:
+        def cancel(self, job):
+            cancelled.append(job)
+
+    class InterruptedWhileCollected:
+        def __del__(self):
+            # The signal handler runs here, inside a finalizer, so Python swallows
+            # the KeyboardInterrupt it raises and reports it as "unraisable".
+            signal.raise_signal(signal.SIGINT)
+
+    with _InterruptGuard() as interrupts:
+        InterruptedWhileCollected()  # before the job exists ...
+        interrupts.watch(Backend(), "job-1")  # ... which is cancelled as soon as it does
+        with pytest.raises(KeyboardInterrupt):
+            interrupts.raise_if_interrupted()
+    assert interrupts.received == [signal.SIGINT]
+    assert cancelled == ["job-1"]
+    assert "Traceback" not in capfd.readouterr().err
+    assert sys.unraisablehook is sys.__unraisablehook__

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -240,6 +240,7 @@ class Trainer:
         """
         from titanicml.backends import JobStatus, get_backend
         from titanicml.data.io import resolve_data
+        from titanicml.data.profile import profile_frame
 
         started = time.monotonic()
         spec = self.spec()
@@ -248,39 +249,31 @@ class Trainer:
         # Refuse a bad target, metric or leaking data before any run is created.
         spec, _, checks = check_before_training(frame, spec)
         deadline = started + spec.time_budget
-        if not self.track:
+
+        def train(interrupts: _InterruptGuard) -> TrainingResult:
             job = backend.submit(spec, data_ref, frame, on_progress, deadline=deadline)
-            result = self._collect(backend, job, JobStatus, checks, frame)
+            interrupts.watch(backend, job)
+            status = backend.wait(job)
+            interrupts.raise_if_interrupted()
+            if status is not JobStatus.COMPLETED:
+                raise TrainingError(f"training job {job.id} ended as {status.value}")
+            result = backend.result(job)
+            result.data_checks = checks.table
+            used = [c for c in result.model.input_columns if c in frame.columns]
+            result.profile = profile_frame(frame[used])
             result.elapsed = time.monotonic() - started
             return result
 
-        from titanicml.tracking import TrainingRun
+        with _InterruptGuard() as interrupts:
+            if not self.track:
+                return train(interrupts)
 
-        with TrainingRun(self.experiment_name, spec, data_ref, self.tracking_uri) as run:
-            job = backend.submit(spec, data_ref, frame, on_progress, deadline=deadline)
-            result = self._collect(backend, job, JobStatus, checks, frame)
-            result.elapsed = time.monotonic() - started
-            run.log_result(result)
-        return result
+            from titanicml.tracking import TrainingRun
 
-    @staticmethod
-    def _collect(
-        backend: Backend, job: Any, job_status: Any, checks: Any, frame: pd.DataFrame
-    ) -> TrainingResult:
-        from titanicml.data.profile import profile_frame
-
-        with _cancel_on_interrupt(backend, job) as interrupted:
-            status = backend.wait(job)
-        if interrupted:
-            # The Ctrl-C was swallowed (Python ignores exceptions raised in finalizers)
-            # but it cancelled the job: report it as the interruption it was.
-            raise KeyboardInterrupt
-        if status is not job_status.COMPLETED:
-            raise TrainingError(f"training job {job.id} ended as {status.value}")
-        result = backend.result(job)
-        result.data_checks = checks.table
-        features = frame[[c for c in result.model.input_columns if c in frame.columns]]
-        result.profile = profile_frame(features)
+            with TrainingRun(self.experiment_name, spec, data_ref, self.tracking_uri) as run:
+                result = train(interrupts)
+                run.log_result(result)
+                interrupts.raise_if_interrupted()
         return result
 
     def __repr__(self) -> str:
@@ -314,26 +307,52 @@ def check_before_training(
     return replace(spec, dropped=dict(checks.dropped)), target, checks
 
 
-@contextmanager
-def _cancel_on_interrupt(backend: Backend, job: Any) -> Iterator[list[int]]:
-    """Make Ctrl-C cancel the job as well as raise ``KeyboardInterrupt``.
+class _InterruptGuard:
+    """Ctrl-C during a fit: cancel the job, raise ``KeyboardInterrupt``, show no traceback.
 
-    A ``KeyboardInterrupt`` that lands in a garbage-collection callback is printed
-    and ignored by Python; cancelling the job too makes the search stop at its next
-    trial whatever happened to the exception. Yields the list of signals received.
+    A ``KeyboardInterrupt`` that lands in a garbage-collection callback is ignored
+    by Python (its traceback printed through ``sys.unraisablehook``). The guard
+    records every Ctrl-C, cancels the watched job so that the search stops at its
+    next trial whatever happened to the exception, keeps that one traceback quiet,
+    and :meth:`raise_if_interrupted` turns a swallowed Ctrl-C back into the
+    interruption it was. Outside the main thread it does nothing.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield []
-        return
-    received: list[int] = []
 
-    def handler(signum: int, frame: Any) -> None:
-        received.append(signum)
-        backend.cancel(job)
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._cancel: Any = None
+
+    def __enter__(self) -> _InterruptGuard:
+        self._active = threading.current_thread() is threading.main_thread()
+        if self._active:
+            self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+            self._previous_hook = sys.unraisablehook
+            sys.unraisablehook = self._on_unraisable
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._active:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            sys.unraisablehook = self._previous_hook
+
+    def watch(self, backend: Backend, job: Any) -> None:
+        """Cancel ``job`` on Ctrl-C (at once if one already came)."""
+        self._cancel = lambda: backend.cancel(job)
+        if self.received:
+            self._cancel()
+
+    def raise_if_interrupted(self) -> None:
+        """Raise ``KeyboardInterrupt`` if a Ctrl-C came, even a swallowed one."""
+        if self.received:
+            raise KeyboardInterrupt
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        self.received.append(signum)
+        if self._cancel is not None:
+            self._cancel()
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield received
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    def _on_unraisable(self, unraisable: Any) -> None:
+        if self.received and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            return
+        self._previous_hook(unraisable)

@@ -392,15 +392,20 @@ _FAMILY_BY_CLASS = {
 
 
 def full_proba(proba: np.ndarray, estimator: Any, n_classes: int) -> np.ndarray:
-    """Pad probabilities to every class when a fold's model saw fewer classes."""
+    """Return float64 probabilities over every class, each row summing to one.
+
+    Pads the classes a fold's model did not see, and renormalizes the rows of
+    libraries that compute in float32 (their rows sum to one only to ~1e-7).
+    """
     import numpy as np
 
-    if proba.shape[1] == n_classes:
-        return proba
-    seen = getattr(estimator.estimator, "classes_", np.arange(proba.shape[1]))
-    full = np.zeros((proba.shape[0], n_classes))
-    full[:, np.asarray(seen, dtype=int)] = proba
-    return full
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.shape[1] != n_classes:
+        seen = getattr(estimator.estimator, "classes_", np.arange(proba.shape[1]))
+        full = np.zeros((proba.shape[0], n_classes))
+        full[:, np.asarray(seen, dtype=int)] = proba
+        proba = full
+    return proba / proba.sum(axis=1, keepdims=True)
 
 
 def fit_config(
