@@ -10,7 +10,7 @@ import urllib.request
 import httpx
 import pytest
 from conftest import run_cli
-from test_mlflow_serving import free_port, wait_until_up
+from servers import free_port, wait_until_up
 
 KEY = "test-key-" + "k" * 30
 HANDS_ON = {"data": [{"Age": 22, "Pclass": 3, "Sex": "male"}]}

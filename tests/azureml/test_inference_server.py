@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import free_port
 
 pytest.importorskip("azureml_inference_server_http")
 if importlib.util.find_spec("titanicml") is not None:
@@ -81,12 +81,6 @@ def mount(model_dir, tmp_path_factory) -> Path:
     return root
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _get(url: str) -> tuple[int, bytes]:
     with urllib.request.urlopen(url, timeout=5) as response:
         return response.status, response.read()
@@ -106,7 +100,7 @@ def _post(url: str, body: bytes, content_type: str = "application/json") -> tupl
 @pytest.fixture(scope="module")
 def server(model_dir, mount, tmp_path_factory):
     """Start azmlinfsrv on score.py (the code folder's copy) and the mounted model."""
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path_factory.mktemp("azmlinfsrv")
     log_path = workdir / "server.log"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
