@@ -21,7 +21,7 @@ from titanicml.data.assets import (
     load_asset,
     register_asset,
 )
-from titanicml.data.io import resolve_data
+from titanicml.data.resolve import resolve_data
 from titanicml.data.profile import profile_frame, schema_of
 from titanicml.datasets import titanic_path
 from titanicml.exceptions import ConfigError, DataError, DataFormatError

@@ -10,7 +10,7 @@ from titanicml.backends import (
     get_backend,
 )
 from titanicml.backends.local import LocalBackend
-from titanicml.data.io import resolve_data
+from titanicml.data.resolve import resolve_data
 from titanicml.exceptions import BackendNotFoundError, BackendUnavailableError, TrainingError
 from titanicml.spec import TrainSpec
 

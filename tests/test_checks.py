@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -11,8 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from titanicml._utils.sklearn_compat import cross_fitting_folds, target_encoder
 from titanicml.data.checks import CHECKS, CheckReport, run_checks
+from titanicml.data.checks.leakage import find_leaks
+from titanicml.data.columns import MAX_ONE_HOT_CATEGORIES, classify_column
 from titanicml.exceptions import ColumnError, ConfigError, DataError
+from titanicml.features import plan_features
+from titanicml.findings import FINDING_COLUMNS, Finding, findings_frame
 
 HONEST = ("Sex", "Pclass", "Fare", "Name", "Ticket", "Cabin", "Age", "Embarked", "HomeDest")
 
@@ -83,7 +89,7 @@ def test_titanic_report_other_findings(titanic_report):
 
 def test_report_shape_and_printing(titanic_report):
     table = titanic_report.to_frame()
-    assert list(table.columns) == ["check", "column", "status", "message"]
+    assert list(table.columns) == ["check", "column", "status", "severity", "message"]
     assert set(table["status"]) <= {"passed", "alerted", "fixed"}
     assert list(dict.fromkeys(table["check"])) == list(CHECKS)  # every check, in order
     assert table.loc[table["status"] == "passed", "column"].isna().all()
@@ -196,7 +202,9 @@ def test_regression_leak_is_flagged():
     )
     report = run_checks(frame, "y", "regression")
     assert report.leaking == ["leak"]
-    assert "leak alone predicts y with CV R² 0.9" in _rows(report, "target_leakage").iloc[0, 3]
+    assert (
+        "leak alone predicts y with CV R² 0.9" in _rows(report, "target_leakage").iloc[0]["message"]
+    )
     assert report.dropped.keys() == {"leak"}
 
 
@@ -249,7 +257,10 @@ def test_strong_honest_features_of_iris_are_not_leaks():
     assert report.leaking == []
     scores = report.leakage_scores.set_index("column")
     assert scores.loc["petal length (cm)", "score"] > 0.95  # strong, but so are the others
-    assert "strong but matched by the other columns" in _rows(report, "target_leakage").iloc[0, 3]
+    assert (
+        "strong but matched by the other columns"
+        in _rows(report, "target_leakage").iloc[0]["message"]
+    )
 
 
 def test_too_few_rows_skips_leakage():
@@ -434,8 +445,202 @@ def test_nothing_left_to_check():
 
 def test_importing_the_module_loads_no_heavy_package():
     code = (
-        "import sys, titanicml.data.checks; "
+        "import sys, titanicml.data.checks, titanicml.data.checks.leakage; "
         "print(' '.join(m for m in ('pandas', 'numpy', 'sklearn') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == []
+
+
+# --- one classification: the classifier, the plan and the checks agree ----------------------
+
+
+def test_twenty_values_are_high_cardinality_target_encoded_and_alerted():
+    n = 200
+    frame = _frame(
+        n=n,
+        twenty=[f"shop-{i % 20}" for i in range(n)],
+        fifteen=[f"shop-{i % MAX_ONE_HOT_CATEGORIES}" for i in range(n)],
+        prose=[f"open on day {i % 20}" for i in range(n)],
+    )
+    kinds = {name: classify_column(frame[name]).kind for name in ("twenty", "fifteen", "prose")}
+    assert kinds == {"twenty": "high_cardinality", "fifteen": "category", "prose": "free_text"}
+    plan = plan_features(frame.drop(columns="y"))
+    assert plan.names("encoded") == ["twenty"]
+    assert plan.names("categorical") == ["color", "fifteen"]
+    assert plan.names("text") == ["prose"]
+    report = run_checks(frame, "y", "binary")
+    assert _flagged(report, "high_cardinality", "alerted") == {"twenty"}
+    row = _rows(report, "high_cardinality").iloc[0]
+    assert "twenty has 20 distinct values, more than the 15 that are one-hot" in row["message"]
+
+
+def test_alerted_and_target_encoded_columns_are_the_same_on_titanic(titanic, titanic_report):
+    features = titanic.drop(columns="Survived")
+    plan = plan_features(features, dropped=titanic_report.dropped)
+    assert set(plan.names("encoded")) == _flagged(titanic_report, "high_cardinality")
+    assert set(plan.names("encoded")) == {"Ticket", "Cabin"}
+
+
+def test_unique_date_strings_are_dates_not_keys():
+    n = 120
+    frame = _frame(n=n, day=pd.date_range("2024-01-01", periods=n).astype(str))
+    report = run_checks(frame, "y", "binary")
+    assert "day" not in report.dropped
+    assert plan_features(frame.drop(columns="y")).names("datetime") == ["day"]
+
+
+# --- Finding records ----------------------------------------------------------------------
+
+
+def test_findings_are_records_with_severity_and_figures():
+    n = 60
+    age = np.where(np.arange(n) % 5 == 0, np.nan, np.arange(n) % 7 + 20.0)  # 12 missing
+    mostly = np.where(np.arange(n) < 2, 1.0, np.nan)  # 58 missing
+    frame = _frame(n=n, age=age, mostly=mostly)
+    report = run_checks(frame, "y", "binary")
+    assert all(isinstance(f, Finding) for f in report.findings)
+    assert [f.check for f in report.findings] == report.table["check"].tolist()
+    pd.testing.assert_frame_equal(report.table, findings_frame(report.findings))
+    by_column = {(f.check, f.column): f for f in report.findings}
+
+    missing = by_column["missing_values", "age"]
+    assert (missing.status, missing.severity) == ("fixed", "warning")
+    assert missing.figures == {"n_rows": 60, "n_missing": 12, "missing_fraction": 0.2}
+    assert missing.message == (
+        "age is missing in 12 rows (20 %): filled with the median, plus a missing indicator"
+    )
+    dropped = by_column["high_missingness", "mostly"]
+    assert (dropped.status, dropped.severity) == ("fixed", "warning")
+    assert dropped.figures["n_missing"] == 58
+    assert dropped.figures["missing_fraction"] == pytest.approx(58 / 60)
+    passed = [f for f in report.findings if f.status == "passed"]
+    assert passed and {f.severity for f in passed} == {"info"}
+    assert {f.column for f in passed} == {None}
+    balance = by_column["class_imbalance", None]
+    assert balance.figures["class_counts"] == {"0": 30, "1": 30}
+    for f in report.findings:
+        assert json.loads(json.dumps(f.to_dict(), allow_nan=False)) == f.to_dict()
+
+
+def test_leak_findings_are_critical_with_their_figures(titanic_report):
+    leaks = {f.column: f for f in titanic_report.findings if f.check == "target_leakage"}
+    assert set(leaks) == {"Boat", "Body"}
+    assert {f.severity for f in leaks.values()} == {"critical"}
+    boat, body = leaks["Boat"].figures, leaks["Body"].figures
+    assert boat["metric"] == "CV ROC AUC"
+    assert boat["score"] >= 0.95 and boat["score"] - boat["rest_score"] >= 0.05
+    assert body["pure_subset"] == "is present"
+    assert body["pure_subset_rows"] == 121 and body["pure_subset_class_share"] == 1.0
+    assert set(titanic_report.table["severity"]) == {"info", "warning", "critical"}
+    assert (
+        titanic_report.table.loc[titanic_report.table["status"] == "alerted", "severity"]
+        .eq("warning")
+        .all()
+    )
+
+
+def test_finding_defaults_and_validation():
+    passed = Finding("constant", None, "passed", "no column is constant")
+    assert passed.severity == "info" and passed.figures == {}
+    alerted = Finding(
+        "drift",
+        "Age",
+        "alerted",
+        "Age moved",
+        figures={"psi": np.float64(0.31), "n": np.int64(5), "gap": float("nan"), "q": (1, 2)},
+    )
+    assert alerted.severity == "warning"
+    assert alerted.figures == {"psi": 0.31, "n": 5, "gap": None, "q": [1, 2]}
+    assert type(alerted.figures["n"]) is int
+    assert alerted.to_dict() == {
+        "check": "drift",
+        "column": "Age",
+        "status": "alerted",
+        "severity": "warning",
+        "message": "Age moved",
+        "figures": {"psi": 0.31, "n": 5, "gap": None, "q": [1, 2]},
+    }
+    hash(alerted)  # usable in sets, figures aside
+    with pytest.raises(ConfigError, match="status 'failed'"):
+        Finding("x", None, "failed", "message")
+    with pytest.raises(ConfigError, match="severity 'fatal'"):
+        Finding("x", None, "alerted", "message", severity="fatal")
+    with pytest.raises(ConfigError, match="figure 'values' is a ndarray"):
+        Finding("x", None, "alerted", "message", figures={"values": np.arange(3)})
+
+
+def test_findings_frame_of_nothing_has_the_columns():
+    assert list(findings_frame([]).columns) == list(FINDING_COLUMNS)
+
+
+# --- the leakage detector on its own, and target encoding -----------------------------------
+
+
+def test_detector_finds_boat_and_body_on_titanic():
+    from titanicml.datasets import load_titanic
+
+    frame = load_titanic()
+    infos = {name: classify_column(frame[name]) for name in frame.columns if name != "Survived"}
+    leakage = find_leaks(frame, "Survived", "binary", infos, seed=0)
+    assert list(leakage.leaks) == ["Boat", "Body"]
+    assert leakage.leaks["Boat"].startswith("alone predicts Survived with CV ROC AUC 0.9")
+    assert leakage.leaks["Body"].startswith("is present in 121 rows (9.2 %)")
+    assert leakage.scores["leaks"].sum() == 2
+
+
+def test_detector_finds_nothing_in_noise():
+    rng = np.random.default_rng(11)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "count": rng.integers(0, 5, n),
+            "shop": rng.choice([f"s{i}" for i in range(40)], n),  # target-encoded
+            "color": rng.choice(["red", "green", "blue"], n),
+            "sparse": np.where(rng.random(n) < 0.3, rng.normal(size=n), np.nan),
+            "y": rng.integers(0, 2, n),
+        }
+    )
+    infos = {name: classify_column(frame[name]) for name in frame.columns if name != "y"}
+    for task, target in (("binary", frame["y"]), ("regression", rng.normal(size=n))):
+        leakage = find_leaks(frame.assign(y=target), "y", task, infos, seed=3)
+        assert leakage.leaks == {}
+        assert leakage.scores["score"].max() < 0.65
+        assert leakage.summary["n_distinct_rows"] == n
+        assert leakage.note.startswith("no column predicts y suspiciously well")
+
+
+def test_multiclass_with_a_class_missing_from_a_fold():
+    rng = np.random.default_rng(12)
+    n = 300
+    y = rng.choice(["a", "b"], n).astype(object)
+    y[0] = "rare"  # one row: the training folds without it hold two classes
+    shops = rng.choice([f"s{i}" for i in range(30)], n)
+    frame = pd.DataFrame({"x": rng.normal(size=n), "shop": shops, "y": y})
+    report = run_checks(frame, "y", "multiclass")
+    assert report.leaking == []
+    assert _flagged(report, "class_imbalance", "alerted") == {"y"}
+
+
+def test_cross_fitting_folds_in_both_spellings(monkeypatch):
+    import sklearn
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    folds = cross_fitting_folds("binary", seed=4)
+    assert isinstance(folds["cv"], StratifiedKFold)
+    assert (folds["cv"].n_splits, folds["cv"].shuffle, folds["cv"].random_state) == (5, True, 4)
+    assert isinstance(cross_fitting_folds("regression", 0, n_splits=3)["cv"], KFold)
+    monkeypatch.setattr(sklearn, "__version__", "1.6.1")
+    assert cross_fitting_folds("binary", 4) == {"cv": 5, "shuffle": True, "random_state": 4}
+
+
+def test_target_encoder_matches_the_task():
+    encoder = target_encoder("regression", seed=1, smooth=10.0)
+    assert (encoder.target_type, encoder.smooth) == ("continuous", 10.0)
+    assert target_encoder("multiclass", seed=1).target_type == "multiclass"
+    codes = np.arange(100)[:, None] % 4
+    y = (codes[:, 0] == 0).astype(int)
+    encoded = target_encoder("binary", seed=1, smooth=10.0).fit(codes, y).transform(codes)
+    # Category 0: 25 rows all 1, shrunk toward the mean 0.25 as if with 10 more rows.
+    assert encoded[0, 0] == pytest.approx((25 + 10 * 0.25) / (25 + 10))

@@ -66,7 +66,7 @@ def test_train_on_a_csv_saves_the_model(tmp_path, titanic):
         (["train", "--data", "data.csv", "--target", "y", "--backend", "spark"], "unknown backend"),
         (["train", "--data", "data.csv", "--target", "y", "--metric", "r2"], "does not apply"),
         (["quickstart", "--time-budget", "0"], "must be a positive number"),
-        (["quickstart", "--time-budget", "soon"], "is not a number"),
+        (["quickstart", "--time-budget", "soon"], "must be a number, got 'soon'"),
     ],
 )
 def test_user_errors_print_one_line_and_exit_2(args, message, tmp_path):

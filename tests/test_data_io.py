@@ -2,7 +2,8 @@ import pandas as pd
 import pytest
 
 from titanicml import Trainer
-from titanicml.data.io import frame_fingerprint, read_table, resolve_data
+from titanicml.data.io import frame_fingerprint, read_table
+from titanicml.data.resolve import resolve_data
 from titanicml.data.target import infer_task, prepare_target
 from titanicml.exceptions import ColumnError, DataFormatError, TargetError
 

@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 
 from titanicml import load_model
 from titanicml.exceptions import ConfigError, ModelError, ModelIntegrityError
-from titanicml.model.registry import (
+from titanicml.registry import (
     REGISTRY_EXPERIMENT,
     ModelNotFoundError,
     ModelReference,
@@ -284,15 +284,15 @@ def test_load_model_from_a_registered_run(store, run_in_store, titanic):
 
 
 def test_changed_cached_download_is_fetched_again(registry, titanic):
-    from titanicml.model.artifact import _local_dir
+    from titanicml.registry import local_model_dir
 
-    root = _local_dir(f"{NAME}:1", tracking_uri=registry)
-    assert _local_dir(f"{NAME}@champion", tracking_uri=registry) == root, "cached per version"
+    root = local_model_dir(f"{NAME}:1", tracking_uri=registry)
+    assert local_model_dir(f"{NAME}@champion", tracking_uri=registry) == root, "cached per version"
     with (root / "artifacts" / "model.joblib").open("ab") as handle:
         handle.write(b"\0")
     model = load_model(f"{NAME}:1", tracking_uri=registry)
     assert model.predict(titanic).shape == (len(titanic),)
-    assert _local_dir(f"{NAME}:1", tracking_uri=registry) != root
+    assert local_model_dir(f"{NAME}:1", tracking_uri=registry) != root
 
 
 def test_unknown_name_version_alias(registry):

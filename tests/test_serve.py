@@ -239,13 +239,13 @@ def test_fast_path_equals_the_pipeline_on_every_training_row(titanic_result, tit
     scorer = model._row_scorer()
     assert scorer is not None, "the Titanic featurizer must compile"
     frame, _ = model.prepare(rows)
-    expected = model.pipeline.named_steps["features"].transform(frame)
+    expected = model.pipeline_.named_steps["features"].transform(frame)
     assert np.array_equal(scorer.features(records), expected)
-    assert np.array_equal(scorer.output(expected), model.pipeline.predict_proba(frame))
+    assert np.array_equal(scorer.output(expected), model.pipeline_.predict_proba(frame))
     got = np.vstack(
         [
             model.score_records(records[i : i + 100]).probabilities
             for i in range(0, len(records), 100)
         ]
     )
-    assert np.array_equal(got, model.pipeline.predict_proba(frame))
+    assert np.array_equal(got, model.pipeline_.predict_proba(frame))

@@ -7,7 +7,7 @@ import pytest
 from mlflow import MlflowClient
 
 from titanicml import Trainer
-from titanicml.tracking import resolve_tracking_uri, ui_command
+from titanicml.store import resolve_tracking_uri, ui_command
 
 
 def _runs(client, experiment_name):

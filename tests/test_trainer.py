@@ -80,7 +80,7 @@ def test_regression_is_inferred_and_scored_with_r2():
     assert "lrl1" not in set(result.leaderboard["estimator"])
     assert result.metrics["r2"] > 0.2
     assert {"rmse", "mae"} <= set(result.metrics)
-    with pytest.raises(TitanicMLError, match="classifiers"):
+    with pytest.raises(AttributeError, match="classifiers"):
         result.predict_proba(data.head(2))
 
 

@@ -21,8 +21,9 @@ from titanicml._version import __version__
 if TYPE_CHECKING:
     from titanicml import datasets
     from titanicml.exceptions import TitanicMLError
-    from titanicml.model.artifact import load_model
-    from titanicml.trainer import Trainer, TrainingResult
+    from titanicml.registry import load_model
+    from titanicml.result import TrainingResult
+    from titanicml.trainer import Trainer
 
 __all__ = [
     "TitanicMLError",
@@ -36,8 +37,8 @@ __all__ = [
 # public name -> module that defines it; imported on first attribute access
 _LAZY = {
     "Trainer": "titanicml.trainer",
-    "TrainingResult": "titanicml.trainer",
-    "load_model": "titanicml.model.artifact",
+    "TrainingResult": "titanicml.result",
+    "load_model": "titanicml.registry",
     "TitanicMLError": "titanicml.exceptions",
     "datasets": "titanicml.datasets",
 }

@@ -241,7 +241,7 @@ def _check_output(target: Path, source: Path, overwrite: bool) -> None:
 
 def _resolve_model(model: Any) -> TabularModel:
     if isinstance(model, str | os.PathLike):
-        from titanicml.model.artifact import load_model
+        from titanicml.registry import load_model
 
         return load_model(model)
     if hasattr(model, "predict_frame"):

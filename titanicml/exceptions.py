@@ -1,4 +1,4 @@
-"""Every error titanicml raises on purpose.
+"""Every error titanicml raises, in one tree.
 
 Each class also derives from the built-in exception a Python user would
 catch for the same mistake, so ``except ValueError`` keeps working::
@@ -10,10 +10,17 @@ catch for the same mistake, so ``except ValueError`` keeps working::
     ├── DataError(ValueError)              the data cannot be used as given
     │   ├── DataFormatError                unreadable, unsupported or empty file
     │   ├── ColumnError(KeyError)          a named column is missing or unexpected
-    │   └── TargetError                    the target does not fit the task
+    │   ├── TargetError                    the target does not fit the task
+    │   ├── AssetNotFoundError(LookupError)    no such data asset or version
+    │   └── RequestError                   an HTTP request body that cannot be scored
+    │       └── PayloadTooLargeError       a body over the endpoint's size limit
     ├── TrainingError(RuntimeError)        the search produced no usable model
-    └── ModelError(ValueError)             a saved model cannot be loaded or used
-        └── ModelIntegrityError            a file of a saved model was changed
+    │   └── SearchCancelled                the job was cancelled (internal signal)
+    ├── ModelError(ValueError)             a saved model cannot be loaded or used
+    │   ├── ModelIntegrityError            a file of a saved model was changed
+    │   ├── ModelNotFoundError(LookupError)    no such registered model, version or alias
+    │   └── UnsupportedFeaturizer          the fast path cannot compile a featurizer
+    └── EndpointError(ConnectionError)     an endpoint could not be reached
 
 Messages say what was wrong and what to do about it; the CLI prints them as
 one line and exits with status 2.
@@ -22,17 +29,24 @@ one line and exits with status 2.
 from __future__ import annotations
 
 __all__ = [
+    "AssetNotFoundError",
     "BackendNotFoundError",
     "BackendUnavailableError",
     "ColumnError",
     "ConfigError",
     "DataError",
     "DataFormatError",
+    "EndpointError",
     "ModelError",
     "ModelIntegrityError",
+    "ModelNotFoundError",
+    "PayloadTooLargeError",
+    "RequestError",
+    "SearchCancelled",
     "TargetError",
     "TitanicMLError",
     "TrainingError",
+    "UnsupportedFeaturizer",
 ]
 
 
@@ -72,8 +86,31 @@ class TargetError(DataError):
     """The target column does not fit the task (one class, wrong type, ...)."""
 
 
+class AssetNotFoundError(DataError, LookupError):
+    """No data asset of that name, or no such version of it, is in the workspace."""
+
+
+class RequestError(DataError):
+    """A request body that cannot be read; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class PayloadTooLargeError(RequestError):
+    """A request body over the endpoint's size limit (HTTP 413)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=413)
+
+
 class TrainingError(TitanicMLError, RuntimeError):
     """The search finished without a usable model."""
+
+
+class SearchCancelled(TrainingError):
+    """Raised inside a trial to stop a search whose job was cancelled."""
 
 
 class ModelError(TitanicMLError, ValueError):
@@ -82,3 +119,15 @@ class ModelError(TitanicMLError, ValueError):
 
 class ModelIntegrityError(ModelError):
     """A file of a saved model does not match the model's manifest."""
+
+
+class ModelNotFoundError(ModelError, LookupError):
+    """No registered model of that name, or no such version or alias of it."""
+
+
+class UnsupportedFeaturizer(ModelError):
+    """The featurizer has a step the serving fast path cannot compile (it falls back)."""
+
+
+class EndpointError(TitanicMLError, ConnectionError):
+    """An endpoint could not be reached, or refused a request."""

@@ -1,18 +1,19 @@
 """TrainSpec: everything a backend needs to know to run one AutoML search.
 
-The Trainer builds it from its parameters; job files (``job create -f``) are
-read into the same object, so a local run and an Azure ML job are described
-the same way.
+The Trainer builds it from its parameters; job files (``job create -f``) are read
+into the same object, so a local run and an Azure ML job are described the same
+way. Each field is a training option of :data:`titanicml.options.OPTIONS`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from titanicml.exceptions import ConfigError
 
-__all__ = ["ESTIMATORS", "TASKS", "TrainSpec"]
+__all__ = ["DEFAULT_ESTIMATORS", "ESTIMATORS", "LEAKAGE_ACTIONS", "TASKS", "TrainSpec"]
 
 TASKS = ("auto", "binary", "multiclass", "regression")
 LEAKAGE_ACTIONS = ("drop", "warn", "error")
@@ -85,7 +86,6 @@ class TrainSpec:
     ensemble: bool = True
     on_leakage: str = "drop"
     dropped: dict[str, str] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.target, str) or not self.target:
@@ -96,16 +96,22 @@ class TrainSpec:
             raise ConfigError(
                 f"time_budget must be a positive number of seconds, got {self.time_budget!r}"
             )
-        if not isinstance(self.cv, int) or isinstance(self.cv, bool) or self.cv < 2:
+        if not _is_int(self.cv) or self.cv < 2:
             raise ConfigError(
                 f"cv must be an integer number of folds of at least 2, got {self.cv!r}"
             )
-        if self.max_trials is not None and (
-            not isinstance(self.max_trials, int) or self.max_trials < 2
-        ):
+        if not _is_int(self.seed):
+            raise ConfigError(f"seed must be an integer, got {self.seed!r}")
+        if self.max_trials is not None and (not _is_int(self.max_trials) or self.max_trials < 2):
             raise ConfigError(
                 f"max_trials must be an integer of at least 2, or None; got {self.max_trials!r}"
             )
+        if not _is_int(self.n_jobs) or not (self.n_jobs >= 1 or self.n_jobs == -1):
+            raise ConfigError(
+                f"n_jobs must be a positive integer or -1 (all cores), got {self.n_jobs!r}"
+            )
+        if not isinstance(self.ensemble, bool):
+            raise ConfigError(f"ensemble must be True or False, got {self.ensemble!r}")
         unknown = [e for e in self.estimators if e not in ESTIMATORS]
         if unknown or not self.estimators:
             raise ConfigError(
@@ -138,5 +144,13 @@ class TrainSpec:
         return data
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and not (isinstance(value, float) and not math.isfinite(value))
+    )

@@ -9,122 +9,33 @@ run), so trainings in threads or processes sharing one store do not collide.
 
 from __future__ import annotations
 
-import logging
-import os
 import signal
 import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from titanicml.exceptions import ConfigError
+from titanicml.store import (
+    MODEL_ARTIFACT_PATH,
+    TAG_PREFIX,
+    ensure_experiment,
+    get_client,
+    resolve_tracking_uri,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from mlflow import MlflowClient
 
-    from titanicml.data.io import DataRef
+    from titanicml.data.resolve import DataRef
+    from titanicml.result import TrainingResult
     from titanicml.spec import TrainSpec
-    from titanicml.trainer import TrainingResult
 
-__all__ = [
-    "DEFAULT_STORE",
-    "TrainingRun",
-    "get_client",
-    "quiet_mlflow",
-    "resolve_tracking_uri",
-    "ui_command",
-]
-
-DEFAULT_STORE = "mlflow.db"
-MODEL_ARTIFACT_PATH = "model"
-TAG_PREFIX = "titanicml."
-
-
-@contextmanager
-def quiet_mlflow() -> Iterator[None]:
-    """Keep MLflow's INFO lines and its advice on type hints off the user's terminal."""
-    logger = logging.getLogger("mlflow")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*[Tt]ype hint", category=UserWarning)
-            yield
-    finally:
-        logger.setLevel(level)
-
-
-def resolve_tracking_uri(tracking_uri: str | None = None) -> str:
-    """Return the MLflow store to use.
-
-    The explicit argument wins, then ``MLFLOW_TRACKING_URI``, then a SQLite file
-    ``mlflow.db`` in the working directory (as an absolute URI, so the printed
-    UI command works from anywhere).
-    """
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return uri
-    return f"sqlite:///{Path.cwd() / DEFAULT_STORE}"
-
-
-def ui_command(tracking_uri: str) -> str:
-    """Return the shell command that opens the MLflow UI on a store."""
-    return f"mlflow ui --backend-store-uri {tracking_uri}"
-
-
-def _sqlite_path(tracking_uri: str) -> Path | None:
-    prefix = "sqlite:///"
-    return Path(tracking_uri[len(prefix) :]) if tracking_uri.startswith(prefix) else None
-
-
-def get_client(tracking_uri: str | None = None) -> MlflowClient:
-    """Return an MLflow client on the store, creating the store safely if it is new.
-
-    Creating a SQLite store runs its schema migrations; a file lock keeps two
-    processes that start at once from migrating the same file together.
-    """
-    from filelock import FileLock
-    from mlflow import MlflowClient
-
-    uri = resolve_tracking_uri(tracking_uri)
-    db_path = _sqlite_path(uri)
-    if db_path is None:
-        return MlflowClient(tracking_uri=uri, registry_uri=uri)
-    if not db_path.parent.exists():
-        raise ConfigError(
-            f"the folder of the MLflow store {db_path} does not exist; create it first"
-        )
-    with FileLock(str(db_path) + ".lock", timeout=120), quiet_mlflow():
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        client.search_experiments(max_results=1)  # forces the schema to exist
-    return client
-
-
-def _experiment_id(client: MlflowClient, name: str, tracking_uri: str) -> str:
-    """Return the experiment's id, creating it (race-free) if needed."""
-    from mlflow.exceptions import MlflowException
-
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        if experiment.lifecycle_stage == "deleted":
-            client.restore_experiment(experiment.experiment_id)
-        return experiment.experiment_id
-    db_path = _sqlite_path(tracking_uri)
-    location = (db_path.parent / "mlruns").as_uri() if db_path else None
-    try:
-        return client.create_experiment(name, artifact_location=location)
-    except MlflowException:
-        # Another process created it between our lookup and our insert.
-        experiment = client.get_experiment_by_name(name)
-        if experiment is None:
-            raise
-        return experiment.experiment_id
+__all__ = ["TrainingRun"]
 
 
 class TrainingRun:
@@ -143,7 +54,7 @@ class TrainingRun:
     data : DataRef
         Data provenance, logged as parameters.
     tracking_uri : str, optional
-        MLflow store (see :func:`resolve_tracking_uri`).
+        MLflow store (see :func:`titanicml.store.resolve_tracking_uri`).
     """
 
     def __init__(
@@ -165,8 +76,8 @@ class TrainingRun:
         from mlflow.entities import Param, RunTag
 
         self.client = get_client(self.tracking_uri)
-        self.experiment_id = _experiment_id(self.client, self.experiment_name, self.tracking_uri)
-        params = {**_flatten(self.spec.to_dict()), **self.data.to_params()}
+        self.experiment_id = ensure_experiment(self.client, self.experiment_name, self.tracking_uri)
+        params = {**self.spec.to_dict(), **self.data.to_params()}
         # A Ctrl-C between creating the run and learning its id would leave it RUNNING
         # for ever: hold the interrupt until the run is known, then let it through.
         with _interrupts_deferred() as interrupted:
@@ -301,12 +212,6 @@ def _interrupts_deferred() -> Iterator[Callable[[], bool]]:
         yield lambda: bool(received)
     finally:
         signal.signal(signal.SIGINT, previous)
-
-
-def _flatten(data: dict[str, Any]) -> dict[str, Any]:
-    flat = {k: v for k, v in data.items() if k != "extra"}
-    flat.update({f"extra.{k}": v for k, v in data.get("extra", {}).items()})
-    return flat
 
 
 def _param_value(value: Any) -> str:

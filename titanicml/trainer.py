@@ -1,4 +1,4 @@
-"""Trainer and TrainingResult: the single entry point of titanicml."""
+"""Trainer: the single entry point of titanicml."""
 
 from __future__ import annotations
 
@@ -7,112 +7,21 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from titanicml.exceptions import TrainingError
+from titanicml.exceptions import ConfigError, TrainingError
+from titanicml.result import TrainingResult
 from titanicml.spec import DEFAULT_ESTIMATORS, TrainSpec
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
     from titanicml.backends.base import Backend, ProgressCallback
     from titanicml.data.checks import CheckReport
-    from titanicml.data.io import DataRef
     from titanicml.data.target import PreparedTarget
-    from titanicml.model.predictor import TabularModel
 
 __all__ = ["Trainer", "TrainingResult"]
-
-
-@dataclass
-class TrainingResult:
-    """What a training returns, whichever backend ran it.
-
-    Attributes
-    ----------
-    model : TabularModel
-        The best model, featurization included; predicts on raw rows.
-    leaderboard : DataFrame
-        One row per estimator family: CV mean and std of each metric, trials, fit time.
-    metrics : dict
-        Cross-validated metrics of the best model (``accuracy``, ``accuracy_std``, ...).
-    task, metric : str
-        The task trained for and the metric optimized.
-    spec : TrainSpec
-        The settings of the run.
-    data : DataRef
-        Where the data came from and its hash.
-    features : DataFrame
-        How each input column was used (the featurization plan).
-    trials : DataFrame
-        Every trial of the search.
-    data_checks : DataFrame
-        The data checks run before training: ``check``, ``column``, ``status``
-        (passed / alerted / fixed) and ``message``.
-    profile : dict
-        Profile of the training features (:func:`titanicml.data.profile.profile_frame`),
-        saved with the model as the reference for drift.
-    run_id : str, optional
-        The MLflow run, when tracking was on.
-    """
-
-    model: TabularModel
-    leaderboard: pd.DataFrame
-    metrics: dict[str, float]
-    task: str
-    metric: str
-    spec: TrainSpec
-    data: DataRef
-    features: pd.DataFrame
-    trials: pd.DataFrame
-    backend: str
-    data_checks: pd.DataFrame | None = None
-    profile: dict[str, Any] | None = None
-    rows_dropped: int = 0
-    elapsed: float = 0.0
-    run_id: str | None = None
-    tracking_uri: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def best_estimator(self) -> str:
-        """Family of the best model, e.g. ``"lgbm"``."""
-        return str(self.leaderboard.iloc[0]["estimator"])
-
-    @property
-    def best_score(self) -> float:
-        """Cross-validated score of the best model on the optimized metric."""
-        return self.metrics[self.metric]
-
-    @property
-    def classes(self) -> list | None:
-        """Class labels, in the column order of :meth:`predict_proba`."""
-        return self.model.classes
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Predict labels (or values) for raw rows: a DataFrame, a dict or a list of dicts."""
-        return self.model.predict(X)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities for raw rows, columns in :attr:`classes` order."""
-        return self.model.predict_proba(X)
-
-    def save(self, path: str | Path, overwrite: bool = False) -> Path:
-        """Write the model as an MLflow model directory (see ``docs/artifact.md``).
-
-        Parameters
-        ----------
-        path : str or Path
-            Directory to create; it must not exist unless ``overwrite``.
-        overwrite : bool
-            Replace an existing directory (atomically).
-        """
-        from titanicml.model.artifact import save_model
-
-        return save_model(self, path, overwrite=overwrite)
 
 
 class Trainer:
@@ -200,26 +109,53 @@ class Trainer:
         self.track = track
         self.backend_options = backend_options
 
+    @classmethod
+    def from_spec(cls, spec: TrainSpec, **params: Any) -> Trainer:
+        """Return a Trainer with every training option of ``spec`` (plus ``params``).
+
+        ``params`` are the Trainer's other parameters (``backend``,
+        ``experiment_name``, ``tracking_uri``, ...); ``spec.dropped`` is not carried
+        over, since the data checks fill it in again.
+        """
+        from titanicml.options import OPTIONS
+
+        options = {o.name: getattr(spec, o.name) for o in OPTIONS}
+        clash = sorted(set(options) & set(params))
+        if clash:
+            raise ConfigError(f"{', '.join(clash)} come(s) from the spec; do not pass them again")
+        return cls(**options, **params)
+
     def spec(self) -> TrainSpec:
-        """Validate the parameters and return them as a :class:`TrainSpec`."""
-        if isinstance(self.exclude, str):
-            exclude: tuple[str, ...] = (self.exclude,)
-        else:
-            exclude = tuple(self.exclude)
-        return TrainSpec(
-            target=self.target,
-            task=self.task,
-            metric=self.metric,
-            time_budget=self.time_budget,
-            cv=self.cv,
-            seed=self.seed,
-            exclude=exclude,
-            estimators=tuple(self.estimators or DEFAULT_ESTIMATORS),
-            max_trials=self.max_trials,
-            n_jobs=self.n_jobs,
-            ensemble=self.ensemble,
-            on_leakage=self.on_leakage,
-        )
+        """Validate the training options and return them as a :class:`TrainSpec`."""
+        from titanicml.options import OPTIONS, spec_from_options
+
+        values = {o.name: getattr(self, o.name) for o in OPTIONS}
+        if values["estimators"] is None:
+            values["estimators"] = DEFAULT_ESTIMATORS
+        return spec_from_options(values)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Return the constructor's parameters, as scikit-learn estimators do."""
+        return {name: getattr(self, name) for name in _parameter_names()}
+
+    def set_params(self, **params: Any) -> Trainer:
+        """Set constructor parameters by name; return the Trainer.
+
+        Raises
+        ------
+        ConfigError
+            For a name that is not a parameter of :class:`Trainer`.
+        """
+        known = _parameter_names()
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"Trainer has no parameter(s) {', '.join(unknown)}; its parameters are: "
+                + ", ".join(known)
+            )
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
 
     def fit(self, data: Any, on_progress: ProgressCallback | None = None) -> TrainingResult:
         """Run the search and return the best model.
@@ -239,8 +175,8 @@ class Trainer:
             Re-raised after the MLflow run is marked KILLED; no model is left behind.
         """
         from titanicml.backends import JobStatus, get_backend
-        from titanicml.data.io import resolve_data
         from titanicml.data.profile import profile_frame
+        from titanicml.data.resolve import resolve_data
 
         started = time.monotonic()
         spec = self.spec()
@@ -277,10 +213,16 @@ class Trainer:
         return result
 
     def __repr__(self) -> str:
-        return (
-            f"Trainer(target={self.target!r}, task={self.task!r}, metric={self.metric!r}, "
-            f"time_budget={self.time_budget!r}, backend={self.backend!r})"
-        )
+        params = ", ".join(f"{name}={value!r}" for name, value in self.get_params().items())
+        return f"Trainer({params})"
+
+
+def _parameter_names() -> list[str]:
+    """Return the names of the parameters of ``Trainer.__init__``, in order."""
+    import inspect
+
+    signature = inspect.signature(Trainer.__init__)
+    return [name for name in signature.parameters if name != "self"]
 
 
 def check_before_training(

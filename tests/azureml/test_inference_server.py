@@ -65,7 +65,7 @@ def bundled_model(model_dir):
     sys.path.insert(0, code)
     try:
         import titanicml
-        from titanicml.model.artifact import load_model
+        from titanicml.registry import load_model
 
         assert Path(titanicml.__file__).is_relative_to(model_dir / "code")
         yield load_model(model_dir)
@@ -161,7 +161,7 @@ def _check(answer: dict, records: list[dict], model) -> None:
     assert len(answer["probabilities"]) == len(records)
     for got, want in zip(answer["probabilities"], expected.probabilities.tolist(), strict=True):
         assert got == pytest.approx(want, abs=1e-12)
-    assert answer["classes"] == model.classes
+    assert answer["classes"] == model.labels
 
 
 def test_liveness_and_score_py_loaded_the_bundled_titanicml(server):

@@ -23,7 +23,7 @@ from titanicml.backends.azure.testing import (
 )
 from titanicml.backends.azure.workspace import resolve_workspace
 from titanicml.backends.base import JobStatus
-from titanicml.data.io import resolve_data
+from titanicml.data.resolve import resolve_data
 from titanicml.exceptions import BackendUnavailableError, ConfigError
 from titanicml.spec import TrainSpec
 
@@ -224,7 +224,7 @@ def test_orchestration_upload_submit_stream_result(fake, titanic):
     assert len(result.trials) == 4
     # the downloaded scikit-learn model predicts through titanicml's TabularModel
     rows = titanic.drop(columns=["Survived"]).head(50)
-    inner = result.model.pipeline[-1].model
+    inner = result.model.pipeline_[-1].model
     expected = inner.predict_proba(
         result.model.prepare(rows)[0].astype(
             {"Pclass": "int64", "SibSp": "int64", "Parch": "int64"}

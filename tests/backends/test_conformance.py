@@ -11,7 +11,7 @@ import json
 import pytest
 
 from titanicml.backends import Backend, JobStatus
-from titanicml.data.io import resolve_data
+from titanicml.data.resolve import resolve_data
 from titanicml.exceptions import TrainingError
 from titanicml.spec import TrainSpec
 
@@ -101,7 +101,7 @@ def test_same_artifact_files_and_metadata(backend_kind, titanic, tmp_path):
     import mlflow.pyfunc
     import pandas as pd
 
-    from titanicml.model.artifact import load_model
+    from titanicml.registry import load_model
 
     backend, _ = _make(backend_kind, titanic, tmp_path)
     frame, ref = resolve_data(titanic)

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 if TYPE_CHECKING:
     import pandas as pd
 
-    from titanicml.data.io import DataRef
+    from titanicml.data.resolve import DataRef
+    from titanicml.result import TrainingResult
     from titanicml.spec import TrainSpec
-    from titanicml.trainer import TrainingResult
 
 __all__ = ["Backend", "Job", "JobStatus", "Progress", "ProgressCallback"]
 

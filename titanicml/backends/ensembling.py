@@ -18,12 +18,12 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from titanicml.backends.local import SearchOutput
+    from titanicml.backends.learners import SearchOutput
     from titanicml.metrics import Metric
     from titanicml.model.ensemble import WeightedEnsemble
     from titanicml.spec import TrainSpec
 
-__all__ = ["EnsembleOutcome", "select_ensemble"]
+__all__ = ["EnsembleOutcome", "greedy_selection", "select_ensemble"]
 
 MAX_MEMBERS = 5
 SELECTION_ROUNDS = 25
@@ -78,7 +78,7 @@ def select_ensemble(
     """
     import numpy as np
 
-    from titanicml.backends.local import fit_config
+    from titanicml.backends.learners import fit_config
 
     folds = _folds(task, spec, y)
     members: list[tuple[str, dict[str, Any], np.ndarray]] = []
@@ -93,7 +93,7 @@ def select_ensemble(
         return outcome
 
     selection_metric = _selection_metric(task, metric)
-    counts = _greedy_selection([m[2] for m in members], y, task, selection_metric)
+    counts = greedy_selection([m[2] for m in members], y, task, selection_metric)
     if np.count_nonzero(counts) < 2:
         return outcome
     blend = np.tensordot(counts / counts.sum(), np.stack([m[2] for m in members]), axes=1)
@@ -111,7 +111,7 @@ def select_ensemble(
     ]
     from titanicml.model.ensemble import WeightedEnsemble
 
-    outcome.estimator = WeightedEnsemble(
+    outcome.estimator = WeightedEnsemble.from_fitted(
         estimators=estimators,
         weights=[float(c) for _, c in chosen],
         names=[name for (name, _, _), _ in chosen],
@@ -132,7 +132,7 @@ def select_ensemble(
 
 
 def _folds(task: str, spec: TrainSpec, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    from titanicml.backends.local import cv_splitter
+    from titanicml.backends.learners import cv_splitter
 
     return list(cv_splitter(task, spec.cv, spec.seed).split(y.reshape(-1, 1), y))
 
@@ -149,7 +149,7 @@ def _out_of_fold(
 ) -> np.ndarray:
     import numpy as np
 
-    from titanicml.backends.local import fit_config, full_proba
+    from titanicml.backends.learners import fit_config, full_proba
 
     n_classes = 0 if task == "regression" else int(y.max()) + 1
     oof = np.zeros((len(y), n_classes)) if n_classes else np.zeros(len(y))
@@ -179,7 +179,7 @@ def _score(task: str, metric: Metric, y: np.ndarray, output: np.ndarray) -> floa
     return score_one(task, metric.name, y, output.argmax(axis=1), output)
 
 
-def _greedy_selection(
+def greedy_selection(
     outputs: list[np.ndarray], y: np.ndarray, task: str, metric: Metric
 ) -> np.ndarray:
     """Forward selection with replacement; return how often each member was picked."""

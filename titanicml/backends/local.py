@@ -14,22 +14,22 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from titanicml.backends.base import Job, JobStatus, Progress, ProgressCallback
-from titanicml.exceptions import TitanicMLError, TrainingError
+from titanicml.backends.learners import SearchOutput, cv_splitter, fit_config, full_proba
+from titanicml.exceptions import SearchCancelled, TrainingError
 from titanicml.spec import ESTIMATORS
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from titanicml.data.io import DataRef
+    from titanicml.data.resolve import DataRef
     from titanicml.metrics import Metric
+    from titanicml.result import TrainingResult
     from titanicml.spec import TrainSpec
-    from titanicml.trainer import TrainingResult
 
 __all__ = ["LocalBackend"]
 
@@ -46,10 +46,6 @@ _SMALL_DATA_CELLS = 2_000_000
 
 def _wants_ensemble(spec: TrainSpec) -> bool:
     return spec.ensemble and spec.time_budget >= _MIN_ENSEMBLE_BUDGET and len(spec.estimators) > 1
-
-
-class _Cancelled(TitanicMLError):
-    """Raised inside a trial to stop a cancelled search."""
 
 
 class LocalBackend:
@@ -97,7 +93,7 @@ class LocalBackend:
         job.status = JobStatus.RUNNING
         try:
             job.state["result"] = _run_search(job, self.verbose)
-        except _Cancelled:
+        except SearchCancelled:
             job.status = JobStatus.CANCELED
             return job.status
         except KeyboardInterrupt:
@@ -128,8 +124,8 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     from titanicml.data.target import prepare_target
     from titanicml.features import plan_features
     from titanicml.metrics import cv_metrics, metric_for_task
-    from titanicml.model.predictor import TabularModel
-    from titanicml.trainer import TrainingResult
+    from titanicml.model.predictor import TabularModel, example_rows, prepare_rows
+    from titanicml.result import TrainingResult
 
     started = time.monotonic()
     spec, frame = job.spec, job.frame
@@ -144,9 +140,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
             "no usable feature columns are left (all were excluded, empty or constant); "
             "check exclude= and the data"
         )
-    model = TabularModel(pipeline=None, plan=plan, task=target.task, classes=target.classes)
-    inputs, _ = model.prepare(features)
-    model.info["input_example"] = _example_rows(features[model.input_columns])
+    inputs, _ = prepare_rows(plan, features)
     featurizer = plan.build()
     matrix = featurizer.fit_transform(inputs, target.y)
 
@@ -193,15 +187,21 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
             ).estimator
     leaderboard.insert(2, "selected", [True] + [False] * (len(leaderboard) - 1))
 
-    model.pipeline = Pipeline([("features", featurizer), ("estimator", estimator)])
     best = leaderboard.iloc[0]
     metrics = cv_metrics(best)
-    model.info.update(
-        estimator=str(best["estimator"]),
-        config=json.loads(best["config"]),
-        metric=metric.name,
-        metrics=metrics,
-        n_features=int(matrix.shape[1]),
+    model = TabularModel.from_fitted(
+        Pipeline([("features", featurizer), ("estimator", estimator)]),
+        plan,
+        target.task,
+        target.classes,
+        info={
+            "input_example": example_rows(features[list(inputs.columns)]),
+            "estimator": str(best["estimator"]),
+            "config": json.loads(best["config"]),
+            "metric": metric.name,
+            "metrics": metrics,
+            "n_features": int(matrix.shape[1]),
+        },
     )
     return TrainingResult(
         model=model,
@@ -217,31 +217,6 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
         rows_dropped=target.n_dropped,
         elapsed=time.monotonic() - started,
     )
-
-
-@dataclass
-class SearchOutput:
-    """What the search hands on: the best model, the learners tried and every trial.
-
-    Attributes
-    ----------
-    best_family : str
-        FLAML learner name of the best model.
-    best_config : dict
-        Its hyperparameters.
-    learners : dict
-        FLAML learner class of each family, to fit other configurations.
-    trials : DataFrame
-        One row per finished trial.
-    best_estimator : object, optional
-        The best configuration already fitted on all rows (the bare estimator).
-    """
-
-    best_family: str
-    best_config: dict[str, Any]
-    learners: dict[str, Any]
-    trials: pd.DataFrame
-    best_estimator: Any = None
 
 
 class _FlamlSearch:
@@ -338,7 +313,7 @@ class _FlamlSearch:
         from titanicml.metrics import score_all
 
         if self.job.state["cancel"].is_set():
-            raise _Cancelled("search cancelled")
+            raise SearchCancelled("search cancelled")
         self.last_family = _FAMILY_BY_CLASS.get(type(estimator).__name__, type(estimator).__name__)
         y_val = np.asarray(y_val)
         if self.task == "regression":
@@ -391,66 +366,9 @@ _FAMILY_BY_CLASS = {
 }
 
 
-def full_proba(proba: np.ndarray, estimator: Any, n_classes: int) -> np.ndarray:
-    """Return float64 probabilities over every class, each row summing to one.
-
-    Pads the classes a fold's model did not see, and renormalizes the rows of
-    libraries that compute in float32 (their rows sum to one only to ~1e-7).
-    """
-    import numpy as np
-
-    proba = np.asarray(proba, dtype=np.float64)
-    if proba.shape[1] != n_classes:
-        seen = getattr(estimator.estimator, "classes_", np.arange(proba.shape[1]))
-        full = np.zeros((proba.shape[0], n_classes))
-        full[:, np.asarray(seen, dtype=int)] = proba
-        proba = full
-    return proba / proba.sum(axis=1, keepdims=True)
-
-
-def fit_config(
-    found: SearchOutput,
-    family: str,
-    config: dict[str, Any],
-    matrix: np.ndarray,
-    y: np.ndarray,
-    task: str,
-    n_jobs: int,
-) -> Any:
-    """Fit one family's configuration on ``matrix, y``; return FLAML's learner.
-
-    FLAML's learner class maps the searched hyperparameters to the library's own
-    (``log_max_bin`` to ``max_bin``, ...); its ``estimator`` attribute is the
-    plain scikit-learn, LightGBM or XGBoost estimator that titanicml exports.
-    """
-    learner = found.learners[family](
-        task="regression" if task == "regression" else "classification", n_jobs=n_jobs, **config
-    )
-    learner.fit(matrix, y)
-    return learner
-
-
-def cv_splitter(task: str, n_splits: int, seed: int) -> Any:
-    """Return the cross-validation folds of a search: shuffled, stratified for classification.
-
-    The search and the ensemble selection use the same folds, so their scores compare.
-    """
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    splitter = KFold if task == "regression" else StratifiedKFold
-    return splitter(n_splits, shuffle=True, random_state=seed)
-
-
 def _clean_config(config: dict[str, Any]) -> dict[str, Any]:
     """Drop FLAML's bookkeeping keys (such as ``FLAML_sample_size``) from a configuration."""
     return {k: v for k, v in config.items() if not k.startswith("FLAML_")}
-
-
-def _example_rows(inputs: pd.DataFrame, n_rows: int = 3) -> list[dict[str, Any]]:
-    """Pick a few training rows, complete ones first, as JSON-ready records."""
-    complete = inputs.dropna()
-    sample = (complete if len(complete) >= n_rows else inputs).head(n_rows)
-    return sample.astype(object).where(sample.notna(), None).to_dict("records")
 
 
 def _n_jobs(n_jobs: int, shape: tuple[int, int]) -> int:

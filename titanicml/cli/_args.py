@@ -9,17 +9,6 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
-def positive_float(text: str) -> float:
-    """Parse a positive number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
-
-
 def positive_int(text: str) -> int:
     """Parse a version number (1, 2, ...)."""
     if not text.isdigit() or int(text) < 1:

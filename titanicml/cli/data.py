@@ -63,9 +63,9 @@ def add_commands(commands: Any) -> None:
 def _data_create(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from titanicml.data.assets import _register
+    from titanicml.data.assets import register
 
-    asset, created = _register(args.name, args.path, args.type, args.description, args.workspace)
+    asset, created = register(args.name, args.path, args.type, args.description, args.workspace)
     console = Console(highlight=False)
     shape = f"{asset.type}, {asset.n_rows} rows x {asset.n_columns} columns"
     if created:
@@ -88,7 +88,8 @@ def _data_create(args: argparse.Namespace) -> int:
 def _data_list(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from titanicml.data.assets import list_assets, workspace_dir
+    from titanicml.config import workspace_dir
+    from titanicml.data.assets import list_assets
 
     console = Console(highlight=False)
     assets = list_assets(args.workspace)

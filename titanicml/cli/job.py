@@ -80,40 +80,28 @@ def _create(args: argparse.Namespace) -> int:
         return 0
     if args.output_dir:
         raise ConfigError("--output-dir goes with --dry-run; use --output DIR to save the model")
-    from titanicml.cli.train import _run
+    from titanicml.cli.train import run_training
 
     data: Any = job.data
     if args.workspace is not None:
-        from titanicml.data.io import resolve_data
+        from titanicml.data.resolve import resolve_data
 
         data = resolve_data(job.data, args.workspace)[0]
-    _run(_trainer(job, args), data, args.output)
+    run_training(_trainer(job, args), data, args.output)
     return 0
 
 
 def _trainer(job: JobFile, args: argparse.Namespace) -> Trainer:
     from titanicml.trainer import Trainer
 
-    spec = job.spec
     options: dict[str, Any] = {}
     if args.backend == "azure":
         options = {"mode": args.mode or job.kind, "experiment_name": job.experiment_name}
         if job.compute:
             options["compute"] = job.compute.removeprefix("azureml:")
-    return Trainer(
-        target=spec.target,
-        task=spec.task,
-        metric=spec.metric,
-        time_budget=spec.time_budget,
+    return Trainer.from_spec(
+        job.spec,
         backend=args.backend,
-        cv=spec.cv,
-        seed=spec.seed,
-        exclude=spec.exclude,
-        estimators=spec.estimators,
-        max_trials=spec.max_trials,
-        n_jobs=spec.n_jobs,
-        ensemble=spec.ensemble,
-        on_leakage=spec.on_leakage,
         experiment_name=job.experiment_name,
         tracking_uri=args.tracking_uri,
         backend_options=options or None,

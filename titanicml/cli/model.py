@@ -107,7 +107,7 @@ def add_commands(commands: Any) -> None:
 def _model_register(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from titanicml.model.registry import register_model
+    from titanicml.registry import register_model
 
     model = register_model(
         args.name,
@@ -135,8 +135,8 @@ def _model_register(args: argparse.Namespace) -> int:
 def _model_list(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from titanicml.model.registry import list_models
-    from titanicml.tracking import resolve_tracking_uri
+    from titanicml.registry import list_models
+    from titanicml.store import resolve_tracking_uri
 
     console = Console(highlight=False)
     store = resolve_tracking_uri(args.tracking_uri)
@@ -173,7 +173,7 @@ def _model_show(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from titanicml.model.registry import get_model
+    from titanicml.registry import get_model
 
     model = get_model(args.reference, args.tracking_uri)
     if args.json:
@@ -225,7 +225,7 @@ def _model_show(args: argparse.Namespace) -> int:
 def _model_alias_set(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from titanicml.model.registry import set_alias
+    from titanicml.registry import set_alias
 
     model = set_alias(args.name, args.alias, args.version, args.tracking_uri)
     Console(highlight=False).print(
@@ -239,7 +239,7 @@ def _model_alias_set(args: argparse.Namespace) -> int:
 def _model_alias_delete(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from titanicml.model.registry import delete_alias
+    from titanicml.registry import delete_alias
 
     version = delete_alias(args.name, args.alias, args.tracking_uri)
     Console(highlight=False).print(
@@ -252,7 +252,7 @@ def _model_alias_delete(args: argparse.Namespace) -> int:
 def _model_export(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from titanicml.model.registry import export_model
+    from titanicml.registry import export_model
 
     path = export_model(args.model, args.output, args.tracking_uri)
     Console(highlight=False).print(

@@ -3,36 +3,43 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from titanicml.cli._args import positive_float
-
 if TYPE_CHECKING:
-    from titanicml.trainer import Trainer, TrainingResult
+    from titanicml.options import Option
+    from titanicml.result import TrainingResult
+    from titanicml.trainer import Trainer
 
 
-def _add_training_options(parser: argparse.ArgumentParser, default_budget: float) -> None:
-    parser.add_argument(
-        "--time-budget",
-        type=positive_float,
-        default=default_budget,
-        metavar="SECONDS",
-        help=f"seconds for the whole training (default {default_budget:g})",
-    )
-    parser.add_argument("--metric", default="auto", help="metric to optimize (default: auto)")
-    parser.add_argument(
-        "--task", default="auto", choices=["auto", "binary", "multiclass", "regression"]
-    )
-    parser.add_argument("--cv", type=int, default=5, help="cross-validation folds (default 5)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-trials", type=int, default=None)
-    parser.add_argument(
-        "--on-leakage",
-        default="drop",
-        choices=["drop", "warn", "error"],
-        help="what to do with a column that leaks the target (default: drop it)",
-    )
+def add_training_options(
+    parser: argparse.ArgumentParser, default_budget: float, with_target: bool = True
+) -> None:
+    """Add one flag per training option (:data:`titanicml.options.OPTIONS`), and the run flags."""
+    from titanicml.options import OPTIONS
+
+    for option in OPTIONS:
+        if option.name == "target" and not with_target:
+            continue
+        default = default_budget if option.name == "time_budget" else option.default
+        shown = " ".join(map(str, default)) if isinstance(default, list) else default
+        help_text = (
+            f"{option.help} (default: {shown})" if default not in (None, []) else option.help
+        )
+        kwargs: dict[str, Any] = {"dest": option.name, "help": help_text, "default": default}
+        if option.kind == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = _option_type(option)
+            kwargs["metavar"] = option.metavar
+            if option.kind == "list":
+                kwargs["nargs"] = "+"
+            if option.choices and option.kind != "list":
+                kwargs["choices"] = option.choices
+                kwargs["metavar"] = None
+        if option.name == "target":
+            kwargs.update(required=True, default=None)
+        parser.add_argument(option.flag, **kwargs)
     parser.add_argument("--backend", default="local", help="training backend (default: local)")
     parser.add_argument("--experiment", default=None, help="MLflow experiment name")
     parser.add_argument(
@@ -48,6 +55,30 @@ def _add_training_options(parser: argparse.ArgumentParser, default_budget: float
     )
 
 
+def _option_type(option: Option) -> Callable[[str], Any]:
+    """Parse one word for argparse, turning a bad value into argparse's one-line error."""
+
+    def parse(text: str) -> Any:
+        from titanicml.exceptions import ConfigError
+
+        try:
+            value = option.parse(text)
+        except ConfigError as exc:
+            # argparse names the flag itself: "argument --cv: must be an integer, ..."
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{option.flag} ")) from None
+        if option.name == "time_budget" and not value > 0:
+            raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+        if option.kind == "list" and option.choices and value not in option.choices:
+            raise argparse.ArgumentTypeError(
+                f"unknown {option.metavar or 'value'} {value!r}; choose from: "
+                + ", ".join(option.choices)
+            )
+        return value
+
+    parse.__name__ = option.kind  # argparse names the type in its messages
+    return parse
+
+
 def add_commands(commands: Any) -> None:
     """Add ``quickstart`` and ``train``."""
     quick = commands.add_parser(
@@ -57,7 +88,7 @@ def add_commands(commands: Any) -> None:
         "the columns that leak the target, then the search runs; prints the checks, "
         "the leaderboard and the MLflow run.",
     )
-    _add_training_options(quick, default_budget=60)
+    add_training_options(quick, default_budget=60, with_target=False)
     quick.set_defaults(handler=_quickstart)
 
     train = commands.add_parser(
@@ -65,43 +96,36 @@ def add_commands(commands: Any) -> None:
         help="train on a CSV or Parquet file",
         description="Search estimators and hyperparameters for a table and log the run to MLflow.",
     )
-    train.add_argument("--data", required=True, help="CSV or Parquet file (or folder)")
-    train.add_argument("--target", required=True, help="column to predict")
     train.add_argument(
-        "--exclude", nargs="+", default=[], metavar="COL", help="columns never used as features"
+        "--data", required=True, help="CSV or Parquet file (or folder), or a data asset"
     )
-    _add_training_options(train, default_budget=60)
+    add_training_options(train, default_budget=60)
     train.set_defaults(handler=_train)
 
 
-def _trainer(
-    args: argparse.Namespace, target: str, exclude: Sequence[str], experiment: str
-) -> Trainer:
+def trainer_from_args(args: argparse.Namespace, experiment: str, **fixed: Any) -> Trainer:
+    """Build the Trainer of a ``train``-like command: its option flags, then ``fixed``."""
+    from titanicml.options import OPTIONS, spec_from_options
     from titanicml.trainer import Trainer
 
-    return Trainer(
-        target=target,
-        task=args.task,
-        metric=args.metric,
-        time_budget=args.time_budget,
+    values = {o.name: getattr(args, o.name) for o in OPTIONS if hasattr(args, o.name)}
+    spec = spec_from_options({**values, **fixed})
+    return Trainer.from_spec(
+        spec,
         backend=args.backend,
-        cv=args.cv,
-        seed=args.seed,
-        exclude=exclude,
-        max_trials=args.max_trials,
-        on_leakage=args.on_leakage,
         experiment_name=args.experiment or experiment,
         tracking_uri=args.tracking_uri,
     )
 
 
-def _run(trainer: Trainer, data: Any, output: str | None) -> TrainingResult:
+def run_training(trainer: Trainer, data: Any, output: str | None) -> TrainingResult:
+    """Train with a progress bar, then print the checks, the leaderboard and the MLflow run."""
     import logging
 
     from rich.console import Console
 
-    from titanicml._console import SearchProgress, data_checks_table, leaderboard_table
-    from titanicml.tracking import ui_command
+    from titanicml.cli.console import SearchProgress, data_checks_table, leaderboard_table
+    from titanicml.store import ui_command
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     console = Console(stderr=False)
@@ -135,12 +159,12 @@ def _run(trainer: Trainer, data: Any, output: str | None) -> TrainingResult:
 def _quickstart(args: argparse.Namespace) -> int:
     from titanicml.datasets import TITANIC_TARGET, load_titanic
 
-    trainer = _trainer(args, TITANIC_TARGET, [], "titanic-quickstart")
-    _run(trainer, load_titanic(), args.output)
+    trainer = trainer_from_args(args, "titanic-quickstart", target=TITANIC_TARGET)
+    run_training(trainer, load_titanic(), args.output)
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
-    trainer = _trainer(args, args.target, args.exclude, "titanicml")
-    _run(trainer, args.data, args.output)
+    trainer = trainer_from_args(args, "titanicml")
+    run_training(trainer, args.data, args.output)
     return 0

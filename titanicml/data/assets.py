@@ -21,20 +21,20 @@ References to a version use Azure ML's spellings: ``name`` or ``name@latest``,
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import shutil
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from titanicml._utils.hashing import tree_sha256
+from titanicml._utils.references import NAME_PATTERN, looks_like_reference, split_reference
+from titanicml._utils.staging import Staging
+from titanicml.config import workspace_dir
 from titanicml.data.io import SUPPORTED_SUFFIXES, read_table
-from titanicml.exceptions import ConfigError, DataError, DataFormatError
-from titanicml.model.manifest import _sha256 as _file_sha256
+from titanicml.exceptions import AssetNotFoundError, ConfigError, DataError, DataFormatError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,37 +43,23 @@ __all__ = [
     "ASSET_TYPES",
     "AssetNotFoundError",
     "DataAsset",
+    "Registration",
     "get_asset",
     "is_reference",
     "list_assets",
     "list_versions",
     "load_asset",
     "parse_reference",
+    "register",
     "register_asset",
-    "workspace_dir",
 ]
 
 ASSET_TYPES = ("uri_file", "uri_folder")
 METADATA_NAME = "asset.json"
 LOCK_NAME = ".lock"
 FOLDER_DATA = "files"
-HOME_ENV = "TITANICML_HOME"
-DEFAULT_WORKSPACE = ".titanicml"
 LOCK_TIMEOUT = 120.0
-
-_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,254}"
-NAME_PATTERN = re.compile(rf"^{_NAME}$")
-# name | name@latest | name@3 | name:3, optionally prefixed with "azureml:"
-_REFERENCE = re.compile(
-    rf"^(?:azureml:)?(?P<name>{_NAME})(?:@(?P<label>[^@:]+)|:(?P<version>.+))?$"
-)
-# What resolve_data takes for a reference rather than a path: name@label, name:N, azureml:...
-_REFERENCE_LIKE = re.compile(rf"^(?:azureml:.*|{_NAME}(?:@[A-Za-z0-9_-]+|:\d+))$")
 _CREATE_HINT = "titanicml data create --name {name} --path PATH"
-
-
-class AssetNotFoundError(DataError, LookupError):
-    """No data asset of that name, or no such version of it, is in the workspace."""
 
 
 @dataclass(frozen=True)
@@ -154,10 +140,11 @@ class DataAsset:
         }
 
 
-def workspace_dir(workspace: str | Path | None = None) -> Path:
-    """Return the workspace folder: ``workspace``, ``$TITANICML_HOME`` or ``./.titanicml``."""
-    chosen = workspace or os.environ.get(HOME_ENV) or DEFAULT_WORKSPACE
-    return Path(chosen).expanduser().absolute()
+class Registration(NamedTuple):
+    """What :func:`register` did: the version holding the data, and whether it is new."""
+
+    asset: DataAsset
+    created: bool
 
 
 def is_reference(text: str) -> bool:
@@ -166,7 +153,7 @@ def is_reference(text: str) -> bool:
     True for ``name@label``, ``name:N`` and anything starting with ``azureml:``;
     a bare ``name`` is not (it could be a missing file).
     """
-    return bool(_REFERENCE_LIKE.match(text))
+    return looks_like_reference(text) and not text.strip().startswith("models:")
 
 
 def parse_reference(reference: str) -> tuple[str, int | None]:
@@ -177,21 +164,25 @@ def parse_reference(reference: str) -> tuple[str, int | None]:
     DataError
         If the reference is not one of the accepted spellings.
     """
-    match = _REFERENCE.match(reference.strip())
-    label = match and match["label"]
-    version = match and match["version"]
-    if match is None or (label is not None and label != "latest" and not label.isdigit()):
+    parts = split_reference(reference)
+    label = parts and parts.label
+    if (
+        parts is None
+        or parts.scheme == "models"
+        or parts.version == ""
+        or (label is not None and label != "latest" and not label.isdigit())
+    ):
         raise DataError(
             f"{reference!r} is not a data asset reference; write name, name@latest, "
             "name@VERSION or name:VERSION (optionally prefixed with azureml:)"
         )
-    if version is not None and not version.isdigit():
+    if parts.version is not None and not parts.version.isdigit():
         raise DataError(
             f"{reference!r}: the version after ':' must be a number; "
-            f"use {match['name']}@latest for the latest version"
+            f"use {parts.name}@latest for the latest version"
         )
-    number = version or (label if label and label.isdigit() else None)
-    return match["name"], None if number is None else int(number)
+    number = parts.version or (label if label and label.isdigit() else None)
+    return parts.name, None if number is None else int(number)
 
 
 def register_asset(
@@ -216,7 +207,7 @@ def register_asset(
     description : str, optional
         Free text stored with the version.
     workspace : str or Path, optional
-        See :func:`workspace_dir`.
+        See :func:`titanicml.config.workspace_dir`.
 
     Returns
     -------
@@ -230,16 +221,16 @@ def register_asset(
     DataFormatError
         If the path is missing, not CSV/Parquet, unreadable or empty.
     """
-    return _register(name, path, type, description, workspace)[0]
+    return register(name, path, type, description, workspace).asset
 
 
-def _register(
+def register(
     name: str,
     path: str | Path,
     type: str | None = None,
     description: str | None = None,
     workspace: str | Path | None = None,
-) -> tuple[DataAsset, bool]:
+) -> Registration:
     """Register like :func:`register_asset`; also tell whether a version was created."""
     from filelock import FileLock, Timeout
 
@@ -250,10 +241,9 @@ def _register(
     asset_type = _check_type(type, source)
     files = _source_files(source, asset_type)
     data_root = workspace_dir(workspace) / "data"
-    staging_root = data_root / ".staging"
-    staging_root.mkdir(parents=True, exist_ok=True)
-    staging = _new_staging_dir(staging_root)
-    try:
+    with Staging(data_root / ".staging", prefix=f"{os.getpid()}-") as staging_area:
+        staging = staging_area.path / "version"
+        staging.mkdir()
         data_path = source.name if asset_type == "uri_file" else FOLDER_DATA
         for file in files:
             target = staging / data_path
@@ -262,11 +252,11 @@ def _register(
             target.parent.mkdir(parents=True, exist_ok=True)
             _copy_file(file, target)
         stored = staging / data_path
-        digest = _content_sha256(stored)
+        digest = tree_sha256(stored)
         # Versions appear whole and never change, so this check needs no lock.
         existing = _same_content(data_root / name, digest, asset_type)
         if existing is not None:
-            return existing, False
+            return Registration(existing, False)
         try:
             frame = read_table(stored)
         except DataFormatError as exc:  # name the user's path, not the staging copy
@@ -291,20 +281,18 @@ def _register(
             with FileLock(str(data_root / name / LOCK_NAME), timeout=LOCK_TIMEOUT):
                 existing = _same_content(data_root / name, digest, asset_type)
                 if existing is not None:
-                    return existing, False
+                    return Registration(existing, False)
                 versions = _version_dirs(data_root / name)
                 version = max(versions, default=0) + 1
                 metadata["version"] = version
                 _write_json(staging / METADATA_NAME, metadata)
-                os.rename(staging, data_root / name / str(version))
+                staging_area.publish(staging, data_root / name / str(version))
         except Timeout:
             raise DataError(
                 f"another process has been registering data asset {name!r} for "
                 f"{LOCK_TIMEOUT:g} s; try again when it is done"
             ) from None
-        return _read_asset(data_root / name / str(version), len(versions) + 1), True
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        return Registration(_read_asset(data_root / name / str(version), len(versions) + 1), True)
 
 
 def list_assets(workspace: str | Path | None = None) -> list[DataAsset]:
@@ -346,7 +334,7 @@ def get_asset(reference: str, workspace: str | Path | None = None) -> DataAsset:
         ``name``, ``name@latest``, ``name@3``, ``name:3``, ``azureml:name@latest``,
         ``azureml:name:3``.
     workspace : str or Path, optional
-        See :func:`workspace_dir`.
+        See :func:`titanicml.config.workspace_dir`.
 
     Raises
     ------
@@ -384,7 +372,7 @@ def load_asset(
         If the stored data was changed since registration.
     """
     asset = get_asset(reference, workspace)
-    if not asset.path.exists() or _content_sha256(asset.path) != asset.sha256:
+    if not asset.path.exists() or tree_sha256(asset.path) != asset.sha256:
         raise DataError(
             f"the stored data of {asset.reference} at {asset.path} was changed or removed "
             "after registration; versions are immutable: register the data again as a new "
@@ -396,12 +384,6 @@ def load_asset(
 def _copy_file(source: Path, target: Path) -> None:
     """Copy one file's bytes (a seam for tests that simulate a crash)."""
     shutil.copyfile(source, target)
-
-
-def _new_staging_dir(parent: Path) -> Path:
-    staging = parent / f"{os.getpid()}-{uuid.uuid4().hex}"
-    staging.mkdir()
-    return staging
 
 
 def _check_name(name: str) -> None:
@@ -440,17 +422,6 @@ def _source_files(source: Path, asset_type: str) -> list[Path]:
     if not files:
         raise DataFormatError(f"folder {source} holds no .csv or .parquet file")
     return files
-
-
-def _content_sha256(path: Path) -> str:
-    """Hash a file's bytes, or a folder's sorted relative paths with each file's sha256."""
-    if path.is_file():
-        return _file_sha256(path)
-    digest = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        relative = file.relative_to(path).as_posix()
-        digest.update(f"{relative}\0{_file_sha256(file)}\n".encode())
-    return digest.hexdigest()
 
 
 def _version_dirs(folder: Path) -> dict[int, Path]:

@@ -1,55 +1,19 @@
-"""Read training data from a DataFrame, a CSV file or a Parquet file."""
+"""Read tables from CSV and Parquet files, and fingerprint them."""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from titanicml.exceptions import DataError, DataFormatError
+from titanicml.exceptions import DataFormatError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["SUPPORTED_SUFFIXES", "DataRef", "frame_fingerprint", "read_table", "resolve_data"]
+__all__ = ["SUPPORTED_SUFFIXES", "frame_fingerprint", "read_table"]
 
 SUPPORTED_SUFFIXES = (".csv", ".parquet", ".pq")
-
-
-@dataclass(frozen=True)
-class DataRef:
-    """Where training data came from, and a hash of its content.
-
-    Attributes
-    ----------
-    source : str
-        A file path, an asset reference, or ``"<DataFrame>"``.
-    sha256 : str
-        Hash of the table's content (column names, dtypes and values).
-    n_rows, n_columns : int
-        Shape of the table.
-    asset : str, optional
-        ``name@version`` when the data came from a registered data asset.
-    """
-
-    source: str
-    sha256: str
-    n_rows: int
-    n_columns: int
-    asset: str | None = None
-
-    def to_params(self) -> dict[str, Any]:
-        """Return the reference as MLflow parameters."""
-        params = {
-            "data_source": self.source,
-            "data_sha256": self.sha256,
-            "data_rows": self.n_rows,
-            "data_columns": self.n_columns,
-        }
-        if self.asset:
-            params["data_asset"] = self.asset
-        return params
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -97,45 +61,3 @@ def frame_fingerprint(frame: pd.DataFrame) -> str:
     digest.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()
-
-
-def resolve_data(data: Any, workspace: str | Path | None = None) -> tuple[pd.DataFrame, DataRef]:
-    """Turn what a user passed as data into a DataFrame and a :class:`DataRef`.
-
-    Parameters
-    ----------
-    data : DataFrame, str or Path
-        A DataFrame, the path of a CSV or Parquet file (or a folder of them), or a
-        registered data asset's reference (``name@latest``, ``name@3``, ``name:3``,
-        ``azureml:name...``) when no file of that name exists.
-    workspace : str or Path, optional
-        Workspace of data assets (default ``$TITANICML_HOME`` or ``./.titanicml``).
-    """
-    import pandas as pd
-
-    from titanicml.data.assets import is_reference, load_asset
-
-    asset = None
-    if isinstance(data, pd.DataFrame):
-        frame, source, digest = data, "<DataFrame>", None
-    elif isinstance(data, str) and not Path(data).exists() and is_reference(data):
-        frame, loaded = load_asset(data, workspace)
-        source, digest, asset = data, loaded.sha256, loaded.reference
-    elif isinstance(data, str | Path):
-        frame, source, digest = read_table(data), str(data), None
-    else:
-        raise DataError(
-            f"cannot train on a {type(data).__name__}; "
-            "give a pandas DataFrame, a CSV/Parquet path or a data asset reference"
-        )
-    if frame.shape[0] == 0 or frame.shape[1] == 0:
-        raise DataError("the data is empty; give a table with a target column and some rows")
-    frame = frame.rename(columns=str)
-    ref = DataRef(
-        source,
-        digest or frame_fingerprint(frame),
-        int(frame.shape[0]),
-        int(frame.shape[1]),
-        asset=asset,
-    )
-    return frame, ref

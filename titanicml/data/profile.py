@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from titanicml.data.columns import count_unique, value_type
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -26,6 +28,9 @@ QUANTILES = {
 }
 HISTOGRAM_BINS = 10
 TOP_VALUES = 20
+# The profile's kind, from the value type of titanicml.data.columns (durations, text and
+# everything else are "categorical").
+PROFILE_KINDS = {"boolean": "boolean", "numeric": "numeric", "datetime": "datetime"}
 
 
 def schema_of(frame: pd.DataFrame) -> list[dict[str, str]]:
@@ -75,10 +80,10 @@ def _profile_column(name: str, series: pd.Series, n_rows: int) -> dict[str, Any]
     column: dict[str, Any] = {
         "name": name,
         "dtype": str(series.dtype),
-        "kind": _kind(series),
+        "kind": PROFILE_KINDS.get(value_type(series), "categorical"),
         "n_missing": n_missing,
         "missing_fraction": n_missing / n_rows if n_rows else None,
-        "n_unique": _n_unique(series),
+        "n_unique": count_unique(series),
     }
     values = series.dropna()
     if column["kind"] == "numeric":
@@ -91,25 +96,6 @@ def _profile_column(name: str, series: pd.Series, n_rows: int) -> dict[str, Any]
         values = values.astype(object)
     column.update(_top_values(values, n_rows))
     return column
-
-
-def _kind(series: pd.Series) -> str:
-    from pandas.api import types
-
-    if types.is_bool_dtype(series.dtype):
-        return "boolean"
-    if types.is_numeric_dtype(series.dtype):
-        return "numeric"
-    if types.is_datetime64_any_dtype(series.dtype):
-        return "datetime"
-    return "categorical"
-
-
-def _n_unique(series: pd.Series) -> int:
-    try:
-        return int(series.nunique(dropna=True))
-    except TypeError:  # unhashable cells (lists, dicts): count their text
-        return int(series.dropna().astype(str).nunique())
 
 
 def _numeric_stats(values: pd.Series) -> dict[str, Any]:

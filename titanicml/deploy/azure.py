@@ -165,14 +165,10 @@ def _deploy(
     tracking_uri: str | None,
     on_step: Callable[[str], None] | None,
 ) -> DeployResult:
-    from titanicml.model.azure_files import _NAME
+    from titanicml.model.azure_files import check_endpoint_name
 
     for label, value in (("endpoint", name), ("deployment", deployment)):
-        if not _NAME.fullmatch(value):
-            raise ConfigError(
-                f"invalid {label} name {value!r}: use 3 to 32 letters, digits and hyphens, "
-                "starting with a letter and not ending with a hyphen"
-            )
+        check_endpoint_name(label, value)
     if dry_run and output_dir is None:
         raise ConfigError("a dry run needs an output folder (--output-dir DIR) for the YAML files")
     if not dry_run and client is None:
@@ -220,7 +216,7 @@ def _write_files(
 
     from titanicml._version import __version__
     from titanicml.model import azure_files
-    from titanicml.model.registry import export_model
+    from titanicml.registry import export_model
 
     folder.mkdir(parents=True, exist_ok=True)
     model_dir = folder / MODEL_FOLDER

@@ -10,30 +10,50 @@ text           binary bag of the most frequent words (free text)
 datetime       calendar parts (year, month, day, weekday, ...)
 dropped        not used; the reason says why
 =============  ===========================================================
+
+The kind follows the column's kind in :mod:`titanicml.data.columns` (the data checks
+use the same classification): ``category`` is one-hot encoded (at most
+``MAX_ONE_HOT_CATEGORIES`` values), ``high_cardinality`` target-encoded, ``free_text``
+word flags, ``date_text`` and ``datetime`` calendar parts, ``numeric`` and ``boolean``
+numeric, ``empty`` and ``constant`` dropped.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from titanicml._utils.sklearn_compat import target_encoder
+from titanicml.data.columns import (
+    MAX_ONE_HOT_CATEGORIES,
+    UNUSABLE,
+    classify_column,
+    value_type,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
     from sklearn.compose import ColumnTransformer
 
-__all__ = ["KINDS", "ColumnPlan", "FeaturePlan", "plan_features"]
+__all__ = ["KINDS", "MAX_ONE_HOT_CATEGORIES", "ColumnPlan", "FeaturePlan", "plan_features"]
 
 KINDS = ("numeric", "categorical", "encoded", "text", "datetime", "dropped")
-# A text column with at most this many distinct values is one-hot encoded.
-MAX_ONE_HOT_CATEGORIES = 15
 # A category seen fewer times than this is pooled as "infrequent".
 MIN_CATEGORY_COUNT = 5
-# Free text: at least this many words per value on average.
-MIN_WORDS_PER_TEXT = 2.0
 MISSING_CATEGORY = "__missing__"
-_DATE_LIKE = re.compile(r"^\s*\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
+# How each kind of titanicml.data.columns is featurized (id_like: by its base kind).
+FEATURIZATION = {
+    "empty": "dropped",
+    "constant": "dropped",
+    "boolean": "numeric",
+    "numeric": "numeric",
+    "datetime": "datetime",
+    "date_text": "datetime",
+    "category": "categorical",
+    "free_text": "text",
+    "high_cardinality": "encoded",
+}
 
 
 @dataclass(frozen=True)
@@ -98,7 +118,7 @@ class FeaturePlan:
         from sklearn.compose import ColumnTransformer
         from sklearn.impute import SimpleImputer
         from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import OneHotEncoder, TargetEncoder
+        from sklearn.preprocessing import OneHotEncoder
 
         from titanicml.features.transformers import DatetimeParts, TextTokens
 
@@ -117,23 +137,12 @@ class FeaturePlan:
             )
             steps.append(("categorical", make_pipeline(missing_category(), encoder), categorical))
         if encoded := self.names("encoded"):
-            target_type = "continuous" if self.task == "regression" else self.task
-            encoder = TargetEncoder(target_type=target_type, **self._cross_fitting())
+            encoder = target_encoder(self.task, self.seed)
             steps.append(("encoded", make_pipeline(missing_category(), encoder), encoded))
         steps.extend((f"text_{name}", TextTokens(), [name]) for name in self.names("text"))
         if dates := self.names("datetime"):
             steps.append(("datetime", DatetimeParts(), dates))
         return ColumnTransformer(steps, remainder="drop", verbose_feature_names_out=True)
-
-    def _cross_fitting(self) -> dict:
-        """Shuffled, seeded cross-fitting folds, in the spelling of the installed scikit-learn."""
-        from sklearn import __version__ as sklearn_version
-        from sklearn.model_selection import KFold, StratifiedKFold
-
-        if tuple(int(p) for p in sklearn_version.split(".")[:2]) < (1, 9):
-            return {"shuffle": True, "random_state": self.seed}
-        splitter = KFold if self.task == "regression" else StratifiedKFold
-        return {"cv": splitter(5, shuffle=True, random_state=self.seed)}
 
 
 def plan_features(
@@ -167,39 +176,39 @@ def plan_features(
 
 
 def _plan_column(column: pd.Series, drop_reason: str) -> ColumnPlan:
-    import pandas as pd
+    """Featurize a column as its kind (:func:`~titanicml.data.columns.classify_column`) says.
 
+    A key (``id_like``) is featurized as what its values are: dropping keys is the data
+    checks' call, which arrives as ``drop_reason``.
+    """
     name = str(column.name)
-    if pd.api.types.is_datetime64_any_dtype(column):
-        dtype = "datetime"
-    elif pd.api.types.is_integer_dtype(column) or pd.api.types.is_bool_dtype(column):
-        dtype = "integer"
-    elif pd.api.types.is_numeric_dtype(column):
-        dtype = "number"
-    else:
-        dtype = "string"
+    dtype = _input_dtype(column, value_type(column))
     if drop_reason:
         return ColumnPlan(name, "dropped", dtype, drop_reason)
-    values = column.dropna()
-    n_unique = values.nunique()
-    if n_unique == 0:
-        return ColumnPlan(name, "dropped", dtype, "every value is missing")
-    if n_unique == 1 and len(values) == len(column):
-        return ColumnPlan(name, "dropped", dtype, "constant: one value in every row")
-    if dtype in ("integer", "number"):
+    info = classify_column(column)
+    kind = info.base_kind
+    featurized = FEATURIZATION[kind]
+    if featurized == "dropped":
+        return ColumnPlan(name, "dropped", dtype, UNUSABLE[kind])
+    if featurized == "numeric":
         return ColumnPlan(name, "numeric", dtype, "median-imputed, with a missing indicator")
-    if dtype == "datetime" or _looks_like_dates(values):
+    if featurized == "datetime":
         return ColumnPlan(name, "datetime", "datetime", "calendar parts")
-    if n_unique <= MAX_ONE_HOT_CATEGORIES:
-        return ColumnPlan(name, "categorical", dtype, f"one-hot, {n_unique} categories")
-    words = values.astype(str).str.split().str.len().mean()
-    if words >= MIN_WORDS_PER_TEXT:
-        return ColumnPlan(name, "text", dtype, f"free text ({words:.1f} words a value): word flags")
-    return ColumnPlan(
-        name, "encoded", dtype, f"{n_unique} distinct values: target-encoded, cross-fitted"
-    )
+    if featurized == "categorical":
+        return ColumnPlan(name, "categorical", dtype, f"one-hot, {info.n_unique} categories")
+    if featurized == "text":
+        reason = f"free text ({info.words:.1f} words a value): word flags"
+        return ColumnPlan(name, "text", dtype, reason)
+    reason = f"{info.n_unique} distinct values: target-encoded, cross-fitted"
+    return ColumnPlan(name, "encoded", dtype, reason)
 
 
-def _looks_like_dates(values: pd.Series, sample: int = 200) -> bool:
-    head = values.astype(str).head(sample)
-    return bool(len(head)) and head.map(lambda v: bool(_DATE_LIKE.match(v))).mean() >= 0.9
+def _input_dtype(column: pd.Series, values: str) -> str:
+    """Return the type the model expects at predict time: integer, number, string, datetime."""
+    import pandas as pd
+
+    if values == "datetime":
+        return "datetime"
+    if values == "boolean" or pd.api.types.is_integer_dtype(column.dtype):
+        return "integer"
+    return "number" if values == "numeric" else "string"

@@ -1,1 +1,1 @@
-"""The fitted model, its exported artifact, and the model registry."""
+"""The fitted model: estimator, serving fast path, ensemble, exported artifact, manifest."""

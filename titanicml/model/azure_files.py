@@ -36,7 +36,9 @@ __all__ = [
     "DEFAULT_BATCH_ENDPOINT",
     "DEFAULT_DEPLOYMENT",
     "DEFAULT_ONLINE_ENDPOINT",
+    "ENDPOINT_NAME_PATTERN",
     "SCORE_SCRIPT",
+    "check_endpoint_name",
     "write_azure_files",
 ]
 
@@ -60,7 +62,19 @@ FILES = {
 }
 # Azure ML endpoint and deployment names: 3 to 32 characters, a letter first, then
 # letters, digits and hyphens, not ending with a hyphen.
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]")
+ENDPOINT_NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]")
+
+
+def check_endpoint_name(label: str, value: str) -> None:
+    """Raise :class:`~titanicml.exceptions.ConfigError` if ``value`` breaks Azure's naming rule.
+
+    ``label`` names what is checked in the message (``"endpoint"``, ``"deployment"``).
+    """
+    if not ENDPOINT_NAME_PATTERN.fullmatch(value):
+        raise ConfigError(
+            f"invalid {label} name {value!r}: use 3 to 32 letters, digits and hyphens, "
+            "starting with a letter and not ending with a hyphen"
+        )
 
 
 def write_azure_files(
@@ -100,11 +114,7 @@ def write_azure_files(
         ("batch endpoint", batch_endpoint),
         ("deployment", deployment),
     ):
-        if not _NAME.fullmatch(value):
-            raise ConfigError(
-                f"invalid {label} name {value!r}: use 3 to 32 letters, digits and hyphens, "
-                "starting with a letter and not ending with a hyphen"
-            )
+        check_endpoint_name(label, value)
     root = Path(model_dir)
     written = {"score": root / SCORE_SCRIPT}
     shutil.copyfile(Path(__file__).with_name("score_template.py"), written["score"])

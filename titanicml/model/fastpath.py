@@ -17,29 +17,31 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from titanicml.exceptions import ColumnError
+from titanicml.exceptions import ColumnError, UnsupportedFeaturizer
 from titanicml.features.plan import MISSING_CATEGORY
 
 if TYPE_CHECKING:
-    from titanicml.model.predictor import TabularModel
+    from sklearn.pipeline import Pipeline
 
-__all__ = ["RowScorer", "UnsupportedFeaturizer", "fast_output"]
+    from titanicml.features.plan import FeaturePlan
+
+__all__ = ["RowScorer", "fast_output"]
 
 # Fills one row of the feature matrix from one request record.
 _Filler = Callable[[dict[str, Any], np.ndarray], None]
 
 
-class UnsupportedFeaturizer(Exception):
-    """The featurizer has a step the row scorer cannot compile."""
-
-
 class RowScorer:
-    """Compiled featurizer of a :class:`~titanicml.model.predictor.TabularModel`.
+    """Compiled featurizer of a fitted model's pipeline (featurizer, then estimator).
 
     Parameters
     ----------
-    model : TabularModel
-        A fitted model whose pipeline is ``Pipeline([("features", ColumnTransformer), ...])``.
+    pipeline : Pipeline
+        ``Pipeline([("features", ColumnTransformer), ("estimator", ...)])``, fitted.
+    plan : FeaturePlan
+        The model's input columns.
+    classifier : bool
+        Whether :meth:`output` returns class probabilities (else predictions).
 
     Raises
     ------
@@ -47,13 +49,13 @@ class RowScorer:
         If a featurization step has no compiled form.
     """
 
-    def __init__(self, model: TabularModel) -> None:
-        featurizer = model.pipeline.named_steps["features"]
-        self.estimator = model.pipeline[-1]
+    def __init__(self, pipeline: Pipeline, plan: FeaturePlan, classifier: bool) -> None:
+        featurizer = pipeline.named_steps["features"]
+        self.estimator = pipeline[-1]
         self.width = int(sum(s.stop - s.start for s in featurizer.output_indices_.values()))
-        self.known = {c.name for c in model.plan.columns}
-        self.inputs = [c.name for c in model.plan.inputs]
-        self._output = fast_output(self.estimator, model.is_classifier)
+        self.known = {c.name for c in plan.columns}
+        self.inputs = [c.name for c in plan.inputs]
+        self._output = fast_output(self.estimator, classifier)
         self._fillers: list[_Filler] = []
         for name, transformer, columns in featurizer.transformers_:
             if name == "remainder":
@@ -216,8 +218,8 @@ def fast_output(estimator: Any, classifier: bool) -> Callable[[np.ndarray], np.n
     from titanicml.model.ensemble import WeightedEnsemble
 
     if isinstance(estimator, WeightedEnsemble):
-        members = [fast_output(member, classifier) for member in estimator.estimators]
-        return lambda matrix: estimator._average([member(matrix) for member in members])
+        members = [fast_output(member, classifier) for member in estimator.estimators_]
+        return lambda matrix: estimator.combine([member(matrix) for member in members])
     booster = getattr(estimator, "booster_", None)
     if booster is not None and type(estimator).__module__.startswith("lightgbm"):
         if not classifier:

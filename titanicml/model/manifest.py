@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
+from titanicml._utils.hashing import file_sha256
 from titanicml.exceptions import ModelError, ModelIntegrityError
 
 __all__ = ["MANIFEST_NAME", "verify_manifest", "write_manifest"]
@@ -28,17 +28,9 @@ def _files(root: Path) -> list[Path]:
     )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_manifest(root: Path) -> dict[str, str]:
     """Hash every file below ``root`` into ``root/MANIFEST.json``; return the hashes."""
-    hashes = {p.relative_to(root).as_posix(): _sha256(p) for p in _files(root)}
+    hashes = {p.relative_to(root).as_posix(): file_sha256(p) for p in _files(root)}
     (root / MANIFEST_NAME).write_text(json.dumps({"sha256": hashes}, indent=1, sort_keys=True))
     return hashes
 
@@ -63,7 +55,9 @@ def verify_manifest(root: Path) -> None:
     missing = sorted(set(expected) - set(actual))
     added = sorted(set(actual) - set(expected))
     changed = sorted(
-        name for name in expected.keys() & actual.keys() if _sha256(actual[name]) != expected[name]
+        name
+        for name in expected.keys() & actual.keys()
+        if file_sha256(actual[name]) != expected[name]
     )
     problems = [
         f"{label}: {', '.join(names)}"

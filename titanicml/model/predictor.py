@@ -1,9 +1,12 @@
-"""TabularModel: featurization plus the best estimator, predicting on raw rows."""
+"""TabularModel: featurization plus the best estimator, a scikit-learn estimator on raw rows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils.metaestimators import available_if
 
 from titanicml.exceptions import ColumnError, DataError
 
@@ -11,11 +14,12 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     from sklearn.pipeline import Pipeline
+    from sklearn.utils import Tags
 
     from titanicml.features.plan import FeaturePlan
     from titanicml.model.fastpath import RowScorer
 
-__all__ = ["PROBABILITY_PREFIX", "Scored", "TabularModel"]
+__all__ = ["PROBABILITY_PREFIX", "Scored", "TabularModel", "example_rows", "prepare_rows"]
 
 PROBABILITY_PREFIX = "probability_"
 # Up to this many rows, the compiled row scorer beats pandas; above, the pipeline does.
@@ -31,7 +35,7 @@ class Scored:
     labels : list
         Predicted labels (original values) or regression values.
     probabilities : ndarray or None
-        One column per class, in :attr:`TabularModel.classes` order.
+        One column per class, in :attr:`TabularModel.classes_` order.
     warnings : list of str
         Sentences about imputed columns.
     """
@@ -41,29 +45,141 @@ class Scored:
     warnings: list[str]
 
 
-@dataclass
-class TabularModel:
-    """A fitted model that takes raw rows, as they come in the training file.
+def _is_classifier(model: TabularModel) -> bool:
+    return model.task != "regression"
+
+
+class TabularModel(BaseEstimator):
+    """A model that takes raw rows, as they come in the training file.
+
+    A scikit-learn estimator: a classifier or a regressor by its ``task``
+    (:func:`sklearn.base.is_classifier` tells which), with ``fit``, ``predict``,
+    ``predict_proba`` (classifiers only), ``score``, ``classes_``,
+    ``feature_names_in_`` and ``n_features_in_``, so that :func:`sklearn.base.clone`,
+    :func:`sklearn.inspection.permutation_importance`, fairlearn and SHAP take it.
 
     Parameters
     ----------
     pipeline : sklearn.pipeline.Pipeline
-        Featurizer followed by the estimator, fitted on encoded labels.
+        Featurizer followed by the estimator, working on encoded labels ``0..k-1``;
+        :meth:`fit` fits a clone of it.
     plan : FeaturePlan
         The input columns and their expected types.
-    task : str
-        ``"binary"``, ``"multiclass"`` or ``"regression"``.
+    task : {"binary", "multiclass", "regression"}
+        What the model predicts.
     classes : list, optional
-        Original label of each encoded class.
-    info : dict
-        Free-form facts kept with the model (estimator name, metrics, ...).
+        Original label of each encoded class, for a pipeline fitted elsewhere
+        (:meth:`from_fitted`); :meth:`fit` learns them from ``y``.
+    info : dict, optional
+        Facts kept with the model (estimator name, metrics, input example, ...).
+
+    Attributes
+    ----------
+    pipeline_ : Pipeline
+        The fitted pipeline.
+    classes_ : ndarray
+        Class labels, in the column order of :meth:`predict_proba` (classifiers only).
+    feature_names_in_ : ndarray
+        The input columns, in training order.
+    n_features_in_ : int
+        How many input columns the model reads.
     """
 
-    pipeline: Pipeline
-    plan: FeaturePlan
-    task: str
-    classes: list | None = None
-    info: dict[str, Any] = field(default_factory=dict)
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        plan: FeaturePlan,
+        task: str,
+        classes: list | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.plan = plan
+        self.task = task
+        self.classes = classes
+        self.info = info
+
+    @classmethod
+    def from_fitted(
+        cls,
+        pipeline: Pipeline,
+        plan: FeaturePlan,
+        task: str,
+        classes: list | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> TabularModel:
+        """Wrap a pipeline fitted on encoded labels (``classes[code]`` is each code's label)."""
+        model = cls(pipeline, plan, task, classes, info if info is not None else {})
+        model.pipeline_ = pipeline
+        model.fitted_classes_ = list(classes) if classes is not None else None
+        return model
+
+    def fit(self, X: Any, y: Any) -> TabularModel:
+        """Fit a clone of the pipeline on raw rows ``X`` and labels (or values) ``y``."""
+        import numpy as np
+
+        frame, _ = self.prepare(X)
+        y = np.asarray(y)
+        if len(y) != len(frame):
+            raise DataError(f"X has {len(frame)} rows but y has {len(y)} values")
+        if _is_classifier(self):
+            labels, codes = np.unique(y, return_inverse=True)
+            self.fitted_classes_ = [v.item() if hasattr(v, "item") else v for v in labels]
+            target = codes
+        else:
+            self.fitted_classes_ = None
+            target = y.astype(float)
+        self.pipeline_ = clone(self.pipeline).fit(frame, target)
+        self.__dict__.pop("_scorer", None)
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return "pipeline_" in self.__dict__
+
+    def __sklearn_tags__(self) -> Tags:
+        from sklearn.utils import ClassifierTags, RegressorTags
+
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        if _is_classifier(self):
+            tags.estimator_type = "classifier"
+            tags.classifier_tags = ClassifierTags(multi_class=self.task == "multiclass")
+        else:
+            tags.estimator_type = "regressor"
+            tags.regressor_tags = RegressorTags()
+        return tags
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """Class labels of a fitted classifier, in :meth:`predict_proba` column order."""
+        import numpy as np
+
+        if not _is_classifier(self):
+            raise AttributeError("a regressor has no classes_")
+        self._check_fitted()
+        return np.asarray(self.fitted_classes_)
+
+    @property
+    def labels(self) -> list | None:
+        """Class labels as a plain list, in :meth:`predict_proba` order (``None``: regressor)."""
+        if not _is_classifier(self):
+            return None
+        self._check_fitted()
+        return list(self.fitted_classes_)
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        """The input columns, in training order."""
+        import numpy as np
+
+        return np.asarray(self.input_columns, dtype=object)
+
+    @property
+    def n_features_in_(self) -> int:
+        """How many input columns the model reads."""
+        return len(self.plan.inputs)
 
     @property
     def input_columns(self) -> list[str]:
@@ -73,64 +189,32 @@ class TabularModel:
     @property
     def is_classifier(self) -> bool:
         """Whether the model predicts classes."""
-        return self.task != "regression"
+        return _is_classifier(self)
 
     def prepare(self, rows: Any, strict: bool = False) -> tuple[pd.DataFrame, list[str]]:
-        """Turn rows into the frame the pipeline expects.
+        """Turn raw rows into the frame the pipeline expects (see :func:`prepare_rows`)."""
+        return prepare_rows(self.plan, rows, strict)
 
-        Parameters
-        ----------
-        rows : DataFrame, dict or list of dicts
-            Raw rows; columns the model does not use are ignored unless ``strict``.
-        strict : bool
-            Refuse columns the model does not know (serving does this).
+    @available_if(_is_classifier)
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, one column per class in :attr:`classes_` order."""
+        frame, _ = self.prepare(X)
+        return self._fitted().predict_proba(frame)
 
-        Returns
-        -------
-        frame : DataFrame
-            The input columns in training order, with the expected types.
-        warnings : list of str
-            One sentence per input column that was absent and will be imputed.
-        """
-        import pandas as pd
-
-        if isinstance(rows, dict):
-            rows = [rows]
-        frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame.from_records(rows)
-        if frame.shape[0] == 0:
-            raise DataError("no rows to score; send at least one row")
-        frame = frame.rename(columns=str)
-        known = set(self.input_columns)
-        if strict:
-            dropped = {c.name for c in self.plan.columns if c.kind == "dropped"}
-            unknown = [c for c in frame.columns if c not in known and c not in dropped]
-            if unknown:
-                raise ColumnError(
-                    f"unknown column(s) {', '.join(map(repr, unknown))}; the model takes: "
-                    f"{', '.join(self.input_columns)}"
-                )
-        missing = [c for c in self.input_columns if c not in frame.columns]
-        frame = frame.reindex(columns=self.input_columns)
-        for column in self.plan.inputs:
-            frame[column.name] = _coerce(frame[column.name], column.dtype)
-        warnings = [f"column {c!r} was absent and has been imputed" for c in missing]
-        return frame, warnings
-
-    def predict_proba(self, rows: Any) -> np.ndarray:
-        """Class probabilities, one column per class in :attr:`classes` order."""
-        if not self.is_classifier:
-            raise ModelTaskError("predict_proba is for classifiers; this model is a regressor")
-        frame, _ = self.prepare(rows)
-        return self.pipeline.predict_proba(frame)
-
-    def predict(self, rows: Any) -> np.ndarray:
+    def predict(self, X: Any) -> np.ndarray:
         """Predicted labels (original label values) or regression values."""
-        import numpy as np
-
-        frame, _ = self.prepare(rows)
+        frame, _ = self.prepare(X)
+        pipeline = self._fitted()
         if not self.is_classifier:
-            return self.pipeline.predict(frame)
-        return np.asarray(self.classes)[self.pipeline.predict_proba(frame).argmax(axis=1)]
+            return pipeline.predict(frame)
+        return self.classes_[pipeline.predict_proba(frame).argmax(axis=1)]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy (classifiers) or R² (regressors) on raw rows, as scikit-learn's mixins."""
+        from sklearn.metrics import accuracy_score, r2_score
+
+        metric = accuracy_score if self.is_classifier else r2_score
+        return float(metric(y, self.predict(X), sample_weight=sample_weight))
 
     def score_records(self, records: list[dict[str, Any]]) -> Scored:
         """Score request records strictly (unknown columns refused), fast for small batches.
@@ -139,57 +223,126 @@ class TabularModel:
         large ones, or models it cannot compile, through the pandas pipeline. Both
         give the same numbers.
         """
-        import numpy as np
-
         scorer = self._row_scorer()
         if scorer is not None and len(records) <= FAST_PATH_MAX_ROWS:
             warnings = scorer.check(records)
             output = scorer.output(scorer.features(records))
         else:
             frame, warnings = self.prepare(records, strict=True)
+            pipeline = self._fitted()
             output = (
-                self.pipeline.predict_proba(frame)
-                if self.is_classifier
-                else (self.pipeline.predict(frame))
+                pipeline.predict_proba(frame) if self.is_classifier else pipeline.predict(frame)
             )
         if not self.is_classifier:
             return Scored(output.tolist(), None, warnings)
-        proba = output
-        labels = np.asarray(self.classes)[proba.argmax(axis=1)].tolist()
-        return Scored(labels, proba, warnings)
+        labels = self.classes_[output.argmax(axis=1)].tolist()
+        return Scored(labels, output, warnings)
+
+    def predict_frame(self, rows: Any) -> pd.DataFrame:
+        """Predictions as a table: ``prediction`` plus one ``probability_<class>`` per class."""
+        import pandas as pd
+
+        frame, _ = self.prepare(rows)
+        pipeline = self._fitted()
+        if not self.is_classifier:
+            return pd.DataFrame({"prediction": pipeline.predict(frame)})
+        proba = pipeline.predict_proba(frame)
+        out = {"prediction": self.classes_[proba.argmax(axis=1)]}
+        for index, label in enumerate(self.labels or []):
+            out[f"{PROBABILITY_PREFIX}{label}"] = proba[:, index]
+        return pd.DataFrame(out)
+
+    def _fitted(self) -> Pipeline:
+        self._check_fitted()
+        return self.pipeline_
+
+    def _check_fitted(self) -> None:
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self)
 
     def _row_scorer(self) -> RowScorer | None:
         """Compile the row scorer once; ``None`` when the featurizer has no compiled form."""
         if "_scorer" not in self.__dict__:
-            from titanicml.model.fastpath import RowScorer, UnsupportedFeaturizer
+            from titanicml.exceptions import UnsupportedFeaturizer
+            from titanicml.model.fastpath import RowScorer
 
             try:
-                self.__dict__["_scorer"] = RowScorer(self)
+                self.__dict__["_scorer"] = RowScorer(self._fitted(), self.plan, self.is_classifier)
             except UnsupportedFeaturizer:
                 self.__dict__["_scorer"] = None
         return self.__dict__["_scorer"]
 
     def __getstate__(self) -> dict[str, Any]:
         # The compiled scorer is rebuilt after loading, never pickled.
-        return {k: v for k, v in self.__dict__.items() if k != "_scorer"}
+        state = super().__getstate__()
+        return {k: v for k, v in state.items() if k != "_scorer"}
 
-    def predict_frame(self, rows: Any) -> pd.DataFrame:
-        """Predictions as a table: ``prediction`` plus one ``probability_<class>`` per class."""
-        import numpy as np
-        import pandas as pd
-
-        frame, _ = self.prepare(rows)
-        if not self.is_classifier:
-            return pd.DataFrame({"prediction": self.pipeline.predict(frame)})
-        proba = self.pipeline.predict_proba(frame)
-        out = {"prediction": np.asarray(self.classes)[proba.argmax(axis=1)]}
-        for index, label in enumerate(self.classes or []):
-            out[f"{PROBABILITY_PREFIX}{label}"] = proba[:, index]
-        return pd.DataFrame(out)
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Models saved before titanicml's estimator API held a fitted ``pipeline`` only.
+        super().__setstate__(state)
+        if "pipeline_" not in self.__dict__ and self.pipeline is not None:
+            self.pipeline_ = self.pipeline
+            self.fitted_classes_ = self.classes
 
 
-class ModelTaskError(DataError):
-    """The call does not apply to the model's task."""
+def prepare_rows(
+    plan: FeaturePlan, rows: Any, strict: bool = False
+) -> tuple[pd.DataFrame, list[str]]:
+    """Turn rows into the frame a model's pipeline expects.
+
+    Parameters
+    ----------
+    plan : FeaturePlan
+        The model's featurization plan (its input columns and their types).
+    rows : DataFrame, dict or list of dicts
+        Raw rows; columns the model does not use are ignored unless ``strict``.
+    strict : bool
+        Refuse columns the model does not know (serving does this).
+
+    Returns
+    -------
+    frame : DataFrame
+        The input columns in training order, with the expected types.
+    warnings : list of str
+        One sentence per input column that was absent and will be imputed.
+
+    Raises
+    ------
+    DataError
+        No rows; :class:`~titanicml.exceptions.ColumnError` for an unknown column
+        (``strict``) or a value of the wrong type.
+    """
+    import pandas as pd
+
+    if isinstance(rows, dict):
+        rows = [rows]
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame.from_records(rows)
+    if frame.shape[0] == 0:
+        raise DataError("no rows to score; send at least one row")
+    frame = frame.rename(columns=str)
+    inputs = [c.name for c in plan.inputs]
+    if strict:
+        known = {c.name for c in plan.columns}
+        unknown = [c for c in frame.columns if c not in known]
+        if unknown:
+            raise ColumnError(
+                f"unknown column(s) {', '.join(map(repr, unknown))}; the model takes: "
+                f"{', '.join(inputs)}"
+            )
+    missing = [c for c in inputs if c not in frame.columns]
+    frame = frame.reindex(columns=inputs)
+    for column in plan.inputs:
+        frame[column.name] = _coerce(frame[column.name], column.dtype)
+    warnings = [f"column {c!r} was absent and has been imputed" for c in missing]
+    return frame, warnings
+
+
+def example_rows(inputs: pd.DataFrame, n_rows: int = 3) -> list[dict[str, Any]]:
+    """Pick a few rows, complete ones first, as JSON-ready records (the input example)."""
+    complete = inputs.dropna()
+    sample = (complete if len(complete) >= n_rows else inputs).head(n_rows)
+    return sample.astype(object).where(sample.notna(), None).to_dict("records")
 
 
 def _coerce(column: pd.Series, dtype: str) -> pd.Series:

@@ -13,9 +13,9 @@ from typing import Any
 
 import mlflow.pyfunc
 
-__all__ = ["MODEL_ARTIFACT", "TitanicMLPyfunc"]
+from titanicml.model.layout import MODEL_ARTIFACT
 
-MODEL_ARTIFACT = "model"
+__all__ = ["TitanicMLPyfunc"]
 
 
 class TitanicMLPyfunc(mlflow.pyfunc.PythonModel):
@@ -27,7 +27,7 @@ class TitanicMLPyfunc(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context: Any) -> None:
         """Verify the model directory and load the fitted model."""
-        from titanicml.model.artifact import load_model_file
+        from titanicml.model.layout import load_model_file
         from titanicml.model.manifest import verify_manifest
 
         model_file = Path(context.artifacts[MODEL_ARTIFACT])

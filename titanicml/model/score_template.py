@@ -9,11 +9,11 @@ of every ``POST /score``, decoded as text. The script
   levels down) or next to this file;
 - imports titanicml, from ``<model>/code`` when it is not installed (the model
   directory carries the whole package there);
-- loads the model with :func:`titanicml.model.artifact.load_model`, which verifies
+- loads the model with :func:`titanicml.model.layout.load_model_dir`, which verifies
   every file against the manifest, and never imports MLflow.
 
 It answers like ``titanicml online-endpoint serve``: every request dialect of
-:func:`titanicml.serve.dialects.parse_request` (``{"data": [...]}``, Azure's
+:func:`titanicml.model.dialects.parse_request` (``{"data": [...]}``, Azure's
 ``{"input_data": {"columns", "index", "data"}}``, MLflow's ``dataframe_split`` ...,
 and CSV sent as ``text/csv``), the same JSON answer, and a 4xx with an error body
 for a bad request, never a 500.
@@ -51,11 +51,11 @@ def init() -> None:
     """Find, verify and load the model; warm it up on its input example."""
     root = find_model_dir()
     _ensure_titanicml(root)
-    from titanicml.model.artifact import load_model
+    from titanicml.model.layout import load_model_dir
 
-    model = load_model(root)
+    model = load_model_dir(root)
     name, version = model_identity(root)
-    example = model.info.get("input_example") or [{}]
+    example = (model.info or {}).get("input_example") or [{}]
     model.score_records([{k: v for k, v in example[0].items() if k in model.input_columns}])
     _state.update(model=model, root=root, name=name, version=version)
     _logger.info("titanicml model %s:%s loaded from %s", name, version, root)
@@ -82,9 +82,9 @@ def run(raw_data: str | bytes | dict | list, request_headers: dict[str, str] | N
     """
     if "model" not in _state:
         raise RuntimeError("score.init() has not been called, or it failed")
-    from titanicml.exceptions import DataError
-    from titanicml.serve.dialects import RequestError, parse_request
-    from titanicml.serve.payload import error_payload, response_payload
+    from titanicml.exceptions import DataError, RequestError
+    from titanicml.model.dialects import parse_request
+    from titanicml.model.payload import error_payload, response_payload
 
     model: TabularModel = _state["model"]
     if isinstance(raw_data, str):
@@ -169,14 +169,12 @@ def _search(base: Path, depth: int) -> Path | None:
 
 def _ensure_titanicml(root: Path) -> None:
     """Make titanicml importable: installed, or the copy in ``<model>/code``."""
-    try:
-        import titanicml
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("titanicml") is None:
         code = str(root / "code")
         if code not in sys.path:
             sys.path.insert(0, code)
-        import titanicml  # noqa: F401
-
         _logger.info("titanicml imported from the model's code folder %s", code)
 
 

@@ -36,7 +36,7 @@ class EndpointKeys:
 
 
 def _keys_file(name: str, workspace: str | Path | None) -> Path:
-    from titanicml.data.assets import workspace_dir
+    from titanicml.config import workspace_dir
 
     if not (3 <= len(name) <= 32 and name[0].isalpha() and name.replace("-", "").isalnum()):
         raise ConfigError(f"invalid endpoint name {name!r}; use {_NAME_RULE}")

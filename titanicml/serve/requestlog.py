@@ -1,10 +1,11 @@
-"""The request log of an endpoint: one JSON line per scored request, rotated and bounded.
+"""The request log of an endpoint: one JSON line per answer, rotated and bounded.
 
-Records are handed to a background thread (``logging.handlers.QueueListener``),
-so writing the log never delays a response. Each line holds the time, the
-request id, the model name and version, the dialect, the input rows, the
-predictions, the latency and the HTTP status: what monitoring reads to find
-drift.
+Entries are handed to a background thread (``logging.handlers.QueueListener``)
+as they are, and serialized there, so writing the log never delays a response.
+Each line holds the time, the request id, the model name and version, the HTTP
+status, the latency and the body size; a success adds the dialect, the input
+rows, the predictions and probabilities (what monitoring reads to find drift),
+an error adds its code and message, and the input rows when they could be read.
 """
 
 from __future__ import annotations
@@ -20,6 +21,18 @@ __all__ = ["RequestLog"]
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_BACKUPS = 5
+
+
+class _JsonLines(logging.Formatter):
+    """Format a record whose ``msg`` is an entry as one JSON line (once per record)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = record.__dict__.get("line")
+        if line is None:
+            # The rotating handler formats a record twice (size check, then write).
+            line = json.dumps(record.msg, default=str, separators=(",", ":"))
+            record.__dict__["line"] = line
+        return line
 
 
 class RequestLog:
@@ -43,18 +56,20 @@ class RequestLog:
         handler = logging.handlers.RotatingFileHandler(
             self.path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
         )
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.setFormatter(_JsonLines())
         self._queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
         self._listener = logging.handlers.QueueListener(self._queue, handler)
         self._handler = handler
+        self._open = True
         self._listener.start()
 
     def write(self, entry: dict[str, Any]) -> None:
-        """Queue one entry (never blocks on the disk)."""
-        line = json.dumps(entry, default=str, separators=(",", ":"))
-        self._queue.put(logging.makeLogRecord({"msg": line, "levelno": logging.INFO}))
+        """Queue one entry (never blocks on the disk); do not change it afterwards."""
+        self._queue.put(logging.makeLogRecord({"msg": entry, "levelno": logging.INFO}))
 
     def close(self) -> None:
-        """Write what is queued and close the file."""
-        self._listener.stop()
-        self._handler.close()
+        """Write what is queued and close the file (a second call does nothing)."""
+        if self._open:
+            self._open = False
+            self._listener.stop()
+            self._handler.close()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from titanicml.exceptions import ConfigError, TitanicMLError
+from titanicml.exceptions import ConfigError, EndpointError
 
 if TYPE_CHECKING:
     from titanicml.model.predictor import TabularModel
@@ -25,10 +25,6 @@ __all__ = [
 ]
 
 
-class EndpointError(TitanicMLError, ConnectionError):
-    """An endpoint could not be reached, or refused a request."""
-
-
 def load_for_serving(
     reference: str | Path, tracking_uri: str | None = None
 ) -> tuple[TabularModel, str, str]:
@@ -42,7 +38,7 @@ def load_for_serving(
     tracking_uri : str, optional
         MLflow store of runs and registry.
     """
-    from titanicml.model.artifact import load_model
+    from titanicml.registry import load_model
 
     text = str(reference)
     if Path(text).is_dir():
@@ -50,7 +46,7 @@ def load_for_serving(
     if text.startswith("runs:/"):
         run_id = text.removeprefix("runs:/").split("/")[0]
         return load_model(text, tracking_uri=tracking_uri), f"run-{run_id[:8]}", run_id
-    from titanicml.model.registry import parse_model_reference, resolve_model_uri
+    from titanicml.registry import parse_model_reference, resolve_model_uri
 
     uri, version = resolve_model_uri(text, tracking_uri)
     name = parse_model_reference(text).name
@@ -68,7 +64,7 @@ def endpoint_config(
     max_body_bytes: int | None = None,
 ) -> EndpointConfig:
     """Load the model, the keys and the request log of an endpoint."""
-    from titanicml.data.assets import workspace_dir
+    from titanicml.config import workspace_dir
     from titanicml.serve.app import DEFAULT_MAX_BODY_BYTES, EndpointConfig
     from titanicml.serve.auth import load_keys
     from titanicml.serve.requestlog import RequestLog

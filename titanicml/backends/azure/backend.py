@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from titanicml.backends.azure.runs import AzureRuns
-    from titanicml.data.io import DataRef
+    from titanicml.data.resolve import DataRef
+    from titanicml.result import TrainingResult
     from titanicml.spec import TrainSpec
-    from titanicml.trainer import TrainingResult
 
 __all__ = ["MODES", "STATUSES", "AzureBackend", "job_status"]
 
@@ -334,8 +334,8 @@ class AzureBackend:
     def _command_result(self, job: Job, client: Any) -> TrainingResult:
         import pandas as pd
 
-        from titanicml.model.artifact import META_DIR, load_model
-        from titanicml.trainer import TrainingResult
+        from titanicml.model.layout import META_DIR, METADATA_FILE, load_model_dir
+        from titanicml.result import TrainingResult
 
         with tempfile.TemporaryDirectory(prefix="titanicml-azure-model-") as tmp:
             client.jobs.download(job.id, download_path=tmp, output_name="model")
@@ -343,8 +343,8 @@ class AzureBackend:
             if not found:
                 raise TrainingError(f"Azure job {job.id} wrote no model to its 'model' output")
             root = found[0].parent
-            model = load_model(root)
-            meta = json.loads((root / META_DIR / "metadata.json").read_text())
+            model = load_model_dir(root)
+            meta = json.loads((root / METADATA_FILE).read_text())
             leaderboard = pd.read_csv(root / META_DIR / "leaderboard.csv")
             features = pd.read_csv(root / META_DIR / "features.csv")
         return TrainingResult(
@@ -368,7 +368,7 @@ class AzureBackend:
             return frame
         if data.source == "<DataFrame>":
             raise TrainingError("the azure backend needs the training table (frame=...)")
-        from titanicml.data.io import resolve_data
+        from titanicml.data.resolve import resolve_data
 
         return resolve_data(data.asset or data.source)[0]
 

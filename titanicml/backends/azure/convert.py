@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from titanicml.data.io import DataRef
+    from titanicml.data.resolve import DataRef
+    from titanicml.result import TrainingResult
     from titanicml.spec import TrainSpec
-    from titanicml.trainer import TrainingResult
 
 __all__ = [
     "FEATURES_STEP",
@@ -161,7 +161,7 @@ def load_automl_model(folder: str | Path) -> tuple[Any, dict[str, str]]:
     import mlflow.sklearn
     from mlflow.models import Model
 
-    from titanicml.tracking import quiet_mlflow
+    from titanicml.store import quiet_mlflow
 
     folder = Path(folder)
     if not (folder / "MLmodel").is_file():
@@ -273,12 +273,11 @@ def build_result(
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
-    from titanicml.backends.local import _example_rows
     from titanicml.data.target import prepare_target
     from titanicml.features import plan_features
     from titanicml.metrics import cv_metrics, metric_for_task
-    from titanicml.model.predictor import TabularModel
-    from titanicml.trainer import TrainingResult
+    from titanicml.model.predictor import TabularModel, example_rows, prepare_rows
+    from titanicml.result import TrainingResult
 
     target = prepare_target(frame, spec.target, spec.task)
     metric = metric_for_task(spec.metric, target.task)
@@ -287,26 +286,30 @@ def build_result(
         features, spec.exclude, dropped=spec.dropped, task=target.task, seed=spec.seed
     )
     inner, input_types = load_automl_model(model_dir)
-    tabular = TabularModel(pipeline=None, plan=plan, task=target.task, classes=target.classes)
-    inputs, _ = tabular.prepare(features)
+    inputs, _ = prepare_rows(plan, features)
     passthrough = ColumnTransformer(
         [(FEATURES_STEP, "passthrough", list(inputs.columns))], verbose_feature_names_out=False
     ).set_output(transform="pandas")
     passthrough.fit(inputs)
     estimator = AutoMLEstimator(inner, target.classes, input_types)
-    tabular.pipeline = Pipeline([("features", passthrough), ("estimator", estimator)])
 
     trials, leaderboard = leaderboard_from_children(children, best_run_id, target.task, metric.name)
     best = leaderboard.iloc[0]
     metrics = cv_metrics(best)
-    tabular.info.update(
-        input_example=_example_rows(features[tabular.input_columns]),
-        estimator=str(best["estimator"]),
-        config=json.loads(best["config"]),
-        metric=metric.name,
-        metrics=metrics,
-        n_features=len(tabular.input_columns),
-        azure=dict(extras),
+    tabular = TabularModel.from_fitted(
+        Pipeline([("features", passthrough), ("estimator", estimator)]),
+        plan,
+        target.task,
+        target.classes,
+        info={
+            "input_example": example_rows(features[list(inputs.columns)]),
+            "estimator": str(best["estimator"]),
+            "config": json.loads(best["config"]),
+            "metric": metric.name,
+            "metrics": metrics,
+            "n_features": len(inputs.columns),
+            "azure": dict(extras),
+        },
     )
     features_table = plan.to_frame()
     used = features_table["kind"] != "dropped"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from titanicml.data.io import DataRef
+    from titanicml.data.resolve import DataRef
     from titanicml.spec import TrainSpec
 
 __all__ = [

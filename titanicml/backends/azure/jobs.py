@@ -1,10 +1,10 @@
 """Azure ML job entities built from a :class:`~titanicml.spec.TrainSpec`.
 
-This module holds the one mapping between titanicml's settings and Azure ML's:
-estimator families to AutoML algorithm names (:data:`ALGORITHMS`), metrics
-through :data:`titanicml.metrics.METRICS` (``azure_name``), the time budget to
-AutoML limits. Nothing here talks to Azure: the functions return the SDK's job
-objects, which ``ml_client.jobs.create_or_update`` submits.
+The settings come from the one table of training options
+(:data:`titanicml.options.OPTIONS`): their Azure AutoML spelling for AutoML jobs,
+their ``titanicml train`` flags for command jobs. Nothing here talks to Azure: the
+functions return the SDK's job objects, which ``ml_client.jobs.create_or_update``
+submits.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from titanicml.exceptions import ConfigError
+from titanicml.options import AZURE_ALGORITHMS, automl_settings, azure_task_kind, spec_to_words
 
 if TYPE_CHECKING:
     from titanicml.metrics import Metric
     from titanicml.spec import TrainSpec
 
 __all__ = [
-    "ALGORITHMS",
     "AZURE_METRICS",
+    "FAMILIES",
     "PRIMARY_METRICS",
     "automl_job",
     "azure_algorithms",
@@ -34,35 +35,9 @@ __all__ = [
     "stage_code",
 ]
 
-#: titanicml estimator family -> Azure AutoML algorithm, per task kind.
-ALGORITHMS: dict[str, dict[str, str]] = {
-    "classification": {
-        "lgbm": "LightGBM",
-        "xgboost": "XGBoostClassifier",
-        "xgb_limitdepth": "XGBoostClassifier",
-        "rf": "RandomForest",
-        "extra_tree": "ExtremeRandomTrees",
-        "lrl1": "LogisticRegression",
-        "lrl2": "LogisticRegression",
-        "histgb": "GradientBoosting",
-        "kneighbor": "KNN",
-        "sgd": "SGD",
-    },
-    "regression": {
-        "lgbm": "LightGBM",
-        "xgboost": "XGBoostRegressor",
-        "xgb_limitdepth": "XGBoostRegressor",
-        "rf": "RandomForest",
-        "extra_tree": "ExtremeRandomTrees",
-        "lassolars": "LassoLars",
-        "histgb": "GradientBoosting",
-        "kneighbor": "KNN",
-        "sgd": "SGD",
-    },
-}
 #: Azure AutoML algorithm -> titanicml family, for leaderboards (first family wins).
 FAMILIES: dict[str, str] = {}
-for _table in ALGORITHMS.values():
+for _table in AZURE_ALGORITHMS.values():
     for _family, _algorithm in _table.items():
         FAMILIES.setdefault(_algorithm, _family)
 
@@ -90,11 +65,6 @@ def _azure_metrics() -> dict[str, str]:
     return {m.azure_name: m.name for m in METRICS.values()}
 
 
-def task_kind(task: str) -> str:
-    """Return Azure's task kind, ``classification`` or ``regression``, of a titanicml task."""
-    return "regression" if task == "regression" else "classification"
-
-
 def primary_metric(spec: TrainSpec, task: str) -> tuple[Metric, str]:
     """Return titanicml's metric and Azure's ``primary_metric`` for a resolved task.
 
@@ -107,7 +77,7 @@ def primary_metric(spec: TrainSpec, task: str) -> tuple[Metric, str]:
     from titanicml.metrics import metric_for_task
 
     metric = metric_for_task(spec.metric, task)
-    allowed = PRIMARY_METRICS[task_kind(task)]
+    allowed = PRIMARY_METRICS[azure_task_kind(task)]
     if metric.azure_name not in allowed:
         names = sorted(n for n in _azure_metrics().items() if n[0] in allowed)
         raise ConfigError(
@@ -119,12 +89,8 @@ def primary_metric(spec: TrainSpec, task: str) -> tuple[Metric, str]:
 
 def azure_algorithms(spec: TrainSpec, task: str) -> list[str]:
     """Return the AutoML algorithms allowed for the spec's estimator families, in order."""
-    table = ALGORITHMS[task_kind(task)]
-    found: list[str] = []
-    for family in spec.estimators_for(task):
-        algorithm = table.get(family)
-        if algorithm is not None and algorithm not in found:
-            found.append(algorithm)
+    table = AZURE_ALGORITHMS[azure_task_kind(task)]
+    found = automl_settings(spec, task)["training.allowed_training_algorithms"]
     if not found:
         raise ConfigError(
             f"none of the estimators {list(spec.estimators)} runs on Azure AutoML for a "
@@ -137,13 +103,16 @@ def limits(spec: TrainSpec, max_concurrent_trials: int) -> dict[str, Any]:
     """Return the AutoML limits of a spec (the arguments of ``job.set_limits``).
 
     The time budget becomes the experiment timeout in whole minutes (at least
-    Azure's minimum of 15); a trial may use a quarter of it.
+    Azure's minimum of 15); a trial may use a quarter of it. ``n_jobs`` becomes
+    ``max_cores_per_trial``.
     """
-    timeout = max(MIN_TIMEOUT_MINUTES, math.ceil(spec.time_budget / 60))
+    settings = automl_settings(spec, spec.task)
+    timeout = max(MIN_TIMEOUT_MINUTES, math.ceil(settings["limits.timeout_minutes"]))
     return {
         "timeout_minutes": timeout,
         "trial_timeout_minutes": max(1, math.ceil(timeout * TRIAL_TIMEOUT_FRACTION)),
-        "max_trials": spec.max_trials or DEFAULT_MAX_TRIALS,
+        "max_trials": settings.get("limits.max_trials", DEFAULT_MAX_TRIALS),
+        "max_cores_per_trial": settings["limits.max_cores_per_trial"],
         "max_concurrent_trials": max_concurrent_trials,
         "enable_early_termination": True,
     }
@@ -172,12 +141,13 @@ def automl_job(
 
     _, azure_metric = primary_metric(spec, task)
     algorithms = azure_algorithms(spec, task)
+    settings = automl_settings(spec, task)
     factory = automl.regression if task == "regression" else automl.classification
     job = factory(
         training_data=Input(type=AssetTypes.MLTABLE, path=data_uri),
-        target_column_name=spec.target,
+        target_column_name=settings["target_column_name"],
         primary_metric=azure_metric,
-        n_cross_validations=spec.cv,
+        n_cross_validations=settings["n_cross_validations"],
         enable_model_explainability=True,
         compute=compute,
         experiment_name=experiment_name,
@@ -186,8 +156,8 @@ def automl_job(
     job.set_limits(**limits(spec, max_concurrent_trials))
     job.set_training(
         allowed_training_algorithms=algorithms,
-        enable_stack_ensemble=spec.ensemble,
-        enable_vote_ensemble=spec.ensemble,
+        enable_stack_ensemble=settings["training.enable_stack_ensemble"],
+        enable_vote_ensemble=settings["training.enable_vote_ensemble"],
         enable_model_explainability=True,
     )
     job.set_featurization(mode="auto")
@@ -195,31 +165,12 @@ def automl_job(
 
 
 def train_command(spec: TrainSpec) -> str:
-    """Return the shell command of a command job: install titanicml, run ``titanicml train``."""
-    args = [
-        "titanicml",
-        "train",
-        "--data",
-        "${{inputs.input_data}}",
-        "--target",
-        spec.target,
-        "--task",
-        spec.task,
-        "--metric",
-        spec.metric,
-        "--time-budget",
-        f"{spec.time_budget:g}",
-        "--cv",
-        str(spec.cv),
-        "--seed",
-        str(spec.seed),
-        "--on-leakage",
-        spec.on_leakage,
-    ]
-    if spec.max_trials is not None:
-        args += ["--max-trials", str(spec.max_trials)]
-    if spec.exclude:
-        args += ["--exclude", *spec.exclude]
+    """Return the shell command of a command job: install titanicml, run ``titanicml train``.
+
+    Every training option of ``spec`` is on the command line (from
+    :func:`titanicml.options.spec_to_words`), so none is lost on the way to Azure.
+    """
+    args = ["titanicml", "train", "--data", "${{inputs.input_data}}", *spec_to_words(spec)]
     args += ["--output", "${{outputs.model}}/model"]
     quoted = " ".join(a if a.startswith("${{") else shlex.quote(a) for a in args)
     return f"pip install --no-deps --no-build-isolation . && {quoted}"
@@ -255,11 +206,11 @@ def stage_code(folder: str | Path) -> Path:
     """
     import shutil
 
-    import titanicml
+    from titanicml._version import __version__
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    source = Path(titanicml.__file__).resolve().parent
+    source = Path(__file__).resolve().parents[2]  # the titanicml package
     shutil.copytree(
         source,
         folder / "titanicml",
@@ -269,7 +220,7 @@ def stage_code(folder: str | Path) -> Path:
     dependencies = "".join(f'    "{r}",\n' for r in runtime_requirements())
     (folder / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["hatchling>=1.25"]\nbuild-backend = "hatchling.build"\n\n'
-        f'[project]\nname = "titanicml"\nversion = "{titanicml.__version__}"\n'
+        f'[project]\nname = "titanicml"\nversion = "{__version__}"\n'
         f'requires-python = ">=3.11"\ndependencies = [\n{dependencies}]\n\n'
         '[project.scripts]\ntitanicml = "titanicml.cli:main"\n\n'
         '[tool.hatch.build.targets.wheel]\npackages = ["titanicml"]\n'

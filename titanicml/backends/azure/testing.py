@@ -244,7 +244,7 @@ def save_automl_like_model(
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import OneHotEncoder
 
-    from titanicml.tracking import quiet_mlflow
+    from titanicml.store import quiet_mlflow
 
     rows = frame[frame[target].notna()]
     X, y = rows.drop(columns=[target]), rows[target]

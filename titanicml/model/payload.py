@@ -17,7 +17,7 @@ def response_payload(
     payload: dict[str, Any] = {"predictions": scored.labels}
     if scored.probabilities is not None:
         payload["probabilities"] = scored.probabilities.tolist()
-        payload["classes"] = model.classes
+        payload["classes"] = model.labels
     payload["model"] = {"name": name, "version": version}
     payload["warnings"] = scored.warnings
     if request_id is not None:

@@ -24,19 +24,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from titanicml.exceptions import DataError
+from titanicml.exceptions import RequestError
 
-__all__ = ["DIALECTS", "RequestError", "parse_request"]
+__all__ = ["DIALECTS", "parse_request"]
 
 Records = list[dict[str, Any]]
-
-
-class RequestError(DataError):
-    """A request body that cannot be read; ``status`` is the HTTP status to answer."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _records(value: Any, where: str) -> Records:

@@ -45,6 +45,7 @@ class SearchProgress:
         self._bar.stop()
 
     def __call__(self, report: Progress) -> None:
+        """Show one progress report."""
         best = "-" if report.best_score is None else f"{report.best_score:.4f}"
         self._bar.update(
             self._task,

@@ -1,0 +1,1 @@
+"""Helpers every layer may use: staged writes, hashing, the reference grammar."""

@@ -1,0 +1,87 @@
+"""What the local search and the ensemble selection share: folds, learners, probabilities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+__all__ = ["SearchOutput", "cv_splitter", "fit_config", "full_proba"]
+
+
+@dataclass
+class SearchOutput:
+    """What the search hands on: the best model, the learners tried and every trial.
+
+    Attributes
+    ----------
+    best_family : str
+        FLAML learner name of the best model.
+    best_config : dict
+        Its hyperparameters.
+    learners : dict
+        FLAML learner class of each family, to fit other configurations.
+    trials : DataFrame
+        One row per finished trial.
+    best_estimator : object, optional
+        The best configuration already fitted on all rows (the bare estimator).
+    """
+
+    best_family: str
+    best_config: dict[str, Any]
+    learners: dict[str, Any]
+    trials: pd.DataFrame
+    best_estimator: Any = None
+
+
+def full_proba(proba: np.ndarray, estimator: Any, n_classes: int) -> np.ndarray:
+    """Return float64 probabilities over every class, each row summing to one.
+
+    Pads the classes a fold's model did not see, and renormalizes the rows of
+    libraries that compute in float32 (their rows sum to one only to ~1e-7).
+    """
+    import numpy as np
+
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.shape[1] != n_classes:
+        seen = getattr(estimator.estimator, "classes_", np.arange(proba.shape[1]))
+        full = np.zeros((proba.shape[0], n_classes))
+        full[:, np.asarray(seen, dtype=int)] = proba
+        proba = full
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
+def fit_config(
+    found: SearchOutput,
+    family: str,
+    config: dict[str, Any],
+    matrix: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    n_jobs: int,
+) -> Any:
+    """Fit one family's configuration on ``matrix, y``; return FLAML's learner.
+
+    FLAML's learner class maps the searched hyperparameters to the library's own
+    (``log_max_bin`` to ``max_bin``, ...); its ``estimator`` attribute is the
+    plain scikit-learn, LightGBM or XGBoost estimator that titanicml exports.
+    """
+    learner = found.learners[family](
+        task="regression" if task == "regression" else "classification", n_jobs=n_jobs, **config
+    )
+    learner.fit(matrix, y)
+    return learner
+
+
+def cv_splitter(task: str, n_splits: int, seed: int) -> Any:
+    """Return the cross-validation folds of a search: shuffled, stratified for classification.
+
+    The search and the ensemble selection use the same folds, so their scores compare.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    splitter = KFold if task == "regression" else StratifiedKFold
+    return splitter(n_splits, shuffle=True, random_state=seed)

@@ -1,0 +1,141 @@
+"""TrainingResult: what a training returns, whichever backend ran it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from titanicml.data.resolve import DataRef
+    from titanicml.model.predictor import TabularModel
+    from titanicml.spec import TrainSpec
+
+__all__ = ["TrainingResult"]
+
+
+@dataclass
+class TrainingResult:
+    """What a training returns, whichever backend ran it.
+
+    Attributes
+    ----------
+    model : TabularModel
+        The best model, featurization included; predicts on raw rows.
+    leaderboard : DataFrame
+        One row per estimator family: CV mean and std of each metric, trials, fit time.
+    metrics : dict
+        Cross-validated metrics of the best model (``accuracy``, ``accuracy_std``, ...).
+    task, metric : str
+        The task trained for and the metric optimized.
+    spec : TrainSpec
+        The settings of the run.
+    data : DataRef
+        Where the data came from and its hash.
+    features : DataFrame
+        How each input column was used (the featurization plan).
+    trials : DataFrame
+        Every trial of the search.
+    data_checks : DataFrame
+        The data checks run before training: ``check``, ``column``, ``status``
+        (passed / alerted / fixed) and ``message``.
+    profile : dict
+        Profile of the training features (:func:`titanicml.data.profile.profile_frame`),
+        saved with the model as the reference for drift.
+    run_id : str, optional
+        The MLflow run, when tracking was on.
+    """
+
+    model: TabularModel
+    leaderboard: pd.DataFrame
+    metrics: dict[str, float]
+    task: str
+    metric: str
+    spec: TrainSpec
+    data: DataRef
+    features: pd.DataFrame
+    trials: pd.DataFrame
+    backend: str
+    data_checks: pd.DataFrame | None = None
+    profile: dict[str, Any] | None = None
+    rows_dropped: int = 0
+    elapsed: float = 0.0
+    run_id: str | None = None
+    tracking_uri: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best_estimator(self) -> str:
+        """Family of the best model, e.g. ``"lgbm"``."""
+        return str(self.leaderboard.iloc[0]["estimator"])
+
+    @property
+    def best_score(self) -> float:
+        """Cross-validated score of the best model on the optimized metric."""
+        return self.metrics[self.metric]
+
+    @property
+    def classes(self) -> list | None:
+        """Class labels, in the column order of :meth:`predict_proba`."""
+        return self.model.labels
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predict labels (or values) for raw rows: a DataFrame, a dict or a list of dicts."""
+        return self.model.predict(X)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities for raw rows, columns in :attr:`classes` order.
+
+        Raises
+        ------
+        AttributeError
+            For a regression model, as scikit-learn's regressors do.
+        """
+        if not self.model.is_classifier:
+            raise AttributeError(
+                "predict_proba is for classifiers; this model is a regressor: use predict"
+            )
+        return self.model.predict_proba(X)
+
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the model as an MLflow model directory (see :mod:`titanicml.model.layout`).
+
+        Parameters
+        ----------
+        path : str or Path
+            Directory to create; it must not exist unless ``overwrite``.
+        overwrite : bool
+            Replace an existing directory (atomically).
+        """
+        from titanicml.model.artifact import save_model
+
+        return save_model(
+            self.model,
+            path,
+            metadata=self.metadata(),
+            tables=self.tables(),
+            profile=self.profile,
+            overwrite=overwrite,
+        )
+
+    def metadata(self) -> dict[str, Any]:
+        """Facts about the training saved with the model (``titanicml/metadata.json``)."""
+        return {
+            "target": self.spec.target,
+            "metric": self.metric,
+            "metrics": self.metrics,
+            "best_estimator": self.best_estimator,
+            "run_id": self.run_id,
+            "data": self.data.to_params(),
+            "spec": self.spec.to_dict(),
+        }
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Return the tables saved with the model and the run (leaderboard, features, checks)."""
+        tables = {"leaderboard": self.leaderboard, "features": self.features}
+        if self.data_checks is not None:
+            tables["data_checks"] = self.data_checks
+        return tables
