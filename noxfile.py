@@ -16,7 +16,7 @@ PYTHON = "3.11"
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Run the test suite (everything but the `slow` marker)."""
-    session.install("-e", ".[dev,serve,azure]")
+    session.install("-e", ".[dev,serve,azure,explain]")
     session.run("pytest", "-m", "not slow", *session.posargs)
 
 

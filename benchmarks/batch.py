@@ -93,7 +93,7 @@ def build_model(workdir: Path) -> Path:
 def child_baseline(model_dir: str, parquet: str, chunk_size: int) -> dict:
     import pandas as pd
 
-    from titanicml.model.artifact import load_model
+    from titanicml.registry import load_model
 
     model = load_model(model_dir)
     frame = pd.read_parquet(parquet)
@@ -105,7 +105,7 @@ def child_baseline(model_dir: str, parquet: str, chunk_size: int) -> dict:
 
 def child_score(model_dir: str, source: str, output: str, chunk_size: int) -> dict:
     from titanicml.batch import score_file
-    from titanicml.model.artifact import load_model
+    from titanicml.registry import load_model
 
     model = load_model(model_dir)
     predict_frame, predicting = model.predict_frame, [0.0]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -51,8 +52,47 @@ def saved_model(titanic_result, tmp_path_factory) -> Path:
     return titanic_result.save(tmp_path_factory.mktemp("models") / "titanic-model")
 
 
+@dataclass
+class CliResult:
+    """What a CLI run printed and returned, like a finished process."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run the CLI in this process (``cli.main(argv)``): same exit code and output, no start-up.
+
+    ``cwd`` and ``env`` are set for the call (and the rest of the test), as a process
+    would get them; ``MLFLOW_TRACKING_URI`` is unset as in :func:`run_cli`.
+    """
+    from titanicml.cli import main
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+    def run(*args: str, cwd: Path | None = None, env: dict | None = None) -> CliResult:
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse's usage errors, --help and --version
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out = capsys.readouterr()
+        return CliResult(code, out.out, out.err)
+
+    return run
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, **kwargs):
-    """Run the titanicml CLI in a subprocess and return the CompletedProcess."""
+    """Run the titanicml CLI in a subprocess and return the CompletedProcess.
+
+    For what only a real process shows: the installed entry point, Ctrl-C, start-up.
+    """
     full_env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     full_env.update(env or {})
     return subprocess.run(

@@ -100,3 +100,70 @@ def test_training_profile_ships_with_the_model(saved_model, titanic_result):
     columns = {c["name"]: c for c in profile["columns"]}
     assert set(columns) == set(titanic_result.model.input_columns)
     assert columns["Age"]["n_missing"] == 263
+
+
+def _snapshot(folder):
+    """Every file of a folder with its bytes, and the folder's inode."""
+    files = {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+    return folder.stat().st_ino, files
+
+
+def test_overwrite_keeps_the_old_model_when_publication_fails(
+    titanic_result, titanic, tmp_path, monkeypatch
+):
+    import os
+
+    from titanicml.model.artifact import save_model
+    from titanicml.model.layout import load_model_dir
+
+    target = tmp_path / "m"
+    titanic_result.save(target)
+    before = _snapshot(target)
+    rename = os.rename
+    calls = []
+
+    def failing_rename(source, destination):
+        # os.rename is the os module's: MLflow's own renames come through here too.
+        source, destination = os.fspath(source), os.fspath(destination)
+        if str(target) in (source, destination):
+            # The rename that publishes the new folder: staging/<name> onto the target.
+            publishing = destination == str(target) and os.path.basename(source) == target.name
+            calls.append((source, destination, publishing))
+            if publishing:
+                raise OSError("rename failed")
+        return rename(source, destination)
+
+    monkeypatch.setattr("titanicml._utils.staging.os.rename", failing_rename)
+    metadata = {**titanic_result.metadata(), "generation": "new"}
+    with pytest.raises(OSError, match="rename failed"):
+        save_model(titanic_result.model, target, metadata, overwrite=True)
+    monkeypatch.undo()
+    # Moved aside, publication refused, moved back: three renames, the old folder restored.
+    assert [publishing for _, _, publishing in calls] == [False, True, False]
+    assert calls[0][0] == calls[2][1] == str(target)
+    assert _snapshot(target) == before, "the old model, byte for byte, in its own folder"
+    meta = json.loads((target / "titanicml" / "metadata.json").read_text())
+    assert "generation" not in meta
+    model = load_model_dir(target)
+    np.testing.assert_array_equal(model.predict(titanic), titanic_result.predict(titanic))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"], "no staging folder left behind"
+
+
+def test_failure_before_publication_leaves_the_old_model_untouched(
+    titanic_result, tmp_path, monkeypatch
+):
+    target = tmp_path / "m"
+    titanic_result.save(target)
+    before = _snapshot(target)
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("titanicml.model.manifest.write_manifest", broken)
+    with pytest.raises(OSError, match="disk full"):
+        titanic_result.save(target, overwrite=True)
+    assert _snapshot(target) == before
+    assert load_model(target).task == "binary"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"], "no staging folder left behind"

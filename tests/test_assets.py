@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli
 
 from titanicml import Trainer
 from titanicml.data import assets
@@ -21,8 +20,8 @@ from titanicml.data.assets import (
     load_asset,
     register_asset,
 )
-from titanicml.data.resolve import resolve_data
 from titanicml.data.profile import profile_frame, schema_of
+from titanicml.data.resolve import resolve_data
 from titanicml.datasets import titanic_path
 from titanicml.exceptions import ConfigError, DataError, DataFormatError
 
@@ -501,9 +500,9 @@ def test_schema_of_lists_names_and_dtypes():
 # -- command line --------------------------------------------------------------------
 
 
-def test_cli_create_list_show(tmp_path):
+def test_cli_create_list_show(tmp_path, cli):
     workspace = str(tmp_path / "ws")
-    out = run_cli(
+    out = cli(
         "data",
         "create",
         "--name",
@@ -517,26 +516,26 @@ def test_cli_create_list_show(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert f"Registered data asset {NAME} version 1" in out.stdout
-    again = run_cli(
+    again = cli(
         "data", "create", "--name", NAME, "--path", str(titanic_path()), "--workspace", workspace
     )
     assert again.returncode == 0 and "already holds this content" in again.stdout
     assert [a.version for a in list_versions(NAME, workspace=workspace)] == [1]
 
-    listing = run_cli("data", "list", "--workspace", workspace)
+    listing = cli("data", "list", "--workspace", workspace)
     assert listing.returncode == 0 and NAME in listing.stdout
 
-    shown = run_cli("data", "show", f"azureml:{NAME}:1", "--workspace", workspace)
+    shown = cli("data", "show", f"azureml:{NAME}:1", "--workspace", workspace)
     assert shown.returncode == 0, shown.stderr
     assert f"{NAME}@1" in shown.stdout and _sha256(titanic_path()) in shown.stdout
     assert "Numeric columns" in shown.stdout and "male (843)" in shown.stdout
 
-    as_json = run_cli("data", "show", NAME, "--json", "--workspace", workspace)
+    as_json = cli("data", "show", NAME, "--json", "--workspace", workspace)
     assert json.loads(as_json.stdout) == get_asset(NAME, workspace=workspace).to_dict()
 
 
-def test_cli_uses_titanicml_home_then_the_working_directory(tmp_path):
-    out = run_cli(
+def test_cli_uses_titanicml_home_then_the_working_directory(tmp_path, cli):
+    out = cli(
         "data",
         "create",
         "--name",
@@ -549,7 +548,7 @@ def test_cli_uses_titanicml_home_then_the_working_directory(tmp_path):
     assert out.returncode == 0, out.stderr
     assert [a.name for a in list_assets(workspace=tmp_path / ".titanicml")] == ["local-data"]
     home = tmp_path / "home"
-    out = run_cli(
+    out = cli(
         "data",
         "create",
         "--name",
@@ -561,7 +560,7 @@ def test_cli_uses_titanicml_home_then_the_working_directory(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert [a.name for a in list_assets(workspace=home)] == ["home-data"]
-    listed = run_cli("data", "list", cwd=tmp_path, env={"TITANICML_HOME": str(home)})
+    listed = cli("data", "list", cwd=tmp_path, env={"TITANICML_HOME": str(home)})
     assert "home-data" in listed.stdout and "local-data" not in listed.stdout
 
 
@@ -577,10 +576,10 @@ def test_cli_uses_titanicml_home_then_the_working_directory(tmp_path):
         (["list", "--json"], "unrecognized arguments"),
     ],
 )
-def test_cli_user_errors_print_one_line_and_exit_2(args, message, tmp_path):
+def test_cli_user_errors_print_one_line_and_exit_2(args, message, tmp_path, cli):
     (tmp_path / "data.csv").write_text("x,y\n1,0\n2,1\n")
     (tmp_path / "empty.csv").write_text("")
-    out = run_cli("data", *args, "--workspace", str(tmp_path / "ws"), cwd=tmp_path)
+    out = cli("data", *args, "--workspace", str(tmp_path / "ws"), cwd=tmp_path)
     assert out.returncode == 2, (out.stdout, out.stderr)
     assert message in out.stderr
     assert "Traceback" not in out.stderr
@@ -588,8 +587,8 @@ def test_cli_user_errors_print_one_line_and_exit_2(args, message, tmp_path):
     assert list_assets(workspace=tmp_path / "ws") == []
 
 
-def test_cli_data_without_a_verb_is_a_usage_error(tmp_path):
-    out = run_cli("data", cwd=tmp_path)
+def test_cli_data_without_a_verb_is_a_usage_error(tmp_path, cli):
+    out = cli("data", cwd=tmp_path)
     assert out.returncode == 2
     assert "the following arguments are required: COMMAND" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1

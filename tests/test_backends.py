@@ -1,3 +1,8 @@
+import os
+import signal
+import threading
+import time
+
 import pytest
 
 from titanicml import Trainer
@@ -55,7 +60,7 @@ def test_submit_wait_result_lifecycle(titanic):
     spec = TrainSpec(target="Survived", time_budget=3, exclude=("Boat", "Body"))
     frame, ref = resolve_data(titanic)
     job = backend.submit(spec, ref, frame)
-    assert job.status is JobStatus.QUEUED
+    assert job.status in (JobStatus.QUEUED, JobStatus.RUNNING)  # the search starts at once
     with pytest.raises(TrainingError, match="not Completed"):
         backend.result(job)
     assert backend.wait(job) is JobStatus.COMPLETED
@@ -100,3 +105,60 @@ def test_ctrl_c_swallowed_inside_the_search_still_stops_the_training(titanic):
 
     with pytest.raises(KeyboardInterrupt):
         Trainer(target="Survived", backend=SwallowingBackend(), track=False).fit(titanic)
+
+
+def _long_job(backend, titanic, **kwargs):
+    started = threading.Event()
+    spec = TrainSpec(target="Survived", time_budget=60, exclude=("Boat", "Body"), ensemble=False)
+    frame, ref = resolve_data(titanic)
+    job = backend.submit(spec, ref, frame, lambda report: started.set(), **kwargs)
+    assert started.wait(30), "the search reported no trial"
+    return job
+
+
+def test_ctrl_c_during_wait_cancels_the_search_and_propagates(titanic):
+    backend = LocalBackend()
+    job = _long_job(backend, titanic)
+    threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        backend.wait(job)
+    assert time.monotonic() - started < 5
+    assert job.status is JobStatus.CANCELED and job.state["cancel"].is_set()
+    job.state["thread"].join(10)
+    assert not job.state["thread"].is_alive(), "the search went on after Ctrl-C"
+    assert job.status is JobStatus.CANCELED
+
+
+def test_an_error_of_the_progress_callback_is_raised_by_wait(titanic):
+    backend = LocalBackend()
+    spec = TrainSpec(target="Survived", time_budget=30, exclude=("Boat", "Body"))
+    frame, ref = resolve_data(titanic)
+
+    def explode(report):
+        raise RuntimeError("display broken")
+
+    job = backend.submit(spec, ref, frame, explode)
+    with pytest.raises(RuntimeError, match="display broken"):
+        backend.wait(job)
+    assert job.status is JobStatus.FAILED
+    assert backend.wait(job) is JobStatus.FAILED  # raised once
+    with pytest.raises(TrainingError, match="RuntimeError: display broken"):
+        backend.result(job)
+
+
+def test_a_second_search_waits_for_flaml_and_fails_at_its_deadline(titanic):
+    """FLAML keeps its running search in module globals: one search at a time per process."""
+    backend = LocalBackend()
+    first = _long_job(backend, titanic)
+    try:
+        frame, ref = resolve_data(titanic)
+        spec = TrainSpec(target="Survived", time_budget=60, exclude=("Boat", "Body"))
+        second = backend.submit(spec, ref, frame, deadline=time.monotonic() + 1)
+        assert backend.wait(second, timeout=10) is JobStatus.FAILED
+        with pytest.raises(TrainingError, match="one search at a time"):
+            backend.result(second)
+        assert first.status is JobStatus.RUNNING
+    finally:
+        backend.cancel(first)
+    assert backend.wait(first, timeout=10) is JobStatus.CANCELED

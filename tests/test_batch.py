@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_cli
 
 from titanicml.batch import BatchProgress, score_file
 from titanicml.exceptions import ColumnError, ConfigError, DataFormatError
@@ -356,9 +355,9 @@ def test_importing_batch_loads_no_heavy_package():
     assert out.stdout.strip() == "[]"
 
 
-def test_cli_invoke_scores_and_prints_a_summary(saved_model, titanic, expected, tmp_path):
+def test_cli_invoke_scores_and_prints_a_summary(saved_model, titanic, expected, tmp_path, cli):
     _write(titanic.assign(PassengerId=range(N_ROWS)), tmp_path / "in.parquet")
-    out = run_cli(
+    out = cli(
         "batch-endpoint",
         "invoke",
         "--model",
@@ -391,10 +390,10 @@ def test_cli_invoke_scores_and_prints_a_summary(saved_model, titanic, expected, 
         (["--input", "in.csv", "--output", "out.txt"], "unsupported output"),
     ],
 )
-def test_cli_errors_print_one_line_and_exit_2(args, message, saved_model, titanic, tmp_path):
+def test_cli_errors_print_one_line_and_exit_2(args, message, saved_model, titanic, tmp_path, cli):
     _write(titanic.head(50), tmp_path / "in.csv")
     (tmp_path / "old.csv").write_text("previous\n")
-    out = run_cli("batch-endpoint", "invoke", "--model", str(saved_model), *args, cwd=tmp_path)
+    out = cli("batch-endpoint", "invoke", "--model", str(saved_model), *args, cwd=tmp_path)
     assert out.returncode == 2, (out.stdout, out.stderr)
     assert message in out.stderr
     assert "Traceback" not in out.stderr

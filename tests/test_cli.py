@@ -31,9 +31,9 @@ def test_quickstart_prints_leaderboard_score_run_and_ui_command(tmp_path):
     assert "Traceback" not in out.stderr
 
 
-def test_train_on_a_csv_saves_the_model(tmp_path, titanic):
+def test_train_on_a_csv_saves_the_model(tmp_path, titanic, cli):
     titanic.to_csv(tmp_path / "titanic.csv", index=False)
-    out = run_cli(
+    out = cli(
         "train",
         "--data",
         "titanic.csv",
@@ -69,12 +69,12 @@ def test_train_on_a_csv_saves_the_model(tmp_path, titanic):
         (["quickstart", "--time-budget", "soon"], "must be a number, got 'soon'"),
     ],
 )
-def test_user_errors_print_one_line_and_exit_2(args, message, tmp_path):
+def test_user_errors_print_one_line_and_exit_2(args, message, tmp_path, cli):
     (tmp_path / "data.csv").write_text("x,y\n1,0\n2,1\n3,0\n4,1\n5,0\n6,1\n")
     (tmp_path / "data.txt").write_text("x,y\n1,0\n")
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "one_class.csv").write_text("x,y\n1,1\n2,1\n3,1\n")
-    out = run_cli(*args, cwd=tmp_path)
+    out = cli(*args, cwd=tmp_path)
     assert out.returncode == 2, (out.stdout, out.stderr)
     assert message in out.stderr
     assert "Traceback" not in out.stderr

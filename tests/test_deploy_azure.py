@@ -2,7 +2,6 @@ import warnings
 
 import pytest
 
-from tests.conftest import run_cli
 from titanicml.exceptions import ConfigError
 
 pytest.importorskip("azure.ai.ml")
@@ -112,11 +111,11 @@ def test_workspace_from_env_and_config(tmp_path, monkeypatch):
     assert resolve_workspace().workspace_name == "other"
 
 
-def test_cli_online_dry_run_loads_with_sdk(saved_model, tmp_path):
+def test_cli_online_dry_run_loads_with_sdk(saved_model, tmp_path, cli):
     from azure.ai.ml import load_online_deployment, load_online_endpoint
 
     out = tmp_path / "online"
-    done = run_cli(
+    done = cli(
         "online-endpoint", "create", "--target", "azure", "--name", "titanic-endpoint",
         "--model", str(saved_model), "--dry-run", "--output-dir", str(out),
     )  # fmt: skip
@@ -129,12 +128,12 @@ def test_cli_online_dry_run_loads_with_sdk(saved_model, tmp_path):
     assert (out / "model" / "MLmodel").is_file()
 
 
-def test_cli_batch_dry_run_loads_with_sdk(saved_model, tmp_path):
+def test_cli_batch_dry_run_loads_with_sdk(saved_model, tmp_path, cli):
     from azure.ai.ml import load_batch_endpoint
     from azure.ai.ml.entities._load_functions import load_model_batch_deployment
 
     out = tmp_path / "batch"
-    done = run_cli(
+    done = cli(
         "batch-endpoint", "create", "--target", "azure", "--name", "titanic-batch",
         "--model", str(saved_model), "--compute", "cluster2", "--dry-run", "--output-dir", str(out),
     )  # fmt: skip
@@ -145,9 +144,9 @@ def test_cli_batch_dry_run_loads_with_sdk(saved_model, tmp_path):
     assert deployment.compute.removeprefix("azureml:") == "cluster2"
 
 
-def test_cli_without_workspace_is_one_line(saved_model, tmp_path):
+def test_cli_without_workspace_is_one_line(saved_model, tmp_path, cli):
     env = {"AZURE_SUBSCRIPTION_ID": "", "AZURE_RESOURCE_GROUP": "", "AZUREML_WORKSPACE_NAME": ""}
-    done = run_cli(
+    done = cli(
         "online-endpoint", "create", "--target", "azure", "--model", str(saved_model),
         cwd=tmp_path, env=env,
     )  # fmt: skip

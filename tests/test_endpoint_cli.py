@@ -3,14 +3,12 @@
 import concurrent.futures
 import json
 import os
-import subprocess
 import sys
 import urllib.request
 
 import httpx
 import pytest
-from conftest import run_cli
-from servers import free_port, wait_until_up
+from servers import free_port, running_server
 
 KEY = "test-key-" + "k" * 30
 HANDS_ON = {"data": [{"Age": 22, "Pclass": 3, "Sex": "male"}]}
@@ -21,31 +19,13 @@ def endpoint(saved_model, tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     port = free_port()
     env = {**os.environ, "TITANICML_HOME": str(home), "TITANICML_ENDPOINT_KEY": KEY}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "titanicml",
-            "online-endpoint",
-            "serve",
-            "--model",
-            str(saved_model),
-            "--port",
-            str(port),
-            "--name",
-            "titanic-endpoint",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/ready", process)
-        yield {"url": f"http://127.0.0.1:{port}", "home": home}
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    command = [
+        sys.executable, "-m", "titanicml", "online-endpoint", "serve", "--model", str(saved_model),
+        "--port", str(port), "--name", "titanic-endpoint",
+    ]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    with running_server(command, f"{url}/ready", home / "server.log", env):
+        yield {"url": url, "home": home}
 
 
 def test_the_hands_on_curl(endpoint, titanic_result):
@@ -60,14 +40,14 @@ def test_the_hands_on_curl(endpoint, titanic_result):
     assert body["model"]["name"] == "titanic-model"
 
 
-def test_get_credentials_and_invoke(endpoint, titanic_result, tmp_path):
+def test_get_credentials_and_invoke(endpoint, titanic_result, tmp_path, cli):
     env = {"TITANICML_HOME": str(endpoint["home"])}
-    keys = json.loads(run_cli("online-endpoint", "get-credentials", env=env).stdout)
+    keys = json.loads(cli("online-endpoint", "get-credentials", env=env).stdout)
     assert set(keys) == {"primaryKey", "secondaryKey"}
-    secondary = run_cli("online-endpoint", "get-credentials", "--query", "secondaryKey", env=env)
+    secondary = cli("online-endpoint", "get-credentials", "--query", "secondaryKey", env=env)
     assert secondary.stdout.strip() == keys["secondaryKey"]
     (tmp_path / "sample.json").write_text(json.dumps(HANDS_ON))
-    out = run_cli(
+    out = cli(
         "online-endpoint",
         "invoke",
         "--request-file",
@@ -84,9 +64,9 @@ def test_get_credentials_and_invoke(endpoint, titanic_result, tmp_path):
     )
 
 
-def test_invoke_reports_a_4xx_as_one_line_and_exit_2(endpoint, tmp_path):
+def test_invoke_reports_a_4xx_as_one_line_and_exit_2(endpoint, tmp_path, cli):
     (tmp_path / "bad.json").write_text('{"data": [{"Agee": 1}]}')
-    out = run_cli(
+    out = cli(
         "online-endpoint",
         "invoke",
         "--request-file",
@@ -100,9 +80,9 @@ def test_invoke_reports_a_4xx_as_one_line_and_exit_2(endpoint, tmp_path):
     assert "unknown column(s) 'Agee'" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_invoke_without_a_server_is_a_clear_error(tmp_path):
+def test_invoke_without_a_server_is_a_clear_error(tmp_path, cli):
     (tmp_path / "s.json").write_text(json.dumps(HANDS_ON))
-    out = run_cli(
+    out = cli(
         "online-endpoint",
         "invoke",
         "--request-file",
@@ -116,8 +96,8 @@ def test_invoke_without_a_server_is_a_clear_error(tmp_path):
     assert "no endpoint answers" in out.stderr and "Traceback" not in out.stderr
 
 
-def test_serve_with_a_missing_model_exits_2(tmp_path):
-    out = run_cli(
+def test_serve_with_a_missing_model_exits_2(tmp_path, cli):
+    out = cli(
         "online-endpoint",
         "serve",
         "--model",

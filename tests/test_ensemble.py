@@ -51,7 +51,10 @@ def test_weighted_ensemble_is_a_scikit_learn_estimator():
     ensemble.fit(X[:100], y[:100])
     # fit() fills estimators_ with fitted clones and leaves the constructor argument alone.
     assert ensemble.estimators is templates
-    assert all(fitted is not template for fitted, template in zip(ensemble.estimators_, templates))
+    assert all(
+        fitted is not template
+        for fitted, template in zip(ensemble.estimators_, templates, strict=True)
+    )
     assert not hasattr(templates[0], "coef_")
     assert ensemble.n_features_in_ == 3
     np.testing.assert_array_equal(ensemble.classes_, [0, 1])

@@ -107,7 +107,9 @@ def test_models_pickled_before_the_estimator_api_still_load(titanic_result, tita
     old = {k: v for k, v in state.items() if k not in ("pipeline_", "fitted_classes_")}
     revived = type(model).__new__(type(model))
     revived.__setstate__(old)
-    np.testing.assert_array_equal(revived.predict(titanic.head(20)), model.predict(titanic.head(20)))
+    np.testing.assert_array_equal(
+        revived.predict(titanic.head(20)), model.predict(titanic.head(20))
+    )
     assert pickle.loads(pickle.dumps(model)).score(titanic, titanic["Survived"]) == model.score(
         titanic, titanic["Survived"]
     )
@@ -120,7 +122,7 @@ def test_trainer_get_set_params_and_repr():
     assert set(params) >= {"backend", "experiment_name", "tracking_uri", "on_leakage"}
     assert trainer.set_params(seed=3, cv=4) is trainer
     assert (trainer.seed, trainer.cv) == (3, 4)
-    with pytest.raises(ValueError, match="no parameter.*sed"):
+    with pytest.raises(ValueError, match=r"no parameter.*sed"):
         trainer.set_params(sed=1)
     text = repr(trainer)
     for name, value in trainer.get_params().items():

@@ -112,8 +112,8 @@ def test_cli_bad_file_is_one_line_exit_2(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["automl-titanic.yml", "train-titanic.yml"])
-def test_local_runs_of_example_jobs(name, home, tmp_path):
-    done = run_cli(
+def test_local_runs_of_example_jobs(name, home, tmp_path, cli):
+    done = cli(
         "job", "create", "-f", str(EXAMPLES / name), "--set", "titanicml.time_budget=4",
         "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}", "--output", str(tmp_path / "m"),
         env={"TITANICML_HOME": str(home)}, cwd=tmp_path,
@@ -135,12 +135,12 @@ def test_local_run_in_process(home, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["automl-titanic.yml", "train-titanic.yml"])
-def test_dry_run_writes_jobs_the_sdk_loads(name, home, tmp_path):
+def test_dry_run_writes_jobs_the_sdk_loads(name, home, tmp_path, cli):
     pytest.importorskip("azure.ai.ml")
     from azure.ai.ml import load_job
 
     out = tmp_path / "out"
-    done = run_cli(
+    done = cli(
         "job", "create", "-f", str(EXAMPLES / name), "--dry-run", "--output-dir", str(out),
         env={"TITANICML_HOME": str(home)},
     )  # fmt: skip

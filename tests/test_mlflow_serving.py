@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from servers import free_port, wait_until_up
+from servers import free_port, running_server
 
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
 # `mlflow models serve` runs `uvicorn` from PATH: the venv's bin must be on it.
@@ -39,31 +39,13 @@ def sample_rows(titanic) -> pd.DataFrame:
 def mlflow_server(saved_model, tmp_path_factory):
     port = free_port()
     env = {**ENV, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path_factory.mktemp('s')}/m.db"}
-    process = subprocess.Popen(
-        [
-            MLFLOW,
-            "models",
-            "serve",
-            "-m",
-            str(saved_model),
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/ping", process)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    command = [
+        MLFLOW, "models", "serve", "-m", str(saved_model), "--env-manager", "local",
+        "-h", "127.0.0.1", "-p", str(port),
+    ]  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    with running_server(command, f"{url}/ping", tmp_path_factory.mktemp("log") / "s.log", env):
+        yield url
 
 
 def test_mlflow_models_serve_answers_like_titanicml(mlflow_server, titanic_result, titanic):

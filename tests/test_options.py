@@ -124,7 +124,7 @@ def test_trainer_from_spec_and_back():
     trainer = Trainer.from_spec(NON_DEFAULT, experiment_name="e", track=False)
     assert trainer.spec() == NON_DEFAULT
     assert (trainer.experiment_name, trainer.track) == ("e", False)
-    with pytest.raises(ConfigError, match="come.s. from the spec"):
+    with pytest.raises(ConfigError, match=r"come.s. from the spec"):
         Trainer.from_spec(NON_DEFAULT, seed=1)
 
 
@@ -144,5 +144,5 @@ def test_bad_words_name_the_flag(words, message):
 def test_unknown_option_is_refused():
     with pytest.raises(ConfigError, match="unknown training option"):
         option("time_budgets")
-    with pytest.raises(ConfigError, match="unknown training option.*bogus"):
+    with pytest.raises(ConfigError, match=r"unknown training option.*bogus"):
         spec_from_options({"target": "y", "bogus": 1})

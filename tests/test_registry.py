@@ -9,7 +9,6 @@ from pathlib import Path
 import mlflow.artifacts
 import numpy as np
 import pytest
-from conftest import run_cli
 from mlflow import MlflowClient
 
 from titanicml import load_model
@@ -353,25 +352,25 @@ def test_export_copies_a_verified_model(registry, tmp_path, titanic, titanic_res
 # -- command line -----------------------------------------------------------------------
 
 
-def test_cli_register_list_alias_show_export(store, saved_model, tmp_path):
+def test_cli_register_list_alias_show_export(store, saved_model, tmp_path, cli):
     uri = ("--tracking-uri", store)
     register_model(NAME, path=saved_model, tracking_uri=store)  # version 1, in-process: faster
-    out = run_cli(
+    out = cli(
         "model", "register", "--name", NAME, "--path", str(saved_model),
         "--description", "second one", "--tag", "team=a", *uri,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert f"Registered model {NAME} version 2 from {saved_model}" in out.stdout
 
-    out = run_cli("model", "alias", "set", NAME, "champion", "--version", "1", *uri)
+    out = cli("model", "alias", "set", NAME, "champion", "--version", "1", *uri)
     assert out.returncode == 0 and f"use it as {NAME}@champion" in out.stdout, out.stderr
 
-    out = run_cli("model", "list", *uri)
+    out = cli("model", "list", *uri)
     assert out.returncode == 0, out.stderr
     row = next(line for line in out.stdout.splitlines() if line.strip().startswith(NAME))
     assert row.split()[1:4] == ["2", "2", "champion:"]
 
-    out = run_cli("model", "show", f"{NAME}@champion", "--json", *uri)
+    out = cli("model", "show", f"{NAME}@champion", "--json", *uri)
     assert out.returncode == 0, out.stderr
     shown = json.loads(out.stdout)
     assert (shown["version"], shown["aliases"], shown["uri"]) == (
@@ -381,17 +380,17 @@ def test_cli_register_list_alias_show_export(store, saved_model, tmp_path):
     )
     assert 0.5 < shown["metrics"]["accuracy"] <= 1
 
-    out = run_cli("model", "show", f"azureml:{NAME}:2", *uri)
+    out = cli("model", "show", f"azureml:{NAME}:2", *uri)
     assert out.returncode == 0, out.stderr
     assert f"{NAME}:2" in out.stdout and "second one" in out.stdout
     assert "team=a" in out.stdout and "accuracy" in out.stdout
 
-    out = run_cli("model", "export", "--model", f"{NAME}@champion", "--output", "exp", *uri,
+    out = cli("model", "export", "--model", f"{NAME}@champion", "--output", "exp", *uri,
                   cwd=tmp_path)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "exp" / "MLmodel").is_file()
 
-    out = run_cli("model", "alias", "delete", NAME, "champion", *uri)
+    out = cli("model", "alias", "delete", NAME, "champion", *uri)
     assert out.returncode == 0 and "pointed at version 1" in out.stdout, out.stderr
 
 
@@ -404,8 +403,8 @@ def test_cli_register_list_alias_show_export(store, saved_model, tmp_path):
         (("register", "--name", "m", "--run", "deadbeef"), "no MLflow run 'deadbeef'"),
     ],
 )
-def test_cli_mistakes_are_one_line(registry, args, message):
-    out = run_cli("model", *args, "--tracking-uri", registry)
+def test_cli_mistakes_are_one_line(registry, args, message, cli):
+    out = cli("model", *args, "--tracking-uri", registry)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr
@@ -413,7 +412,7 @@ def test_cli_mistakes_are_one_line(registry, args, message):
     assert "Traceback" not in out.stderr
 
 
-def test_cli_list_on_an_empty_store(tmp_path):
-    out = run_cli("model", "list", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}")
+def test_cli_list_on_an_empty_store(tmp_path, cli):
+    out = cli("model", "list", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert out.returncode == 0, out.stderr
     assert "No registered model" in out.stdout and "titanicml model register" in out.stdout

@@ -140,28 +140,211 @@ def test_health_ready_info_and_openapi(client):
     assert "hands-on" in examples["examples"]
 
 
-def test_request_log_records_each_scored_request(client, log_path):
-    response = client.post("/score", json=HANDS_ON, headers={**AUTH, "x-request-id": "abc-123"})
-    assert response.status_code == 200
-    # The log is written by a background thread; closing it flushes the queue.
-    entries = _read_log_when_flushed(log_path, "abc-123")
-    entry = entries["abc-123"]
-    assert entry["inputs"] == HANDS_ON["data"]
-    assert entry["predictions"] == response.json()["predictions"]
-    assert entry["model"] == "titanic-model" and entry["version"] == "3"
-    assert entry["latency_ms"] > 0
+def test_openapi_declares_the_bearer_scheme_the_score_routes_require(client):
+    spec = client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearer"]["type"] == "http" and schemes["bearer"]["scheme"] == "bearer"
+    for path in ("/score", "/invocations"):
+        operation = spec["paths"][path]["post"]
+        assert operation["security"] == [{"bearer": []}]
+        assert all(name in schemes for need in operation["security"] for name in need)
+        assert "401" in operation["responses"]
+    assert "security" not in spec["paths"]["/health"]["get"]
 
 
-def _read_log_when_flushed(path, request_id, attempts=200):
-    import time
+@pytest.fixture(scope="module")
+def shop_model():
+    """A tiny model whose columns are not the Titanic's."""
+    import pandas as pd
 
-    for _ in range(attempts):
-        if path.exists():
-            entries = {e["request_id"]: e for e in map(json.loads, path.read_text().splitlines())}
-            if request_id in entries:
-                return entries
-        time.sleep(0.01)
-    raise AssertionError(f"request {request_id} never reached the log")
+    from titanicml import Trainer
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "temperature": rng.normal(20, 5, 120).round(1),
+            "weekday": rng.choice(["mon", "sat", "sun"], 120),
+            "visitors": rng.integers(0, 50, 120),
+        }
+    )
+    noise = rng.normal(0, 4, 120)
+    frame["busy"] = ((frame["temperature"] + noise > 20) | (frame["weekday"] != "mon")).astype(int)
+    trainer = Trainer(target="busy", time_budget=5, track=False, max_trials=2, estimators=["lgbm"])
+    return trainer.fit(frame).model
+
+
+def _shop_app(model, keys=None, request_log=None, max_body_bytes=64 * 1024):
+    config = EndpointConfig(
+        model=model,
+        model_name="shop-model",
+        model_version="1",
+        keys=keys,
+        request_log=request_log,
+        max_body_bytes=max_body_bytes,
+    )
+    return create_app(config)
+
+
+def _request_examples(spec):
+    content = spec["paths"]["/score"]["post"]["requestBody"]["content"]
+    bodies = {name: e["value"] for name, e in content["application/json"]["examples"].items()}
+    return bodies, content["text/csv"]["example"]
+
+
+def _example_columns(body):
+    (value,) = body.values()
+    value = value if isinstance(value, dict) else {"columns": [c for r in value for c in r]}
+    return set(value["columns"])
+
+
+def test_openapi_examples_are_made_of_the_served_models_columns(shop_model):
+    columns = set(shop_model.input_columns)
+    assert columns == {"temperature", "weekday", "visitors"}
+    with TestClient(_shop_app(shop_model)) as test_client:
+        spec = test_client.get("/openapi.json").json()
+        bodies, csv = _request_examples(spec)
+        assert set(bodies) == {
+            "hands-on",
+            "azure input_data",
+            "mlflow dataframe_split",
+            "mlflow dataframe_records",
+        }
+        assert {next(iter(body)) for body in bodies.values()} == {
+            "data",
+            "input_data",
+            "dataframe_split",
+            "dataframe_records",
+        }
+        for name, body in bodies.items():
+            assert _example_columns(body) == columns, name
+            # Every example is a body the endpoint accepts, without an imputation warning.
+            response = test_client.post("/score", json=body)
+            assert response.status_code == 200, (name, response.text)
+            assert response.json()["warnings"] == []
+        assert set(csv.splitlines()[0].split(",")) == columns
+        response = test_client.post("/score", content=csv, headers={"content-type": "text/csv"})
+        assert response.status_code == 200, response.text
+    assert not any(titanic in json.dumps(bodies) + csv for titanic in ("Age", "Pclass", "Sex"))
+    example = shop_model.info["input_example"]
+    assert bodies["mlflow dataframe_records"]["dataframe_records"] == example
+
+
+def test_openapi_examples_without_a_stored_input_example_use_the_input_columns(shop_model):
+    import copy
+
+    model = copy.copy(shop_model)
+    model.info = {**shop_model.info, "input_example": None}
+    with TestClient(_shop_app(model)) as test_client:
+        bodies, csv = _request_examples(test_client.get("/openapi.json").json())
+        (row,) = bodies["hands-on"]["data"]
+        assert list(row) == shop_model.input_columns
+        assert test_client.post("/score", json=bodies["hands-on"]).status_code == 200
+        assert csv.splitlines()[0] == ",".join(shop_model.input_columns)
+
+
+def test_openapi_claims_no_security_when_auth_is_off(shop_model):
+    with TestClient(_shop_app(shop_model, keys=None)) as test_client:
+        spec = test_client.get("/openapi.json").json()
+        assert "securitySchemes" not in spec.get("components", {})
+        for path in ("/score", "/invocations"):
+            operation = spec["paths"][path]["post"]
+            assert "security" not in operation and "401" not in operation["responses"]
+        assert test_client.post("/score", json=HANDS_ON_SHOP).status_code == 200
+
+
+HANDS_ON_SHOP = {"data": [{"temperature": 24.5, "weekday": "sat", "visitors": 12}]}
+
+
+def test_every_answer_of_the_score_routes_is_logged(titanic_result, tmp_path):
+    path = tmp_path / "requests.jsonl"
+    app = create_app(
+        EndpointConfig(
+            model=titanic_result.model,
+            model_name="titanic-model",
+            model_version="3",
+            keys=EndpointKeys(PRIMARY, SECONDARY),
+            request_log=RequestLog(path),
+            max_body_bytes=1024,
+        )
+    )
+    sent = [
+        ("good", json.dumps(HANDS_ON), AUTH, 200, None),
+        ("malformed", "{not json", AUTH, 400, "BadRequest"),
+        ("unknown-column", '{"data": [{"Agee": 22}]}', AUTH, 400, "BadRequest"),
+        ("wrong-type", '{"data": [{"Age": "old"}]}', AUTH, 400, "BadRequest"),
+        ("no-key", json.dumps(HANDS_ON), {}, 401, "Unauthorized"),
+        ("too-large", json.dumps({"data": [{"Age": 1}] * 200}), AUTH, 413, "PayloadTooLarge"),
+        (
+            "wrong-type-of-body",
+            "<xml/>",
+            {**AUTH, "content-type": "application/xml"},
+            415,
+            "BadRequest",
+        ),
+    ]
+    answers = {}
+    # Leaving the client runs the app's shutdown, which closes (flushes) the log.
+    with TestClient(app) as test_client:
+        for request_id, content, headers, status, _ in sent:
+            response = test_client.post(
+                "/invocations" if request_id == "wrong-type" else "/score",
+                content=content,
+                headers={"x-request-id": request_id, **headers},
+            )
+            assert response.status_code == status, (request_id, response.text)
+            answers[request_id] = response.json()
+    entries = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [e["request_id"] for e in entries] == [s[0] for s in sent], "one line per answer"
+    for (request_id, content, _, status, code), entry in zip(sent, entries, strict=True):
+        assert entry["status"] == status, request_id
+        assert entry["model"] == "titanic-model" and entry["version"] == "3"
+        assert entry["latency_ms"] > 0 and entry["time"] > 0
+        assert entry["body_bytes"] == len(content.encode())
+        if code is None:
+            assert "error" not in entry
+        else:
+            assert entry["error"] == answers[request_id]["error"]
+            assert entry["error"]["code"] == code
+    good, malformed, unknown, wrong_type, no_key, too_large, media = entries
+    assert good["inputs"] == HANDS_ON["data"] and good["dialect"] == "data"
+    assert good["predictions"] == answers["good"]["predictions"]
+    assert good["probabilities"] == answers["good"]["probabilities"]
+    assert (
+        unknown["inputs"] == [{"Agee": 22}]
+        and "unknown column(s) 'Agee'" in (unknown["error"]["message"])
+    )
+    assert wrong_type["inputs"] == [{"Age": "old"}]
+    assert "must be a number" in wrong_type["error"]["message"]
+    for entry in (malformed, no_key, too_large, media):
+        assert "inputs" not in entry and "predictions" not in entry
+
+
+def test_a_server_fault_is_logged_as_a_500(shop_model, tmp_path):
+    import copy
+
+    def broken(records):
+        raise RuntimeError("scorer broke")
+
+    model = copy.copy(shop_model)
+    path = tmp_path / "requests.jsonl"
+    app = _shop_app(model, request_log=RequestLog(path))
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        model.score_records = broken  # after the warm-up
+        response = test_client.post("/score", json=HANDS_ON_SHOP, headers={"x-request-id": "r1"})
+        assert response.status_code == 500
+    (entry,) = [json.loads(line) for line in path.read_text().splitlines()]
+    assert entry["request_id"] == "r1" and entry["status"] == 500
+    assert entry["error"]["code"] == "InternalServerError"
+    assert "scorer broke" in entry["error"]["message"]
+    assert entry["inputs"] == HANDS_ON_SHOP["data"]
+
+
+def test_closing_the_request_log_twice_is_harmless(tmp_path):
+    log = RequestLog(tmp_path / "r.jsonl")
+    log.write({"request_id": 1})
+    log.close()
+    log.close()
+    assert json.loads((tmp_path / "r.jsonl").read_text()) == {"request_id": 1}
 
 
 def test_request_log_rotates_and_stays_bounded(tmp_path):

@@ -27,11 +27,11 @@ option                  flag                 Azure AutoML job
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
+from titanicml._utils.values import is_int, is_number
 from titanicml.exceptions import ConfigError
 from titanicml.spec import ESTIMATORS, LEAKAGE_ACTIONS, TASKS, TrainSpec
 
@@ -166,9 +166,9 @@ class Option:
         if self.kind == "str":
             return isinstance(value, str) and bool(value)
         if self.kind == "int":
-            return _is_int(value)
+            return is_int(value)
         if self.kind == "float":
-            return _is_number(value)
+            return is_number(value)
         if self.kind == "bool":
             return isinstance(value, bool)
         return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
@@ -235,7 +235,7 @@ def _minutes(seconds: float, kind: str) -> float:
 
 
 def _seconds(minutes: Any, kind: str) -> float:
-    if not _is_number(minutes) or minutes <= 0:
+    if not is_number(minutes) or minutes <= 0:
         raise ConfigError(
             f"limits.timeout_minutes: must be a positive number of minutes, got {minutes!r}"
         )
@@ -482,15 +482,3 @@ def options_from_automl(get: Callable[[str], Any], kind: str) -> dict[str, Any]:
         value = found.from_automl(present[0] if len(found.automl) == 1 else present, kind)
         options[found.name] = value
     return options
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and not (isinstance(value, float) and not math.isfinite(value))
-    )

@@ -7,10 +7,10 @@ way. Each field is a training option of :data:`titanicml.options.OPTIONS`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from titanicml._utils.values import is_int, is_number
 from titanicml.exceptions import ConfigError
 
 __all__ = ["DEFAULT_ESTIMATORS", "ESTIMATORS", "LEAKAGE_ACTIONS", "TASKS", "TrainSpec"]
@@ -92,21 +92,21 @@ class TrainSpec:
             raise ConfigError("target must be the name of a column, e.g. target='Survived'")
         if self.task not in TASKS:
             raise ConfigError(f"unknown task {self.task!r}; choose one of: {', '.join(TASKS)}")
-        if not _is_number(self.time_budget) or self.time_budget <= 0:
+        if not is_number(self.time_budget) or self.time_budget <= 0:
             raise ConfigError(
                 f"time_budget must be a positive number of seconds, got {self.time_budget!r}"
             )
-        if not _is_int(self.cv) or self.cv < 2:
+        if not is_int(self.cv) or self.cv < 2:
             raise ConfigError(
                 f"cv must be an integer number of folds of at least 2, got {self.cv!r}"
             )
-        if not _is_int(self.seed):
+        if not is_int(self.seed):
             raise ConfigError(f"seed must be an integer, got {self.seed!r}")
-        if self.max_trials is not None and (not _is_int(self.max_trials) or self.max_trials < 2):
+        if self.max_trials is not None and (not is_int(self.max_trials) or self.max_trials < 2):
             raise ConfigError(
                 f"max_trials must be an integer of at least 2, or None; got {self.max_trials!r}"
             )
-        if not _is_int(self.n_jobs) or not (self.n_jobs >= 1 or self.n_jobs == -1):
+        if not is_int(self.n_jobs) or not (self.n_jobs >= 1 or self.n_jobs == -1):
             raise ConfigError(
                 f"n_jobs must be a positive integer or -1 (all cores), got {self.n_jobs!r}"
             )
@@ -142,15 +142,3 @@ class TrainSpec:
         data["estimators"] = list(self.estimators)
         data["dropped"] = sorted(self.dropped)
         return data
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and not (isinstance(value, float) and not math.isfinite(value))
-    )

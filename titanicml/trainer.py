@@ -191,6 +191,8 @@ class Trainer:
             interrupts.watch(backend, job)
             status = backend.wait(job)
             interrupts.raise_if_interrupted()
+            if status is JobStatus.FAILED:
+                backend.result(job)  # raises the backend's own error, which says why
             if status is not JobStatus.COMPLETED:
                 raise TrainingError(f"training job {job.id} ended as {status.value}")
             result = backend.result(job)

@@ -1,134 +1,95 @@
-"""One contract, every backend: submit, wait, result, cancel; the same result and artifact.
+"""One contract, every backend: :mod:`titanicml.backends.testing` over the built-in backends.
 
 The local backend runs FLAML for real on tiny budgets; the Azure backend runs
-against the fake ``MLClient`` of :mod:`titanicml.backends.azure.testing`.
+against the fake ``MLClient`` of :mod:`titanicml.backends.azure.testing`, whose
+scripted statuses make its short, long and failing jobs. The Trainer and MLflow
+tracking sit above the backends, so their part of the contract is checked here.
 """
 
 from __future__ import annotations
 
-import json
+import functools
+import tempfile
+import time
 
 import pytest
 
-from titanicml.backends import Backend, JobStatus
-from titanicml.data.resolve import resolve_data
-from titanicml.exceptions import TrainingError
-from titanicml.spec import TrainSpec
+from titanicml.backends.testing import BackendHarness, parametrize_with_checks
+from titanicml.exceptions import TitanicMLError
 
-SPEC = dict(target="Survived", time_budget=4, exclude=("Boat", "Body"), cv=3, ensemble=False)
-LEADERBOARD_START = ["estimator", "family", "selected", "cv_accuracy", "cv_accuracy_std"]
-ARTIFACT_FILES = {
-    "MLmodel",
-    "MANIFEST.json",
-    "score.py",
-    "titanicml/metadata.json",
-    "titanicml/leaderboard.csv",
-    "titanicml/features.csv",
-}
+# Seconds between two status checks of the fake Azure job; its short job polls
+# "Running" long enough to outlast wait_timeout.
+AZURE_POLL = 0.01
+AZURE_SHORT = ("NotStarted", "Queued", *["Running"] * 60, "Finalizing", "Completed")
+AZURE_LONG = ("Running",)  # until cancelled
+AZURE_FAILING = ("Queued", "Running", "Failed")
 
 
 def _local():
     from titanicml.backends.local import LocalBackend
 
-    return LocalBackend(), None
+    return LocalBackend()
 
 
-def _azure(frame, tmp_path, script=None):
+@functools.cache
+def _automl_model() -> tuple[tempfile.TemporaryDirectory, str]:
+    """The model folder the fake AutoML job's best trial holds (made once)."""
+    from titanicml.backends.azure.testing import save_automl_like_model
+    from titanicml.backends.testing import titanic_frame
+
+    folder = tempfile.TemporaryDirectory(prefix="titanicml-fake-automl-")
+    frame = titanic_frame().drop(columns=["Boat", "Body"])
+    return folder, str(save_automl_like_model(frame, "Survived", folder.name))
+
+
+def _azure(script: tuple[str, ...]):
     pytest.importorskip("azure.ai.ml")
     from titanicml.backends.azure import AzureBackend
-    from titanicml.backends.azure.testing import (
-        COMPLETED_SCRIPT,
-        FakeMLClient,
-        FakeRuns,
-        default_children,
-        save_automl_like_model,
-    )
+    from titanicml.backends.azure.testing import FakeMLClient, FakeRuns, default_children
 
-    model_dir = save_automl_like_model(frame.drop(columns=["Boat", "Body"]), "Survived", tmp_path)
     children, best = default_children("binary")
-    fake = FakeMLClient(FakeRuns(children, best, model_dir), script=script or COMPLETED_SCRIPT)
-    return AzureBackend(ml_client=fake, runs=fake.runs, poll_interval=0, sleep=lambda s: None), fake
+    fake = FakeMLClient(FakeRuns(children, best, _automl_model()[1]), script=script)
+    return AzureBackend(ml_client=fake, runs=fake.runs, poll_interval=AZURE_POLL, sleep=time.sleep)
 
 
-@pytest.fixture(params=["local", "azure"])
-def backend_kind(request):
-    return request.param
+LOCAL = BackendHarness(
+    name="local", make_backend=_local, failure_match="no usable feature columns are left"
+)
+AZURE = BackendHarness(
+    name="azure",
+    make_backend=lambda: _azure(AZURE_SHORT),
+    make_long_backend=lambda: _azure(AZURE_LONG),
+    make_failing_backend=lambda: _azure(AZURE_FAILING),
+    failing_frame=None,
+    failure_match="the fake job failed",
+    wait_timeout=0.3,
+    deadline_in=None,
+    skip_deadline=(
+        "Azure AutoML's shortest job is 15 minutes and the backend does not cancel a "
+        "job at its deadline"
+    ),
+)
+HARNESSES = [LOCAL, AZURE]
 
 
-def _make(kind, frame, tmp_path, **kwargs):
-    return _local() if kind == "local" else _azure(frame, tmp_path, **kwargs)
+@parametrize_with_checks(HARNESSES)
+def test_conformance(harness, check):
+    check(harness)
 
 
-def test_backend_follows_the_protocol(backend_kind, titanic, tmp_path):
-    backend, _ = _make(backend_kind, titanic, tmp_path)
-    assert isinstance(backend, Backend)
-    assert backend.name == backend_kind
-
-
-def test_submit_wait_result(backend_kind, titanic, tmp_path):
-    backend, _ = _make(backend_kind, titanic, tmp_path)
-    frame, ref = resolve_data(titanic)
-    reports = []
-    job = backend.submit(TrainSpec(**SPEC), ref, frame, on_progress=reports.append)
-    assert job.backend == backend_kind and job.status is JobStatus.QUEUED
-    with pytest.raises(TrainingError, match="not Completed"):
-        backend.result(job)
-    assert backend.wait(job) is JobStatus.COMPLETED
-    assert reports, "progress is reported while the job runs"
-    result = backend.result(job)
-
-    assert result.backend == backend_kind
-    assert result.task == "binary" and result.metric == "accuracy"
-    assert result.classes == [0, 1]
-    assert list(result.leaderboard.columns[:5]) == LEADERBOARD_START
-    assert {"n_trials", "fit_time", "trial", "config"} <= set(result.leaderboard.columns)
-    assert bool(result.leaderboard["selected"].iloc[0])
-    assert result.leaderboard["selected"].sum() == 1
-    assert {"accuracy", "roc_auc", "f1", "log_loss"} <= set(result.metrics)
-    assert result.best_score == result.metrics["accuracy"] == result.leaderboard["cv_accuracy"][0]
-    assert result.best_estimator == result.leaderboard["estimator"][0]
-    assert list(result.features.columns) == ["name", "kind", "dtype", "reason"]
-    dropped = set(result.features.loc[result.features["kind"] == "dropped", "name"])
-    assert {"Boat", "Body"} <= dropped
-    rows = [{"Age": 22, "Pclass": 3, "Sex": "male"}, {"Age": 30, "Pclass": 1, "Sex": "female"}]
-    proba = result.predict_proba(rows)
-    assert proba.shape == (2, 2)
-    assert proba.sum(axis=1) == pytest.approx([1.0, 1.0])
-    assert set(result.predict(rows)) <= {0, 1}
-
-
-def test_same_artifact_files_and_metadata(backend_kind, titanic, tmp_path):
-    import mlflow.pyfunc
-    import pandas as pd
-
-    from titanicml.registry import load_model
-
-    backend, _ = _make(backend_kind, titanic, tmp_path)
-    frame, ref = resolve_data(titanic)
-    job = backend.submit(TrainSpec(**SPEC), ref, frame)
-    assert backend.wait(job) is JobStatus.COMPLETED
-    result = backend.result(job)
-    saved = result.save(tmp_path / "model")
-    files = {str(p.relative_to(saved)) for p in saved.rglob("*") if p.is_file()}
-    assert files >= ARTIFACT_FILES
-    meta = json.loads((saved / "titanicml" / "metadata.json").read_text())
-    assert meta["metric"] == "accuracy" and meta["target"] == "Survived"
-    assert meta["best_estimator"] == result.best_estimator
-    reloaded = load_model(saved)
-    rows = pd.DataFrame([{"Age": 22.0, "Pclass": 3, "Sex": "male"}])
-    assert reloaded.predict_proba(rows) == pytest.approx(result.predict_proba(rows))
-    served = mlflow.pyfunc.load_model(str(saved)).predict(rows)
-    assert list(served["prediction"]) == list(result.predict(rows))
-
-
-def test_same_mlflow_names(backend_kind, titanic, tmp_path, store):
+@pytest.mark.parametrize("harness", HARNESSES, ids=lambda h: h.name)
+def test_trainer_logs_the_same_mlflow_names(harness, store):
     from mlflow.tracking import MlflowClient
 
     from titanicml import Trainer
 
-    backend, _ = _make(backend_kind, titanic, tmp_path)
-    trainer = Trainer(backend=backend, tracking_uri=store, experiment_name="conformance", **SPEC)
-    result = trainer.fit(titanic)
+    trainer = Trainer(
+        backend=harness.make_backend(),
+        tracking_uri=store,
+        experiment_name="conformance",
+        **harness.options,
+    )
+    result = trainer.fit(harness.make_frame())
     run = MlflowClient(store).get_run(result.run_id)
     assert {"cv_accuracy", "cv_roc_auc", "cv_f1"} <= set(run.data.metrics)
     assert {
@@ -141,31 +102,35 @@ def test_same_mlflow_names(backend_kind, titanic, tmp_path, store):
         "best_estimator",
         "data_sha256",
     } <= set(run.data.params)
-    assert run.data.tags["titanicml.backend"] == backend_kind
+    assert run.data.tags["titanicml.backend"] == harness.name
 
 
-def test_cancel_before_wait_ends_canceled(backend_kind, titanic, tmp_path):
-    backend, fake = _make(backend_kind, titanic, tmp_path)
-    frame, ref = resolve_data(titanic)
-    job = backend.submit(TrainSpec(**SPEC), ref, frame)
-    backend.cancel(job)
-    assert backend.wait(job) is JobStatus.CANCELED
-    with pytest.raises(TrainingError, match="Canceled"):
-        backend.result(job)
-    if fake is not None:
-        assert "jobs.begin_cancel" in fake.operations()
+@pytest.mark.parametrize("harness", HARNESSES, ids=lambda h: h.name)
+def test_trainer_raises_the_backends_own_error_for_a_failed_job(harness):
+    from titanicml import Trainer
+
+    frame, _ = harness.data("failing")
+    trainer = Trainer(backend=harness.backend("failing"), track=False, **harness.options)
+    with pytest.raises(TitanicMLError, match=harness.failure_match):
+        trainer.fit(frame)
 
 
-def test_remote_runs_are_linked_from_the_local_run(titanic, tmp_path, store):
+def test_remote_runs_are_linked_from_the_local_run(store):
     from mlflow.tracking import MlflowClient
 
     from titanicml import Trainer
 
-    backend, _ = _make("azure", titanic, tmp_path)
-    result = Trainer(backend=backend, tracking_uri=store, experiment_name="link", **SPEC).fit(
-        titanic
+    trainer = Trainer(
+        backend=AZURE.make_backend(), tracking_uri=store, experiment_name="link", **AZURE.options
     )
+    result = trainer.fit(AZURE.make_frame())
     tags = MlflowClient(store).get_run(result.run_id).data.tags
     azure = result.extras["azure"]
     assert tags["titanicml.azure.job_name"] == azure["job_name"]
     assert tags["titanicml.azure.studio_url"].startswith("https://ml.azure.com/runs/")
+
+
+def test_azure_cancel_reaches_azure_ml():
+    backend, job = AZURE.submit("long")
+    backend.cancel(job)
+    assert "jobs.begin_cancel" in backend.ml_client.operations()

@@ -109,7 +109,10 @@ class Job:
 
 @runtime_checkable
 class Backend(Protocol):
-    """What every training backend implements (local FLAML, Azure ML, plug-ins)."""
+    """What every training backend implements (local FLAML, Azure ML, plug-ins).
+
+    :mod:`titanicml.backends.testing` checks a backend against this contract.
+    """
 
     name: ClassVar[str]
 
@@ -121,21 +124,39 @@ class Backend(Protocol):
         on_progress: ProgressCallback | None = None,
         deadline: float | None = None,
     ) -> Job:
-        """Start a search and return its job.
+        """Start a search and return its job, ``QUEUED`` or ``RUNNING``, without waiting for it.
 
         ``deadline`` is the ``time.monotonic()`` instant by which the whole fit,
         final refit included, must be done; backends keep to it as well as they can.
+        ``on_progress`` may be called from any thread while the job runs.
         """
         ...
 
     def wait(self, job: Job, timeout: float | None = None) -> JobStatus:
-        """Block until the job ends (or ``timeout`` seconds pass), reporting progress."""
+        """Block until the job ends, or ``timeout`` seconds pass; return its status.
+
+        A job that failed returns ``FAILED`` (:meth:`result` raises its error);
+        ``wait`` raises only what ``on_progress`` raised. After ``timeout`` it
+        returns the job's current, non-terminal status, and may be called again.
+        On Ctrl-C it cancels the job and propagates ``KeyboardInterrupt``.
+        """
         ...
 
     def result(self, job: Job) -> TrainingResult:
-        """Return the leaderboard, metrics and fitted model of a completed job."""
+        """Return the leaderboard, metrics and fitted model of a completed job.
+
+        Raises
+        ------
+        TitanicMLError
+            For a ``FAILED`` job: an error whose message says why it failed.
+        TrainingError
+            For a job that has not completed.
+        """
         ...
 
     def cancel(self, job: Job) -> None:
-        """Ask the job to stop; :meth:`wait` then returns ``CANCELED``."""
+        """Ask the job to stop, from any thread; :meth:`wait` then soon returns ``CANCELED``.
+
+        Cancelling a job that has ended does nothing.
+        """
         ...

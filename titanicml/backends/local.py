@@ -14,12 +14,14 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from titanicml.backends.base import Job, JobStatus, Progress, ProgressCallback
 from titanicml.backends.learners import SearchOutput, cv_splitter, fit_config, full_proba
-from titanicml.exceptions import SearchCancelled, TrainingError
+from titanicml.exceptions import SearchCancelled, TitanicMLError, TrainingError
 from titanicml.spec import ESTIMATORS
 
 if TYPE_CHECKING:
@@ -49,7 +51,11 @@ def _wants_ensemble(spec: TrainSpec) -> bool:
 
 
 class LocalBackend:
-    """Run the AutoML search in this process with FLAML.
+    """Run the AutoML search in this process with FLAML, in a worker thread.
+
+    :meth:`submit` starts the search in a thread of its own, so :meth:`wait` can
+    return at its ``timeout`` and :meth:`cancel` works from any thread. A search
+    that fails ends the job as ``FAILED``; :meth:`result` then raises its error.
 
     Parameters
     ----------
@@ -70,7 +76,11 @@ class LocalBackend:
         on_progress: ProgressCallback | None = None,
         deadline: float | None = None,
     ) -> Job:
-        """Queue a search; it runs in :meth:`wait`, in the calling thread."""
+        """Start the search in a worker thread and return its job at once.
+
+        ``on_progress`` is called in that thread, after each trial; an exception it
+        raises stops the search and is raised again by :meth:`wait`.
+        """
         if frame is None:
             raise TrainingError("the local backend needs the training table itself (frame=...)")
         if deadline is None:
@@ -83,37 +93,125 @@ class LocalBackend:
             on_progress=on_progress,
             deadline=deadline,
         )
-        job.state["cancel"] = threading.Event()
+        job.state.update(cancel=threading.Event(), done=threading.Event(), lock=threading.Lock())
+        worker = threading.Thread(
+            target=_run_job, args=(job, self.verbose), name=f"titanicml-search-{job.id}"
+        )
+        job.state["thread"] = worker
+        worker.start()
         return job
 
     def wait(self, job: Job, timeout: float | None = None) -> JobStatus:
-        """Run the search to its end; Ctrl-C propagates after marking the job canceled."""
-        if job.status.is_terminal:
-            return job.status
-        job.status = JobStatus.RUNNING
+        """Block until the search ends or ``timeout`` seconds pass; return the status.
+
+        A failed search returns ``FAILED`` (its error is kept for :meth:`result`).
+        An exception raised by ``on_progress`` is raised here. Ctrl-C cancels the
+        job, marks it ``CANCELED`` and propagates.
+        """
+        done: threading.Event = job.state["done"]
+        until = None if timeout is None else time.monotonic() + timeout
         try:
-            job.state["result"] = _run_search(job, self.verbose)
-        except SearchCancelled:
-            job.status = JobStatus.CANCELED
-            return job.status
+            while not done.is_set():
+                pause = (
+                    _POLL_SECONDS if until is None else min(_POLL_SECONDS, until - time.monotonic())
+                )
+                if pause <= 0:
+                    return job.status
+                done.wait(pause)
         except KeyboardInterrupt:
-            job.status = JobStatus.CANCELED
+            self.cancel(job)
+            _finish(job, JobStatus.CANCELED)
             raise
-        except BaseException:
-            job.status = JobStatus.FAILED
-            raise
-        job.status = JobStatus.COMPLETED
+        error = job.state.pop("callback_error", None)
+        if error is not None:
+            raise error
         return job.status
 
     def result(self, job: Job) -> TrainingResult:
-        """Return the result of a completed job."""
+        """Return the result of a completed job.
+
+        Raises
+        ------
+        TitanicMLError
+            The search's own error for a ``FAILED`` job (such as "no usable feature
+            columns are left"); a :class:`TrainingError` for a job not completed.
+        """
+        if job.status is JobStatus.FAILED and "error" in job.state:
+            error = job.state["error"]
+            if isinstance(error, TitanicMLError):
+                raise error
+            raise TrainingError(f"job {job.id} failed: {type(error).__name__}: {error}") from error
         if job.status is not JobStatus.COMPLETED:
             raise TrainingError(f"job {job.id} is {job.status.value}, not Completed; no result")
         return job.state["result"]
 
     def cancel(self, job: Job) -> None:
-        """Stop the search at the end of the running trial."""
-        job.state["cancel"].set()
+        """Stop the search at the end of the running trial; :meth:`wait` then returns ``CANCELED``.
+
+        Cancelling a job that has already ended does nothing.
+        """
+        with job.state["lock"]:
+            if not job.status.is_terminal:
+                job.state["cancel"].set()
+
+
+# Longest pause of wait() between two looks at the job, so that Ctrl-C is seen at once.
+_POLL_SECONDS = 0.1
+
+
+def _run_job(job: Job, verbose: int) -> None:
+    """Worker thread: run the search and record how it ended."""
+    with job.state["lock"]:
+        if job.status is JobStatus.QUEUED:
+            job.status = JobStatus.RUNNING
+    try:
+        job.state["result"] = _run_search(job, verbose)
+    except SearchCancelled:
+        _finish(job, JobStatus.CANCELED)
+    except BaseException as exc:  # kept for result(); a callback's error is raised by wait()
+        job.state["error"] = exc
+        if exc is not job.state.get("callback_error"):
+            job.state.pop("callback_error", None)
+        _finish(job, JobStatus.CANCELED if isinstance(exc, KeyboardInterrupt) else JobStatus.FAILED)
+    else:
+        _finish(job, JobStatus.COMPLETED)
+    finally:
+        job.state["done"].set()
+
+
+def _finish(job: Job, status: JobStatus) -> None:
+    """Set the final status once; a job cancelled before it ended stays ``CANCELED``."""
+    with job.state["lock"]:
+        if job.status.is_terminal:
+            return
+        job.status = JobStatus.CANCELED if job.state["cancel"].is_set() else status
+
+
+# FLAML's tuner keeps the running search in module globals: one search at a time.
+_FLAML_LOCK = threading.Lock()
+
+
+@contextmanager
+def _flaml_turn(job: Job) -> Iterator[None]:
+    """Hold FLAML while the block runs, waiting for another job's search to end first."""
+    while not _FLAML_LOCK.acquire(timeout=_POLL_SECONDS):
+        _check_cancelled(job)
+        if time.monotonic() > job.deadline:
+            raise TrainingError(
+                "another search in this process held FLAML until this job's deadline "
+                "(FLAML runs one search at a time in a process); run the trainings one "
+                "after the other, or in separate processes"
+            )
+    try:
+        yield
+    finally:
+        _FLAML_LOCK.release()
+
+
+def _check_cancelled(job: Job) -> None:
+    """Stop the search between two of its steps when the job was cancelled."""
+    if job.state["cancel"].is_set():
+        raise SearchCancelled("search cancelled")
 
 
 def _run_search(job: Job, verbose: int) -> TrainingResult:
@@ -128,7 +226,11 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     from titanicml.result import TrainingResult
 
     started = time.monotonic()
+    _check_cancelled(job)
     spec, frame = job.spec, job.frame
+    # The shares kept for the final steps follow the time really left (a deadline
+    # may come before the time budget ends).
+    budget = max(0.0, min(spec.time_budget, job.deadline - started))
     target = prepare_target(frame, spec.target, spec.task)
     metric = metric_for_task(spec.metric, target.task)
     features = frame.drop(columns=[spec.target])[target.kept_rows].reset_index(drop=True)
@@ -143,14 +245,16 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     inputs, _ = prepare_rows(plan, features)
     featurizer = plan.build()
     matrix = featurizer.fit_transform(inputs, target.y)
+    _check_cancelled(job)
 
-    reserve = min(_RESERVE_MAX, _RESERVE_FRACTION * spec.time_budget)
-    ensemble_time = _ENSEMBLE_FRACTION * spec.time_budget if _wants_ensemble(spec) else 0.0
+    reserve = min(_RESERVE_MAX, _RESERVE_FRACTION * budget)
+    ensemble_time = _ENSEMBLE_FRACTION * budget if _wants_ensemble(spec) else 0.0
     search_budget = max(
         _MIN_SEARCH_SECONDS, job.deadline - time.monotonic() - reserve - ensemble_time
     )
     search = _FlamlSearch(spec, target.task, metric, job, search_budget)
     found = search.run(matrix, target.y, verbose)
+    _check_cancelled(job)
     n_jobs = _n_jobs(spec.n_jobs, matrix.shape)
     best_config = found.best_config
     estimator = found.best_estimator
@@ -160,6 +264,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
         ).estimator
     trials = found.trials
     leaderboard = _leaderboard(trials, metric)
+    _check_cancelled(job)
     if ensemble_time:
         from titanicml.backends.ensembling import select_ensemble
 
@@ -186,6 +291,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
                 found, top["estimator"], config, matrix, target.y, target.task, n_jobs
             ).estimator
     leaderboard.insert(2, "selected", [True] + [False] * (len(leaderboard) - 1))
+    _check_cancelled(job)
 
     best = leaderboard.iloc[0]
     metrics = cv_metrics(best)
@@ -278,8 +384,8 @@ class _FlamlSearch:
         from flaml import AutoML
 
         automl = AutoML()
-        budget = max(_MIN_SEARCH_SECONDS, self.budget - (time.monotonic() - self.started))
-        with tempfile.TemporaryDirectory(prefix="titanicml-flaml-") as tmp:
+        with _flaml_turn(self.job), tempfile.TemporaryDirectory(prefix="titanicml-flaml-") as tmp:
+            budget = max(_MIN_SEARCH_SECONDS, self.budget - (time.monotonic() - self.started))
             log_path = Path(tmp) / "trials.jsonl"
             automl.fit(
                 matrix,
@@ -338,15 +444,18 @@ class _FlamlSearch:
         self.trials += 1
         self.best_loss = min(self.best_loss, loss)
         if self.job.on_progress is not None:
-            self.job.on_progress(
-                Progress(
-                    trials=self.trials,
-                    best_score=self.metric.to_loss(self.best_loss),
-                    elapsed=time.monotonic() - self.started,
-                    budget=self.budget,
-                    estimator=self.last_family,
-                )
+            report = Progress(
+                trials=self.trials,
+                best_score=self.metric.to_loss(self.best_loss),
+                elapsed=time.monotonic() - self.started,
+                budget=self.budget,
+                estimator=self.last_family,
             )
+            try:
+                self.job.on_progress(report)
+            except BaseException as exc:  # the caller's own error: wait() raises it
+                self.job.state["callback_error"] = exc
+                raise
         return loss, summary
 
 

@@ -30,6 +30,7 @@ from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from titanicml._utils.values import is_int, is_number
 from titanicml.data.assets import is_reference
 from titanicml.exceptions import ConfigError
 from titanicml.options import (
@@ -381,7 +382,7 @@ def _parse_automl(document: dict[str, Any], path: Path | None) -> JobFile:
     if not isinstance(target, str) or not target:
         raise ConfigError("target_column_name: required, the column to predict, e.g. Survived")
     cv = document.get("n_cross_validations")
-    if cv is not None and cv != "auto" and (not _is_int(cv) or cv < 2):
+    if cv is not None and cv != "auto" and (not is_int(cv) or cv < 2):
         raise ConfigError(f"n_cross_validations: must be an integer of at least 2, got {cv!r}")
     if "training_data" not in document:
         raise ConfigError(
@@ -536,16 +537,16 @@ def _check_limit(where: str, value: Any, kind: str) -> None:
         ok = isinstance(value, bool)
         wanted = "true or false"
     elif kind == "number":
-        ok = _is_number(value)
+        ok = is_number(value)
         wanted = "a number"
     elif kind == "cores":
-        ok = _is_int(value) and (value >= 1 or value == -1)
+        ok = is_int(value) and (value >= 1 or value == -1)
         wanted = "a positive integer or -1"
     elif where.endswith("_minutes"):
-        ok = _is_number(value) and value > 0
+        ok = is_number(value) and value > 0
         wanted = "a positive number of minutes"
     else:
-        ok = _is_int(value) and value > 0
+        ok = is_int(value) and value > 0
         wanted = "a positive integer"
     if not ok:
         raise ConfigError(f"{where}: must be {wanted}, got {value!r}")
@@ -568,11 +569,3 @@ def _resolve_path(data: str, path: Path | None) -> str:
     if is_reference(data) or "://" in data or path is None:
         return data
     return str((path.parent / data).resolve())
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)

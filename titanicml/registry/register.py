@@ -64,7 +64,7 @@ def register_model(
         verified, then uploaded as the artifacts of a run in the experiment
         ``titanicml-registry``. Exactly one of ``run_id`` and ``path`` is given.
     tracking_uri : str, optional
-        MLflow store (see :func:`titanicml.tracking.resolve_tracking_uri`).
+        MLflow store (see :func:`titanicml.store.resolve_tracking_uri`).
     description : str, optional
         Description of the version (and of the model, when it is created).
     tags : dict, optional

@@ -146,11 +146,13 @@ _PLACEHOLDERS: dict[str, Any] = {
 
 
 def _json_ready(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int | str):
-        return value
+    if hasattr(value, "isoformat"):  # a date or time
+        return value.isoformat()
+    if hasattr(value, "item"):  # a numpy scalar
+        value = value.item()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
-    return str(value)
+    return value if value is None or isinstance(value, bool | int | str) else str(value)
 
 
 def _example_rows(model: TabularModel) -> list[dict[str, Any]]:
@@ -222,12 +224,12 @@ def _score_doc(rows: list[dict[str, Any]], secured: bool) -> dict[str, Any]:
         "responses": {
             "200": {"description": "predictions, class probabilities, model name and version"},
             "400": {"description": "malformed body, unknown or wrong-typed column, empty batch"},
+            **({"401": {"description": "missing or wrong key"}} if secured else {}),
             "413": {"description": "body over the size limit"},
             "415": {"description": "unsupported content type"},
         },
     }
     if secured:
-        doc["responses"]["401"] = {"description": "missing or wrong key"}
         doc["security"] = [{_BEARER.scheme_name: []}]
     return doc
 

@@ -1,4 +1,4 @@
-"""Turn a finished Azure AutoML job into titanicml's :class:`~titanicml.trainer.TrainingResult`.
+"""Turn a finished Azure AutoML job into titanicml's :class:`~titanicml.result.TrainingResult`.
 
 Azure AutoML's best child run holds an MLflow model (``outputs/mlflow-model``:
 ``MLmodel``, ``model.pkl``, ``conda.yaml``) whose ``sklearn`` flavor is a
