@@ -69,12 +69,28 @@ def test_ensemble_switch_is_respected(titanic, ensemble):
     from titanicml import Trainer
 
     result = Trainer(
-        target="Survived", time_budget=10, ensemble=ensemble, track=False, exclude=["Boat", "Body"]
-    ).fit(titanic)
-    if not ensemble:
-        assert "ensemble" not in set(result.leaderboard["estimator"])
+        target="Survived", time_budget=20, max_trials=8, ensemble=ensemble, track=False,
+        exclude=["Boat", "Body"],
+    ).fit(titanic)  # fmt: skip
     best = result.leaderboard.iloc[0]
     assert bool(best["selected"])
     assert result.metrics["accuracy"] == pytest.approx(best["cv_accuracy"])
-    if best["estimator"] == "ensemble":
-        assert isinstance(result.model.pipeline_[-1], WeightedEnsemble)
+    if not ensemble:
+        assert "ensemble" not in set(result.leaderboard["estimator"])
+        assert "ensemble" not in result.extras
+        return
+    # Only ensemble selection rescores the families out of fold and records a blend.
+    selection = result.extras["ensemble"]
+    assert len(selection["candidates"]) >= 2
+    assert set(selection["candidates"]) <= set(result.leaderboard["estimator"])
+    assert set(selection["weights"]) <= set(selection["candidates"])
+    assert sum(selection["weights"].values()) == pytest.approx(1.0)
+    assert selection["scores"]["cv_accuracy"] > 0.7
+    assert selection["selected"] == (best["estimator"] == "ensemble")
+    if selection["selected"]:
+        chosen = result.model.pipeline_[-1]
+        assert isinstance(chosen, WeightedEnsemble)
+        assert sorted(chosen.names) == sorted(selection["weights"])
+        assert best["cv_accuracy"] == pytest.approx(selection["scores"]["cv_accuracy"])
+    else:  # a blend that did not beat the best family is not the model
+        assert not isinstance(result.model.pipeline_[-1], WeightedEnsemble)

@@ -47,6 +47,10 @@ class TrainingResult:
         saved with the model as the reference for drift.
     run_id : str, optional
         The MLflow run, when tracking was on.
+    extras : dict
+        Backend facts: ``"ensemble"`` (the local backend's ensemble selection: the
+        candidate families, the blend's weights and scores, whether it was chosen),
+        ``"azure"`` (the Azure ML job: name, studio URL, ...).
     """
 
     model: TabularModel

@@ -40,15 +40,31 @@ class EnsembleOutcome:
     rescored : dict
         For each family given out-of-fold predictions, its ``cv_*`` scores on the
         shared folds, refitted without FLAML's per-trial time limit (as exported).
+    weights : dict or None
+        The blend greedy selection found (family -> weight, summing to one; a single
+        family when mixing did not help), whether or not it won.
+    scores : dict or None
+        The blend's ``cv_*`` scores on the shared folds.
     estimator : WeightedEnsemble or None
         The chosen ensemble, fitted on all rows, when it beats every single family.
     row : dict or None
-        The ensemble's leaderboard row.
+        The chosen ensemble's leaderboard row.
     """
 
     rescored: dict[str, dict[str, float]]
+    weights: dict[str, float] | None = None
+    scores: dict[str, float] | None = None
     estimator: WeightedEnsemble | None = None
     row: dict[str, Any] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """Return what the selection tried and decided (``result.extras["ensemble"]``)."""
+        return {
+            "candidates": list(self.rescored),
+            "weights": self.weights,
+            "scores": self.scores,
+            "selected": self.estimator is not None,
+        }
 
 
 def select_ensemble(
@@ -94,9 +110,15 @@ def select_ensemble(
 
     selection_metric = _selection_metric(task, metric)
     counts = greedy_selection([m[2] for m in members], y, task, selection_metric)
+    blend = np.tensordot(counts / counts.sum(), np.stack([m[2] for m in members]), axes=1)
+    outcome.weights = {
+        name: float(count / counts.sum())
+        for (name, _, _), count in zip(members, counts, strict=True)
+        if count
+    }
+    outcome.scores = _fold_scores(blend, y, folds, task)
     if np.count_nonzero(counts) < 2:
         return outcome
-    blend = np.tensordot(counts / counts.sum(), np.stack([m[2] for m in members]), axes=1)
     best_single = min(
         members, key=lambda m: metric.to_loss(outcome.rescored[m[0]][f"cv_{metric.name}"])
     )
@@ -119,7 +141,7 @@ def select_ensemble(
     outcome.row = {
         "estimator": "ensemble",
         "family": f"Ensemble({outcome.estimator.describe()})",
-        **_fold_scores(blend, y, folds, task),
+        **outcome.scores,
         "config": json.dumps(
             {"members": outcome.estimator.names, "weights": outcome.estimator.weights},
             sort_keys=True,

@@ -8,8 +8,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
+    from sklearn.pipeline import Pipeline
 
-__all__ = ["SearchOutput", "cv_splitter", "fit_config", "full_proba"]
+    from titanicml.data.target import PreparedTarget
+    from titanicml.features.plan import FeaturePlan
+    from titanicml.model.predictor import TabularModel
+
+__all__ = ["SearchOutput", "cv_splitter", "fit_config", "full_proba", "search_model"]
 
 
 @dataclass
@@ -85,3 +90,47 @@ def cv_splitter(task: str, n_splits: int, seed: int) -> Any:
 
     splitter = KFold if task == "regression" else StratifiedKFold
     return splitter(n_splits, shuffle=True, random_state=seed)
+
+
+def search_model(
+    pipeline: Pipeline,
+    plan: FeaturePlan,
+    target: PreparedTarget,
+    leaderboard: pd.DataFrame,
+    metric: str,
+    inputs: pd.DataFrame,
+    n_features: int,
+    **info: Any,
+) -> TabularModel:
+    """Wrap the best pipeline of a search as the model a backend returns.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        Featurizer and estimator, fitted on ``target``'s encoded labels.
+    leaderboard : DataFrame
+        The search's leaderboard, best row first: its estimator, configuration and
+        cross-validated metrics are kept in ``model.info``.
+    inputs : DataFrame
+        The training rows of the input columns, as given; a few become the input example.
+    n_features : int
+        Width of the featurized matrix.
+    **info
+        More facts to keep (the Azure job, ...).
+    """
+    import json
+
+    from titanicml.metrics import cv_metrics
+    from titanicml.model.predictor import TabularModel, example_rows
+
+    best = leaderboard.iloc[0]
+    facts = {
+        "input_example": example_rows(inputs),
+        "estimator": str(best["estimator"]),
+        "config": json.loads(best["config"]),
+        "metric": metric,
+        "metrics": cv_metrics(best),
+        "n_features": int(n_features),
+        **info,
+    }
+    return TabularModel.from_fitted(pipeline, plan, target.task, target.classes, info=facts)

@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from titanicml.backends.base import Job, JobStatus, Progress, ProgressCallback
-from titanicml.backends.learners import SearchOutput, cv_splitter, fit_config, full_proba
+from titanicml.backends.learners import (
+    SearchOutput,
+    cv_splitter,
+    fit_config,
+    full_proba,
+    search_model,
+)
 from titanicml.exceptions import SearchCancelled, TitanicMLError, TrainingError
 from titanicml.spec import ESTIMATORS
 
@@ -221,8 +227,8 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
 
     from titanicml.data.target import prepare_target
     from titanicml.features import plan_features
-    from titanicml.metrics import cv_metrics, metric_for_task
-    from titanicml.model.predictor import TabularModel, example_rows, prepare_rows
+    from titanicml.metrics import metric_for_task
+    from titanicml.model.predictor import prepare_rows
     from titanicml.result import TrainingResult
 
     started = time.monotonic()
@@ -265,6 +271,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     trials = found.trials
     leaderboard = _leaderboard(trials, metric)
     _check_cancelled(job)
+    extras: dict[str, Any] = {}
     if ensemble_time:
         from titanicml.backends.ensembling import select_ensemble
 
@@ -280,6 +287,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
             deadline=job.deadline - reserve,
             n_jobs=n_jobs,
         )
+        extras["ensemble"] = outcome.summary()
         leaderboard = _rescore(leaderboard, outcome.rescored, metric)
         if outcome.estimator is not None:
             estimator = outcome.estimator
@@ -293,26 +301,19 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     leaderboard.insert(2, "selected", [True] + [False] * (len(leaderboard) - 1))
     _check_cancelled(job)
 
-    best = leaderboard.iloc[0]
-    metrics = cv_metrics(best)
-    model = TabularModel.from_fitted(
+    model = search_model(
         Pipeline([("features", featurizer), ("estimator", estimator)]),
         plan,
-        target.task,
-        target.classes,
-        info={
-            "input_example": example_rows(features[list(inputs.columns)]),
-            "estimator": str(best["estimator"]),
-            "config": json.loads(best["config"]),
-            "metric": metric.name,
-            "metrics": metrics,
-            "n_features": int(matrix.shape[1]),
-        },
+        target,
+        leaderboard,
+        metric.name,
+        features[list(inputs.columns)],
+        matrix.shape[1],
     )
     return TrainingResult(
         model=model,
         leaderboard=leaderboard,
-        metrics=metrics,
+        metrics=model.info["metrics"],
         task=target.task,
         metric=metric.name,
         spec=spec,
@@ -322,6 +323,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
         backend=LocalBackend.name,
         rows_dropped=target.n_dropped,
         elapsed=time.monotonic() - started,
+        extras=extras,
     )
 
 

@@ -273,10 +273,11 @@ def build_result(
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
 
+    from titanicml.backends.learners import search_model
     from titanicml.data.target import prepare_target
     from titanicml.features import plan_features
-    from titanicml.metrics import cv_metrics, metric_for_task
-    from titanicml.model.predictor import TabularModel, example_rows, prepare_rows
+    from titanicml.metrics import metric_for_task
+    from titanicml.model.predictor import prepare_rows
     from titanicml.result import TrainingResult
 
     target = prepare_target(frame, spec.target, spec.task)
@@ -294,23 +295,17 @@ def build_result(
     estimator = AutoMLEstimator(inner, target.classes, input_types)
 
     trials, leaderboard = leaderboard_from_children(children, best_run_id, target.task, metric.name)
-    best = leaderboard.iloc[0]
-    metrics = cv_metrics(best)
-    tabular = TabularModel.from_fitted(
+    tabular = search_model(
         Pipeline([("features", passthrough), ("estimator", estimator)]),
         plan,
-        target.task,
-        target.classes,
-        info={
-            "input_example": example_rows(features[list(inputs.columns)]),
-            "estimator": str(best["estimator"]),
-            "config": json.loads(best["config"]),
-            "metric": metric.name,
-            "metrics": metrics,
-            "n_features": len(inputs.columns),
-            "azure": dict(extras),
-        },
+        target,
+        leaderboard,
+        metric.name,
+        features[list(inputs.columns)],
+        len(inputs.columns),
+        azure=dict(extras),
     )
+    metrics = tabular.info["metrics"]
     features_table = plan.to_frame()
     used = features_table["kind"] != "dropped"
     features_table.loc[used, "reason"] = "featurized by Azure ML AutoML (featurization: auto)"
