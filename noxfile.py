@@ -15,9 +15,9 @@ PYTHON = "3.11"
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the test suite (everything but the `slow` marker)."""
+    """Run the test suite (everything but the `slow` marker), on every core (pytest-xdist)."""
     session.install("-e", ".[dev,serve,azure,explain]")
-    session.run("pytest", "-m", "not slow", *session.posargs)
+    session.run("pytest", "-m", "not slow", "-n", "auto", *session.posargs)
 
 
 @nox.session(python=PYTHON)

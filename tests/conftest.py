@@ -12,6 +12,17 @@ import pytest
 FAST_BUDGET = 4.0
 
 
+@pytest.fixture(autouse=True)
+def _isolated_mlflow_store(tmp_path_factory, monkeypatch):
+    """Point MLflow's default store at a temporary one, so no test writes ./mlflow.db.
+
+    Tests of the default store unset ``MLFLOW_TRACKING_URI`` themselves, in a temporary
+    working directory.
+    """
+    store = tmp_path_factory.mktemp("default-store") / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
+
+
 @pytest.fixture(scope="session")
 def titanic():
     from titanicml.datasets import load_titanic
@@ -48,6 +59,17 @@ def titanic_result(titanic, session_store):
 
 
 @pytest.fixture(scope="session")
+def regression_result():
+    """One untracked regression on the diabetes data shipped with scikit-learn: (result, data)."""
+    from sklearn.datasets import load_diabetes
+
+    from titanicml import Trainer
+
+    data = load_diabetes(as_frame=True).frame
+    return Trainer(target="target", time_budget=FAST_BUDGET, track=False).fit(data), data
+
+
+@pytest.fixture(scope="session")
 def saved_model(titanic_result, tmp_path_factory) -> Path:
     return titanic_result.save(tmp_path_factory.mktemp("models") / "titanic-model")
 
@@ -66,15 +88,15 @@ def cli(capsys, monkeypatch):
     """Run the CLI in this process (``cli.main(argv)``): same exit code and output, no start-up.
 
     ``cwd`` and ``env`` are set for the call (and the rest of the test), as a process
-    would get them; ``MLFLOW_TRACKING_URI`` is unset as in :func:`run_cli`.
+    would get them; with a ``cwd``, ``MLFLOW_TRACKING_URI`` is unset as in
+    :func:`run_cli`, so the default store is ``<cwd>/mlflow.db``.
     """
     from titanicml.cli import main
-
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
     def run(*args: str, cwd: Path | None = None, env: dict | None = None) -> CliResult:
         if cwd is not None:
             monkeypatch.chdir(cwd)
+            monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
         for key, value in (env or {}).items():
             monkeypatch.setenv(key, value)
         capsys.readouterr()

@@ -55,20 +55,6 @@ def test_trainer_rejects_unknown_backend_before_training(titanic):
         Trainer(target="Survived", backend="nope", track=False).fit(titanic)
 
 
-def test_submit_wait_result_lifecycle(titanic):
-    backend = LocalBackend()
-    spec = TrainSpec(target="Survived", time_budget=3, exclude=("Boat", "Body"))
-    frame, ref = resolve_data(titanic)
-    job = backend.submit(spec, ref, frame)
-    assert job.status in (JobStatus.QUEUED, JobStatus.RUNNING)  # the search starts at once
-    with pytest.raises(TrainingError, match="not Completed"):
-        backend.result(job)
-    assert backend.wait(job) is JobStatus.COMPLETED
-    assert backend.wait(job) is JobStatus.COMPLETED  # idempotent once ended
-    result = backend.result(job)
-    assert result.backend == "local" and result.data.sha256 == ref.sha256
-
-
 def test_cancel_stops_the_search_at_the_next_trial(titanic):
     backend = LocalBackend()
     spec = TrainSpec(target="Survived", time_budget=60)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -52,17 +50,25 @@ def titanic_report(titanic) -> CheckReport:
     return run_checks(titanic, "Survived", "binary")
 
 
+@pytest.fixture(scope="module")
+def clean_report() -> CheckReport:
+    """Noise features only; ``on_leakage="error"`` must not raise on them."""
+    return run_checks(_frame(), "y", "binary", on_leakage="error")
+
+
 # --- Titanic ------------------------------------------------------------------------------
 
 
 def test_titanic_leaks_are_exactly_boat_and_body(titanic_report):
-    assert set(titanic_report.leaking) == {"Boat", "Body"}
+    # The leakage detector's verdicts, in column order, as run_checks reports them.
+    assert titanic_report.leaking == ["Boat", "Body"]
+    assert titanic_report.leakage_scores["leaks"].sum() == 2
     assert {"Boat", "Body"} <= set(titanic_report.dropped)
     rows = _rows(titanic_report, "target_leakage").set_index("column")
     assert set(rows["status"]) == {"fixed"}
     assert "Boat alone predicts Survived with CV ROC AUC 0.9" in rows.loc["Boat", "message"]
     assert rows.loc["Boat", "message"].endswith("probably recorded after the outcome; dropped")
-    assert "Body is present in 121 rows" in rows.loc["Body", "message"]
+    assert "Body is present in 121 rows (9.2 %)" in rows.loc["Body", "message"]
     assert "Survived is 0 in 100 %" in rows.loc["Body", "message"]
 
 
@@ -90,7 +96,6 @@ def test_titanic_report_other_findings(titanic_report):
 def test_report_shape_and_printing(titanic_report):
     table = titanic_report.to_frame()
     assert list(table.columns) == ["check", "column", "status", "severity", "message"]
-    assert set(table["status"]) <= {"passed", "alerted", "fixed"}
     assert list(dict.fromkeys(table["check"])) == list(CHECKS)  # every check, in order
     assert table.loc[table["status"] == "passed", "column"].isna().all()
     assert table["message"].str.len().min() > 20
@@ -102,20 +107,16 @@ def test_report_shape_and_printing(titanic_report):
     assert titanic_report.table.loc[0, "message"] != "changed"
 
 
-def test_same_seed_same_report(titanic):
+def test_same_seed_same_report_and_input_unchanged(titanic):
+    before = titanic.copy()
     first = run_checks(titanic, "Survived", "binary", seed=7)
     again = run_checks(titanic, "Survived", "binary", seed=7)
     pd.testing.assert_frame_equal(first.table, again.table)
     pd.testing.assert_frame_equal(first.leakage_scores, again.leakage_scores)
-
-
-def test_input_frame_is_not_modified(titanic):
-    before = titanic.copy()
-    run_checks(titanic, "Survived", "binary")
     pd.testing.assert_frame_equal(titanic, before)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=3, deadline=None)
 @given(
     resample_seed=st.integers(0, 2**32 - 1),
     check_seed=st.integers(0, 10_000),
@@ -157,11 +158,6 @@ def test_on_leakage_error_names_columns_and_fixes(titanic):
     assert isinstance(caught.value, ValueError)
 
 
-def test_on_leakage_error_passes_clean_data():
-    report = run_checks(_frame(), "y", "binary", on_leakage="error")
-    assert report.leaking == []
-
-
 @pytest.mark.parametrize("value", ["ignore", "DROP", None])
 def test_unknown_on_leakage_is_a_config_error(value):
     with pytest.raises(ConfigError, match="on_leakage"):
@@ -178,12 +174,16 @@ def test_bad_task_or_target():
 # --- target leakage -----------------------------------------------------------------------
 
 
-def test_no_leak_in_noise():
-    report = run_checks(_frame(), "y", "binary")
-    assert report.leaking == []
-    rows = _rows(report, "target_leakage")
-    assert rows["status"].tolist() == ["passed"]
-    assert rows["message"].iloc[0].startswith("no column predicts y suspiciously well")
+@pytest.mark.parametrize("check", CHECKS)
+def test_every_check_passes_clean_data(clean_report, check):
+    assert _rows(clean_report, check)["status"].tolist() == ["passed"]
+
+
+def test_no_leak_in_noise(clean_report):
+    assert clean_report.leaking == []
+    assert clean_report.dropped == {}
+    message = _rows(clean_report, "target_leakage")["message"].iloc[0]
+    assert message.startswith("no column predicts y suspiciously well")
 
 
 def test_regression_leak_is_flagged():
@@ -315,10 +315,6 @@ def test_constant_and_empty_columns_are_dropped():
     assert "flag" not in report.dropped  # one value or missing: an indicator, kept
 
 
-def test_no_constant_column_passes():
-    assert _rows(run_checks(_frame(), "y", "binary"), "constant")["status"].tolist() == ["passed"]
-
-
 def test_missingness_thresholds():
     n = 200
     mostly_empty = np.where(np.arange(n) < 6, 1.0, np.nan)  # 97 % missing
@@ -333,12 +329,6 @@ def test_missingness_thresholds():
     assert rows.index.tolist() == ["some"]
     assert rows.loc["some", "status"] == "fixed"
     assert "filled with the median, plus a missing indicator" in rows.loc["some", "message"]
-
-
-def test_no_missing_values_passes():
-    report = run_checks(_frame(), "y", "binary")
-    for check in ("high_missingness", "missing_values"):
-        assert _rows(report, check)["status"].tolist() == ["passed"]
 
 
 # --- high cardinality, imbalance, duplicates ----------------------------------------------
@@ -360,11 +350,6 @@ def test_high_cardinality_text_is_alerted():
     assert "target-encoded inside cross-validation" in rows.loc["zip_code", "message"]
 
 
-def test_low_cardinality_passes():
-    report = run_checks(_frame(), "y", "binary")
-    assert _rows(report, "high_cardinality")["status"].tolist() == ["passed"]
-
-
 def test_class_imbalance_ratio():
     frame = _frame(n=300).assign(y=np.where(np.arange(300) < 25, "fraud", "ok"))
     row = _rows(run_checks(frame, "y", "binary"), "class_imbalance").iloc[0]
@@ -381,9 +366,7 @@ def test_class_imbalance_tiny_class():
     assert "times the rows" not in row["message"]  # 12 / 40 is not below 0.2
 
 
-def test_balanced_classes_and_regression_pass():
-    report = run_checks(_frame(), "y", "binary")
-    assert _rows(report, "class_imbalance")["status"].tolist() == ["passed"]
+def test_regression_passes_class_imbalance():
     rng = np.random.default_rng(5)
     regression = pd.DataFrame({"x": rng.normal(size=100), "y": rng.normal(size=100)})
     row = _rows(run_checks(regression, "y", "regression"), "class_imbalance").iloc[0]
@@ -401,12 +384,7 @@ def test_duplicate_and_conflicting_rows():
     assert rows["message"].iloc[1].startswith("6 rows (5.5 %) share identical features")
 
 
-def test_no_duplicates_passes():
-    rows = _rows(run_checks(_frame(), "y", "binary"), "duplicate_rows")
-    assert rows["status"].tolist() == ["passed"]
-
-
-# --- robustness and imports ---------------------------------------------------------------
+# --- robustness ---------------------------------------------------------------------------
 
 
 def test_odd_column_types():
@@ -424,7 +402,6 @@ def test_odd_column_types():
     )
     report = run_checks(frame, "y", "binary")
     assert report.leaking == []
-    assert set(report.table["status"]) <= {"passed", "alerted", "fixed"}
     assert report.leakage_scores["column"].tolist()[-7:] == [
         "when",
         "took",
@@ -441,15 +418,6 @@ def test_nothing_left_to_check():
     report = run_checks(frame, "y", "binary")
     assert report.dropped.keys() == {"key"}
     assert _rows(report, "target_leakage").iloc[0]["message"].startswith("no feature column")
-
-
-def test_importing_the_module_loads_no_heavy_package():
-    code = (
-        "import sys, titanicml.data.checks, titanicml.data.checks.leakage; "
-        "print(' '.join(m for m in ('pandas', 'numpy', 'sklearn') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == []
 
 
 # --- one classification: the classifier, the plan and the checks agree ----------------------
@@ -485,6 +453,8 @@ def test_alerted_and_target_encoded_columns_are_the_same_on_titanic(titanic, tit
 def test_unique_date_strings_are_dates_not_keys():
     n = 120
     frame = _frame(n=n, day=pd.date_range("2024-01-01", periods=n).astype(str))
+    info = classify_column(frame["day"])
+    assert (info.kind, info.date_share) == ("date_text", 1.0)
     report = run_checks(frame, "y", "binary")
     assert "day" not in report.dropped
     assert plan_features(frame.drop(columns="y")).names("datetime") == ["day"]
@@ -499,7 +469,6 @@ def test_findings_are_records_with_severity_and_figures():
     mostly = np.where(np.arange(n) < 2, 1.0, np.nan)  # 58 missing
     frame = _frame(n=n, age=age, mostly=mostly)
     report = run_checks(frame, "y", "binary")
-    assert all(isinstance(f, Finding) for f in report.findings)
     assert [f.check for f in report.findings] == report.table["check"].tolist()
     pd.testing.assert_frame_equal(report.table, findings_frame(report.findings))
     by_column = {(f.check, f.column): f for f in report.findings}
@@ -575,18 +544,6 @@ def test_findings_frame_of_nothing_has_the_columns():
 
 
 # --- the leakage detector on its own, and target encoding -----------------------------------
-
-
-def test_detector_finds_boat_and_body_on_titanic():
-    from titanicml.datasets import load_titanic
-
-    frame = load_titanic()
-    infos = {name: classify_column(frame[name]) for name in frame.columns if name != "Survived"}
-    leakage = find_leaks(frame, "Survived", "binary", infos, seed=0)
-    assert list(leakage.leaks) == ["Boat", "Body"]
-    assert leakage.leaks["Boat"].startswith("alone predicts Survived with CV ROC AUC 0.9")
-    assert leakage.leaks["Body"].startswith("is present in 121 rows (9.2 %)")
-    assert leakage.scores["leaks"].sum() == 2
 
 
 def test_detector_finds_nothing_in_noise():

@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import sqlite3
@@ -5,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 from conftest import run_cli
 from mlflow import MlflowClient
@@ -53,6 +55,12 @@ def test_train_on_a_csv_saves_the_model(tmp_path, titanic, cli):
     assert out.returncode == 0, out.stderr
     assert "CV roc_auc" in out.stdout
     assert (tmp_path / "model" / "MLmodel").exists()
+    # The metric asked for is the one optimized: the leaderboard is ranked by it.
+    meta = json.loads((tmp_path / "model" / "titanicml" / "metadata.json").read_text())
+    assert meta["metric"] == "roc_auc"
+    board = pd.read_csv(tmp_path / "model" / "titanicml" / "leaderboard.csv")
+    scores = board["cv_roc_auc"].to_numpy()
+    assert (scores[:-1] >= scores[1:]).all()
 
 
 @pytest.mark.parametrize(

@@ -10,19 +10,6 @@ from sklearn.exceptions import NotFittedError
 from titanicml import Trainer
 
 
-@pytest.fixture(scope="module")
-def regression_result():
-    rng = np.random.default_rng(0)
-    import pandas as pd
-
-    frame = pd.DataFrame({"x": rng.normal(size=300), "group": rng.choice(["a", "b"], 300)})
-    frame["y"] = 3 * frame["x"] + (frame["group"] == "a") + rng.normal(scale=0.1, size=300)
-    trainer = Trainer(
-        target="y", time_budget=10, max_trials=4, estimators=["lgbm", "rf"], track=False
-    )
-    return trainer.fit(frame), frame
-
-
 def test_classifier_is_a_classifier_with_fitted_attributes(titanic_result):
     model = titanic_result.model
     assert is_classifier(model) and not is_regressor(model)
@@ -48,9 +35,9 @@ def test_regressor_has_no_predict_proba(regression_result):
         model.predict_proba(frame)
     assert not hasattr(model, "classes_")
     # R², as scikit-learn's RegressorMixin computes it.
-    y, predicted = frame["y"].to_numpy(), model.predict(frame)
+    y, predicted = frame["target"].to_numpy(), model.predict(frame)
     r2 = 1 - ((y - predicted) ** 2).sum() / ((y - y.mean()) ** 2).sum()
-    assert model.score(frame, frame["y"]) == pytest.approx(r2)
+    assert model.score(frame, frame["target"]) == pytest.approx(r2)
 
 
 def test_clone_is_unfitted_and_refits_on_raw_rows(titanic_result, titanic):

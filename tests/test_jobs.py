@@ -4,7 +4,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_cli
 from titanicml.exceptions import ConfigError
 from titanicml.jobs import load_job_file, parse_job
 
@@ -99,12 +98,12 @@ def test_command_job_settings_from_command_and_block():
         parse_job(document)
 
 
-def test_cli_bad_file_is_one_line_exit_2(tmp_path):
+def test_cli_bad_file_is_one_line_exit_2(tmp_path, cli):
     bad = tmp_path / "job.yml"
     document = _automl()
     document["limits"]["max_trials"] = "ten"
     bad.write_text(yaml.safe_dump(document))
-    done = run_cli("job", "create", "-f", str(bad))
+    done = cli("job", "create", "-f", str(bad))
     assert done.returncode == 2
     assert done.stderr.strip() == (
         "titanicml: error: limits.max_trials: must be a positive integer, got 'ten'"
@@ -123,15 +122,24 @@ def test_local_runs_of_example_jobs(name, home, tmp_path, cli):
     assert (tmp_path / "m" / "MLmodel").is_file()
 
 
-def test_local_run_in_process(home, tmp_path):
+def test_set_overrides_reach_the_run(home, tmp_path):
     from titanicml.cli import main
 
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     rc = main([
         "job", "create", "-f", str(EXAMPLES / "automl-titanic.yml"),
         "--set", "limits.timeout_minutes=0.07", "--set", "primary_metric=AUC_weighted",
-        "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "--tracking-uri", store,
     ])  # fmt: skip
     assert rc == 0
+    # The --set overrides reached the run: AUC optimized, a budget of 0.07 minutes.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(store)
+    experiment = client.get_experiment_by_name("titanic-automl")
+    (run,) = client.search_runs([experiment.experiment_id], "params.metric = 'roc_auc'")
+    assert float(run.data.params["time_budget"]) == pytest.approx(4.2)
+    assert run.data.params["metric_resolved"] == "roc_auc"
 
 
 @pytest.mark.parametrize("name", ["automl-titanic.yml", "train-titanic.yml"])

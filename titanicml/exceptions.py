@@ -13,7 +13,6 @@ catch for the same mistake, so ``except ValueError`` keeps working::
     │   ├── TargetError                    the target does not fit the task
     │   ├── AssetNotFoundError(LookupError)    no such data asset or version
     │   └── RequestError                   an HTTP request body that cannot be scored
-    │       └── PayloadTooLargeError       a body over the endpoint's size limit
     ├── TrainingError(RuntimeError)        the search produced no usable model
     │   └── SearchCancelled                the job was cancelled (internal signal)
     ├── ModelError(ValueError)             a saved model cannot be loaded or used
@@ -40,7 +39,6 @@ __all__ = [
     "ModelError",
     "ModelIntegrityError",
     "ModelNotFoundError",
-    "PayloadTooLargeError",
     "RequestError",
     "SearchCancelled",
     "TargetError",
@@ -96,13 +94,6 @@ class RequestError(DataError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
-
-
-class PayloadTooLargeError(RequestError):
-    """A request body over the endpoint's size limit (HTTP 413)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, status=413)
 
 
 class TrainingError(TitanicMLError, RuntimeError):

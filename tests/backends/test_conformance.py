@@ -134,3 +134,31 @@ def test_azure_cancel_reaches_azure_ml():
     backend, job = AZURE.submit("long")
     backend.cancel(job)
     assert "jobs.begin_cancel" in backend.ml_client.operations()
+
+
+def test_check_backend_runs_every_check_and_reports_skips(monkeypatch):
+    """The pytest-free runner: every check runs, skips are returned, a failure raises."""
+    import unittest
+
+    from titanicml.backends import testing
+
+    ran = []
+
+    def passing(harness):
+        ran.append("passing")
+
+    def skipping(harness):
+        ran.append("skipping")
+        raise unittest.SkipTest("not for this backend")
+
+    def failing(harness):
+        ran.append("failing")
+        raise AssertionError("the backend broke the contract")
+
+    harness = testing.BackendHarness(name="stub", make_backend=lambda: None)
+    monkeypatch.setattr(testing, "backend_checks", lambda: [passing, skipping])
+    assert testing.check_backend(harness) == ["skipping"]
+    assert ran == ["passing", "skipping"]
+    monkeypatch.setattr(testing, "backend_checks", lambda: [passing, failing, skipping])
+    with pytest.raises(AssertionError, match="broke the contract"):
+        testing.check_backend(harness)

@@ -136,11 +136,6 @@ class ColumnInfo:
         """Share of the rows that are missing (0.0 for no rows)."""
         return self.n_missing / self.n_rows if self.n_rows else 0.0
 
-    @property
-    def is_text(self) -> bool:
-        """Whether the column is handled as text (category, free text, dates or codes)."""
-        return self.base_kind in TEXT_KINDS
-
     def to_dict(self) -> dict[str, Any]:
         """Return the classification as a JSON-serializable dict."""
         figures = asdict(self)

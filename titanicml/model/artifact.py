@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from titanicml._utils.staging import staged_path
 from titanicml._version import __version__
 from titanicml.exceptions import ModelError
-from titanicml.model.layout import META_DIR, MODEL_ARTIFACT, MODEL_FILE
+from titanicml.model.layout import META_DIR, MODEL_ARTIFACT, MODEL_FILE, PROFILE_FILE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -188,4 +188,4 @@ def _write_metadata(
     for name, table in tables.items():
         table.to_csv(folder / f"{name}.csv", index=False)
     if profile is not None:
-        (folder / "profile.json").write_text(json.dumps(profile, indent=1))
+        (folder.parent / PROFILE_FILE).write_text(json.dumps(profile, indent=1))
