@@ -3,14 +3,13 @@
 The local counterpart of Azure ML's ``az ml batch-endpoint invoke``: the input is
 read in chunks, each chunk is scored with :meth:`TabularModel.predict_frame` and
 appended to the output, so memory stays flat however large the input grows. The
-output is written to a temporary file beside it and renamed into place at the end:
-it is complete or absent.
+output is written in a hidden staging folder beside it and renamed into place at the
+end (:mod:`titanicml._utils.staging`): it is complete or absent.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing, contextmanager
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from titanicml._utils.staging import staged_path
 from titanicml.data.io import SUPPORTED_SUFFIXES
 from titanicml.exceptions import ColumnError, ConfigError, DataError, DataFormatError
 
@@ -148,8 +148,8 @@ def score_file(
     Output columns: ``row`` (0-based row number in its file), ``file`` (folder input
     only), the ``id_column`` when given, then ``prediction`` and one
     ``probability_<class>`` per class. The output is complete or absent: it is
-    written to a hidden temporary file beside it and renamed into place, and the
-    temporary file is deleted on any error or interruption.
+    written in a hidden staging folder beside it and renamed into place, and the
+    staging folder is deleted on any error or interruption.
     """
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ConfigError(f"chunk_size must be a positive number of rows, got {chunk_size!r}")
@@ -164,10 +164,8 @@ def score_file(
     folder = source.is_dir()
     wanted, string_columns = _wanted_columns(scorer, id_column)
     total_rows = _parquet_rows(files)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     rows, warnings = 0, []
-    try:
+    with staged_path(target, overwrite=True) as temporary:
         with _open_writer(temporary, target.suffix.lower()) as writer:
             for number, path in enumerate(files, start=1):
                 chunks = _read_chunks(path, chunk_size, wanted, string_columns)
@@ -192,10 +190,6 @@ def score_file(
         if rows == 0:
             where = f"folder {source}" if folder else str(source)
             raise DataFormatError(f"{where} has no data rows; give a file with at least one row")
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
     return BatchSummary(rows, len(files), time.monotonic() - started, target, tuple(warnings))
 
 
