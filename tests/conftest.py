@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,20 @@ import pytest
 
 # Keep test budgets small: a few seconds per search.
 FAST_BUDGET = 4.0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_workspace(tmp_path_factory) -> Iterator[Path]:
+    """One titanicml workspace for the whole run, set before any other fixture runs.
+
+    No test writes ./.titanicml, and the models of the session fixtures are signed by
+    this workspace's key, so they stay trusted. Tests of another workspace set
+    ``TITANICML_HOME`` themselves (their change is undone after them).
+    """
+    workspace = tmp_path_factory.mktemp("workspace")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TITANICML_HOME", str(workspace))
+        yield workspace
 
 
 @pytest.fixture(autouse=True)

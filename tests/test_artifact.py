@@ -23,8 +23,13 @@ def test_saved_directory_is_a_complete_mlflow_model(saved_model):
     assert (saved_model / "code" / "titanicml" / "model" / "pyfunc.py").exists()
     meta = json.loads((saved_model / "titanicml" / "metadata.json").read_text())
     assert meta["target"] == "Survived" and meta["classes"] == [0, 1]
-    manifest = json.loads((saved_model / "MANIFEST.json").read_text())["sha256"]
-    assert "MLmodel" in manifest and "artifacts/model.joblib" in manifest
+    manifest = json.loads((saved_model / "MANIFEST.json").read_text())
+    assert "MLmodel" in manifest["sha256"] and "artifacts/model.joblib" in manifest["sha256"]
+    # Signed (Ed25519) by the workspace that saved it; the entry script checks it with
+    # cryptography, a pinned requirement.
+    assert manifest["algorithm"] == "ed25519" and manifest["signature"]
+    assert manifest["public_key"].startswith("ed25519:")
+    assert "cryptography==" in requirements
 
 
 def test_pyfunc_reload_gives_the_same_predictions_on_every_row(

@@ -110,7 +110,22 @@ def test_batch_endpoint_and_deployment(saved_model):
         "output_file_name": "predictions.csv",
         "retry_settings": {"max_retries": 3, "timeout": 300},
         "logging_level": "info",
+        "environment_variables": {"TITANICML_TRUSTED_KEYS": _signing_key(saved_model)},
     }
+
+
+def _signing_key(model_dir):
+    return json.loads((model_dir / "MANIFEST.json").read_text())["public_key"]
+
+
+def test_both_deployments_trust_the_key_the_model_is_signed_with(saved_model):
+    """Azure has no titanicml workspace: the deployments name the model's key to trust."""
+    key = _signing_key(saved_model)
+    assert key.startswith("ed25519:")
+    online = _yaml(saved_model, "online-deployment.yml")
+    assert online["environment_variables"] == {"TITANICML_TRUSTED_KEYS": key}
+    batch = _yaml(saved_model, "batch-deployment.yml")
+    assert batch["settings"]["environment_variables"] == {"TITANICML_TRUSTED_KEYS": key}
 
 
 def test_azure_ml_sdk_loads_every_yaml_file(saved_model):

@@ -1,4 +1,6 @@
+import csv
 import gc
+import io
 import math
 import weakref
 
@@ -7,7 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from titanicml.batch import BatchProgress, score_file
+from titanicml.batch import BatchProgress, BatchSummary, score_file
 from titanicml.exceptions import ColumnError, ConfigError, DataFormatError
 
 N_ROWS = 1309  # rows of the embedded Titanic data
@@ -302,7 +304,7 @@ def test_a_chunk_that_does_not_fit_names_the_column_and_rows(
         ("notes.txt", {"input_path": "notes.txt"}, DataFormatError, "unsupported input file"),
         ("empty.csv", {"input_path": "empty.csv"}, DataFormatError, "is empty"),
         ("header.csv", {"input_path": "header.csv"}, DataFormatError, "no data rows"),
-        ("ragged.csv", {"input_path": "ragged.csv"}, DataFormatError, "cannot read"),
+        ("ragged.csv", {"input_path": "ragged.csv"}, DataFormatError, "line 3 has 3 fields"),
         ("bad.parquet", {"input_path": "bad.parquet"}, DataFormatError, "cannot read"),
         ("empty_dir", {"input_path": "empty_dir"}, DataFormatError, "holds no .csv"),
         ("unrelated.csv", {"input_path": "unrelated.csv"}, ColumnError, "none of the model"),
@@ -402,3 +404,153 @@ def test_cli_ctrl_c_exits_130_and_says_nothing_was_written(tmp_path, monkeypatch
     argv = ["batch-endpoint", "invoke", "--model", "m", "--input", "in.csv", "--output", "o.csv"]
     assert main(argv) == 130
     assert "interrupted; nothing was written to o.csv" in capsys.readouterr().err
+
+
+# --- rows with another number of fields than the header --------------------------------
+
+BAD_ROWS = {5: "truncated", 9: "garbage", 12: "extra"}  # data row -> how it is broken
+
+
+def _records(frame: pd.DataFrame) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(frame.to_csv(index=False))))
+
+
+def _write_records(records: list[list[str]], path):
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(records)
+    return path
+
+
+def _with_bad_rows(titanic: pd.DataFrame, path, rows: int = 40):
+    """The first rows as CSV, broken at BAD_ROWS; row 2's value spans two lines.
+
+    Data row r > 2 starts on line r + 3 (the header is line 1): 5 -> 8, 9 -> 12, 12 -> 15.
+    """
+    frame = titanic.head(rows).copy()
+    frame.loc[2, "HomeDest"] = "Belfast,\nNI"  # quoted, over two lines
+    records = _records(frame)
+    for row, how in BAD_ROWS.items():
+        fields = records[row + 1]
+        records[row + 1] = {
+            "truncated": fields[:5],
+            "garbage": ["garbage"],
+            "extra": [*fields, "surplus"],
+        }[how]
+    _write_records(records, path)
+    return frame
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_rows_with_another_field_count_are_refused_by_line(
+    suffix, titanic_result, titanic, tmp_path
+):
+    data = tmp_path / "in.csv"
+    _with_bad_rows(titanic, data)
+    if suffix == ".csv.gz":
+        import gzip
+
+        (tmp_path / "in.csv.gz").write_bytes(gzip.compress(data.read_bytes()))
+        data.unlink()
+        data = tmp_path / "in.csv.gz"
+    with pytest.raises(DataFormatError) as error:
+        score_file(titanic_result.model, data, tmp_path / "out.csv", chunk_size=10)
+    message = str(error.value)
+    assert "3 rows have another number of fields than the header's 14" in message
+    assert "line 8 has 5 fields; line 12 has 1 field; line 15 has 15 fields" in message
+    assert "--on-bad-rows skip" in message and "out.csv.bad-rows.csv" in message
+    assert "\n" not in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == [data.name]
+
+
+def test_an_unclosed_quote_is_named_by_its_line(titanic_result, titanic, tmp_path):
+    lines = titanic.head(30).to_csv(index=False).splitlines(keepends=True)
+    # Row 7 (line 9) opens a quote that its line never closes: the value runs on into
+    # line 10, up to that line's first quote.
+    lines[8] = '1,1,"Quote, Mr. Unclosed,male,39,0,0,1234,10.5,,S,,,\n'
+    assert '"' in lines[9]
+    data = tmp_path / "in.csv"
+    data.write_text("".join(lines), encoding="utf-8")
+    with pytest.raises(DataFormatError) as error:
+        score_file(titanic_result.model, data, tmp_path / "out.csv")
+    message = str(error.value)
+    assert "1 row has another number of fields than the header's 14" in message
+    assert "line 9 has an unclosed quote (its value runs on to line 10)" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_skipped_rows_are_written_aside_counted_and_leave_gaps_in_row(
+    titanic_result, titanic, tmp_path, monkeypatch
+):
+    data = tmp_path / "in.csv"
+    frame = _with_bad_rows(titanic, data)
+    good = frame.drop(index=list(BAD_ROWS))
+    expected = titanic_result.model.predict_frame(
+        pd.read_csv(io.StringIO(good.to_csv(index=False)))
+    )
+    model = titanic_result.model
+    original, previous, sizes = model.predict_frame, [], []
+
+    def spy(rows):
+        gc.collect()
+        assert all(ref() is None for ref in previous), "an earlier chunk is still alive"
+        previous.append(weakref.ref(rows))
+        sizes.append(len(rows))
+        return original(rows)
+
+    monkeypatch.setattr(model, "predict_frame", spy)
+    # Chunks of 4 good rows: the bad ones fall inside chunks and between them.
+    summary = score_file(model, data, tmp_path / "out.csv", chunk_size=4, on_bad_rows="skip")
+    assert isinstance(summary, BatchSummary)
+    assert (summary.rows, summary.skipped_rows) == (37, 3)
+    assert summary.bad_rows_output == tmp_path / "out.csv.bad-rows.csv"
+    assert sizes == [4] * 9 + [1]
+    out = pd.read_csv(summary.output)
+    assert out["row"].tolist() == [r for r in range(40) if r not in BAD_ROWS]
+    _assert_same_predictions(out, expected)
+    bad = pd.read_csv(summary.bad_rows_output, keep_default_na=False)
+    assert list(bad.columns) == ["file", "line", "row", "fields", "expected", "text"]
+    assert bad["line"].tolist() == [8, 12, 15]
+    assert bad["row"].tolist() == [5, 9, 12]
+    assert bad["fields"].tolist() == [5, 1, 15]
+    assert set(bad["expected"]) == {14} and set(bad["file"]) == {"in.csv"}
+    assert bad["text"].iloc[1] == "garbage" and bad["text"].iloc[2].endswith(",surplus")
+    assert summary.warnings == (
+        "in.csv: skipped 3 rows with another number of fields than the header's "
+        f"(line 8, 12, 15); they are in {summary.bad_rows_output}",
+    )
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_new_output_replaces_or_removes_the_old_bad_rows_file(titanic_result, titanic, tmp_path):
+    data = tmp_path / "in.csv"
+    _with_bad_rows(titanic, data)
+    target, side = tmp_path / "out.parquet", tmp_path / "out.parquet.bad-rows.csv"
+    score_file(titanic_result.model, data, target, on_bad_rows="skip")
+    assert len(pd.read_csv(side)) == 3
+    target.unlink()  # the bad rows of an output that is gone are not overwritten silently
+    with pytest.raises(ConfigError, match=r"out\.parquet\.bad-rows\.csv already exists"):
+        score_file(titanic_result.model, data, target, on_bad_rows="skip")
+    assert len(pd.read_csv(side)) == 3
+    _write(titanic.head(40), data)  # fixed
+    summary = score_file(titanic_result.model, data, target, overwrite=True, on_bad_rows="skip")
+    assert (summary.rows, summary.skipped_rows, summary.bad_rows_output) == (40, 0, None)
+    assert not side.exists(), "the old output's bad rows no longer describe the new output"
+    with pytest.raises(ConfigError, match="on_bad_rows must be one of error, skip"):
+        score_file(titanic_result.model, data, target, overwrite=True, on_bad_rows="drop")
+
+
+def test_cli_on_bad_rows_refuses_by_default_and_skips_on_request(
+    saved_model, titanic, tmp_path, cli
+):
+    _with_bad_rows(titanic, tmp_path / "in.csv")
+    args = ["batch-endpoint", "invoke", "--model", str(saved_model), "--input", "in.csv"]
+    refused = cli(*args, "--output", "out.csv", cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert "line 8 has 5 fields" in refused.stderr and refused.stdout == ""
+    skipped = cli(*args, "--output", "out.csv", "--on-bad-rows", "skip", cwd=tmp_path)
+    assert skipped.returncode == 0, skipped.stderr
+    assert skipped.stdout.startswith("Scored 37 rows from 1 file in ")
+    assert "skipped 3 bad rows" in skipped.stdout and len(skipped.stdout.splitlines()) == 1
+    assert "titanicml: warning: in.csv: skipped 3 rows" in skipped.stderr
+    assert len(pd.read_csv(tmp_path / "out.csv.bad-rows.csv")) == 3

@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -109,3 +110,233 @@ def test_trainer_reports_missing_target_before_any_run(titanic, store, tmp_path)
     with pytest.raises(ColumnError, match="target column 'Survival' is not in the data"):
         Trainer(target="Survival", tracking_uri=store).fit(titanic)
     assert not (tmp_path / "mlflow.db").exists()
+
+
+# --- Delimiters, compression, repeated names (issue 9) ------------------------------
+
+SMALL = pd.DataFrame(
+    {
+        "Name": ["Braund, Mr. Owen", "Cumings; Mrs. John", "Heikkinen, Miss. Laina"] * 4,
+        "Age": [22.5, 38.0, 26.0] * 4,
+        "Pclass": [3, 1, 3] * 4,
+        "Survived": [0, 1, 1] * 4,
+    }
+)
+
+
+def _write(frame: pd.DataFrame, path, sep: str = ",", decimal: str = ".") -> None:
+    frame.to_csv(path, index=False, sep=sep, decimal=decimal)  # compression from the suffix
+
+
+@pytest.mark.parametrize(
+    "name, sep",
+    [
+        ("semicolon.csv", ";"),
+        ("tab.csv", "\t"),
+        ("pipe.csv", "|"),
+        ("data.tsv", "\t"),
+        ("data.csv.gz", ","),
+        ("semicolon.csv.gz", ";"),
+        ("data.csv.bz2", ","),
+        ("data.csv.zip", ";"),
+        ("data.csv.xz", "\t"),
+        ("data.tsv.gz", "\t"),
+    ],
+)
+def test_delimiter_and_compression_are_found(tmp_path, name, sep):
+    path = tmp_path / name
+    _write(SMALL, path, sep=sep)
+    pd.testing.assert_frame_equal(read_table(path), SMALL)
+
+
+def test_semicolon_file_with_decimal_commas_is_split_on_semicolons(tmp_path):
+    path = tmp_path / "european.csv"
+    _write(SMALL, path, sep=";", decimal=",")
+    frame = read_table(path)
+    assert list(frame.columns) == list(SMALL.columns)
+    assert frame["Age"].tolist()[:2] == ["22,5", "38,0"]  # decimal commas stay text
+
+
+def test_titanic_csv_with_commas_inside_quoted_names_is_still_comma_separated(titanic):
+    from titanicml.datasets import titanic_path
+
+    assert list(read_table(titanic_path()).columns) == list(titanic.columns)
+
+
+def test_a_one_column_file_is_one_column(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("Survived\n0\n1\n1\n")
+    assert read_table(path)["Survived"].tolist() == [0, 1, 1]
+
+
+def test_a_header_longer_than_the_sniffed_sample_is_read_whole(tmp_path):
+    wide = pd.DataFrame({f"column_with_a_long_name_{i:03d}": [i, i + 1] for i in range(60)})
+    path = tmp_path / "wide.csv"
+    _write(wide, path, sep=";")
+    pd.testing.assert_frame_equal(read_table(path), wide)
+
+
+def test_sniffer_falls_back_to_the_header_and_to_the_default():
+    from titanicml.data.io import sniff_delimiter
+
+    assert sniff_delimiter("a;b;c\n1,5;2,5;3\n") == ";"
+    assert sniff_delimiter("only\n1\n2\n") == ","
+    assert sniff_delimiter("only\n1\n2\n", default="\t") == "\t"
+    assert sniff_delimiter('name,age\n"Smith; John",3\n"Doe; Jane",4\n') == ","
+
+
+def test_folder_of_compressed_and_tab_files_is_concatenated(tmp_path):
+    _write(SMALL.iloc[:6], tmp_path / "a.csv.gz", sep=";")
+    _write(SMALL.iloc[6:], tmp_path / "b.tsv")
+    (tmp_path / "notes.txt.gz").write_bytes(b"not a table")
+    pd.testing.assert_frame_equal(read_table(tmp_path), SMALL)
+
+
+def test_unsupported_compressed_suffix_names_both_suffixes(tmp_path):
+    path = tmp_path / "notes.txt.gz"
+    path.write_bytes(b"\x1f\x8b")
+    with pytest.raises(DataFormatError, match=r"unsupported file type '\.txt\.gz'"):
+        read_table(path)
+
+
+def test_corrupt_gzip_is_refused_with_the_path(tmp_path):
+    path = tmp_path / "broken.csv.gz"
+    path.write_bytes(b"definitely not gzip")
+    with pytest.raises(DataFormatError, match=r"cannot read .*broken\.csv\.gz"):
+        read_table(path)
+
+
+def test_repeated_csv_header_names_are_refused_not_renamed(tmp_path):
+    path = tmp_path / "dupes.csv"
+    path.write_text("Age,Fare,Age,Survived\n1,2,3,0\n4,5,6,1\n")
+    with pytest.raises(DataFormatError, match=r"repeated column names: 'Age' \(2 times\)"):
+        read_table(path)
+
+
+def test_repeated_dataframe_columns_are_refused_before_anything_else():
+    frame = pd.DataFrame([[1, 2, 0], [3, 4, 1]], columns=["Age", "Age", "Survived"])
+    with pytest.raises(ColumnError, match=r"repeated column names: 'Age' \(2 times\)"):
+        resolve_data(frame)
+    with pytest.raises(ColumnError, match="repeated column names"):
+        Trainer(target="Age", track=False).fit(frame)  # the target itself repeated
+
+
+def test_cli_refuses_repeated_header_names_in_one_line(tmp_path, cli):
+    path = tmp_path / "dupes.csv"
+    rows = "\n".join(f"{i},{i % 7},{i % 3},{i % 2}" for i in range(40))
+    path.write_text("Age,Fare,Age,Survived\n" + rows + "\n")
+    out = cli("train", "--data", path, "--target", "Survived", "--time-budget", "5", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "repeated column names: 'Age'" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_one_column_frame_with_semicolons_says_the_delimiter_was_wrong():
+    frame = pd.DataFrame({"Age;Fare;Survived": ["1;2;0", "3;4;1"]})
+    with pytest.raises(ColumnError, match=r"single column, whose name holds semicolons"):
+        prepare_target(frame, "Survived", "auto")
+
+
+def test_target_of_mixed_types_is_refused_clearly():
+    frame = pd.DataFrame({"x": range(6), "y": pd.Series([1, "a", 1, "a", 1, "a"], dtype=object)})
+    with pytest.raises(TargetError, match=r"mixes values of types int, str"):
+        prepare_target(frame, "y", "auto")
+
+
+def _tiny_model():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"Age": rng.normal(30, 10, 60).round(1), "Sex": rng.choice(["male", "female"], 60)}
+    )
+    frame["Survived"] = (frame["Sex"] == "female").astype(int)
+    frame.loc[rng.random(60) < 0.2, "Survived"] = 1 - frame["Survived"]
+    trainer = Trainer(
+        target="Survived", time_budget=3, max_trials=2, estimators=["lgbm"], ensemble=False,
+        track=False,
+    )  # fmt: skip
+    return trainer.fit(frame).model, frame.drop(columns="Survived")
+
+
+@pytest.mark.parametrize(
+    "name, sep", [("rows.csv.gz", ";"), ("rows.tsv", "\t"), ("rows.csv.zip", "|")]
+)
+def test_batch_scoring_reads_what_read_table_reads(tmp_path, name, sep):
+    from titanicml.batch import score_file
+
+    model, rows = _tiny_model()
+    _write(rows, tmp_path / name, sep=sep)
+    summary = score_file(model, tmp_path / name, tmp_path / "out.csv", chunk_size=17)
+    assert summary.rows == len(rows)
+    out = pd.read_csv(tmp_path / "out.csv")
+    expected = model.predict_frame(rows)
+    np.testing.assert_allclose(out["probability_1"], expected["probability_1"])
+
+
+def test_batch_scoring_refuses_repeated_header_names(tmp_path):
+    from titanicml.batch import score_file
+
+    model, _ = _tiny_model()
+    path = tmp_path / "rows.csv"
+    path.write_text("Age,Sex,Age\n1,male,2\n")
+    with pytest.raises(DataFormatError, match="repeated column names: 'Age'"):
+        score_file(model, path, tmp_path / "out.csv")
+
+
+def test_data_asset_of_a_compressed_semicolon_file(tmp_path):
+    from titanicml.data.assets import load_asset, register_asset
+
+    path = tmp_path / "passengers.csv.gz"
+    _write(SMALL, path, sep=";")
+    asset = register_asset("passengers", path, workspace=tmp_path / "ws")
+    assert asset.n_rows == len(SMALL) and asset.n_columns == SMALL.shape[1]
+    frame, _ = load_asset("passengers@latest", workspace=tmp_path / "ws")
+    pd.testing.assert_frame_equal(frame, SMALL)
+
+
+# --- Rows without a target (issue 9) ---------------------------------------------------
+
+
+def _with_missing_target(share: float = 0.2) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=100), "w": rng.choice(["a", "b"], 100)})
+    frame["y"] = (frame["x"] > 0).astype(float)
+    frame.loc[: int(share * 100) - 1, "y"] = np.nan
+    return frame
+
+
+def test_rows_dropped_for_a_missing_target_are_reported_in_result_checks_and_run(store):
+    from mlflow import MlflowClient
+
+    frame = _with_missing_target()
+    result = Trainer(
+        target="y", time_budget=4, max_trials=2, estimators=["lgbm"], ensemble=False,
+        tracking_uri=store, experiment_name="dropped",
+    ).fit(frame)  # fmt: skip
+    assert result.rows_dropped == 20
+    finding = result.data_checks[result.data_checks["check"] == "missing_target"]
+    assert finding["status"].tolist() == ["fixed"]
+    assert "20 rows (20 %) have no 'y'" in finding["message"].iloc[0]
+    run = MlflowClient(store).get_run(result.run_id)
+    assert run.data.metrics["rows_dropped"] == 20.0
+
+
+def test_no_missing_target_finding_when_every_row_has_one():
+    frame = _with_missing_target().dropna()
+    result = Trainer(
+        target="y", time_budget=3, max_trials=2, estimators=["lgbm"], ensemble=False, track=False
+    ).fit(frame)
+    assert result.rows_dropped == 0
+    assert "missing_target" not in set(result.data_checks["check"])
+
+
+def test_cli_says_how_many_rows_had_no_target(tmp_path, cli):
+    path = tmp_path / "data.csv"
+    _with_missing_target().to_csv(path, index=False)
+    out = cli(
+        "train", "--data", path, "--target", "y", "--time-budget", "4", "--max-trials", "2",
+        "--estimators", "lgbm", "--no-ensemble", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "Rows without a target: 20 of 100 left out of training" in out.stdout
+    assert "missing_target" in out.stdout  # the data-check table shows the finding too

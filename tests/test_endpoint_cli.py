@@ -4,11 +4,14 @@ import concurrent.futures
 import json
 import os
 import sys
+import time
 import urllib.request
 
 import httpx
 import pytest
 from servers import free_port, running_server
+
+from titanicml.serve.auth import read_keys
 
 KEY = "test-key-" + "k" * 30
 HANDS_ON = {"data": [{"Age": 22, "Pclass": 3, "Sex": "male"}]}
@@ -17,15 +20,20 @@ HANDS_ON = {"data": [{"Age": 22, "Pclass": 3, "Sex": "male"}]}
 @pytest.fixture(scope="module")
 def endpoint(saved_model, tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
+    # Keys made before: starting with a key (TITANICML_ENDPOINT_KEY) replaces them.
+    generated = read_keys("titanic-endpoint", home)
     port = free_port()
     env = {**os.environ, "TITANICML_HOME": str(home), "TITANICML_ENDPOINT_KEY": KEY}
+    signer = json.loads((saved_model / "MANIFEST.json").read_text()).get("public_key")
+    if signer:  # a signed model: trust the key of the workspace that saved it
+        env["TITANICML_TRUSTED_KEYS"] = signer
     command = [
         sys.executable, "-m", "titanicml", "online-endpoint", "serve", "--model", str(saved_model),
         "--port", str(port), "--name", "titanic-endpoint",
     ]  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     with running_server(command, f"{url}/ready", home / "server.log", env):
-        yield {"url": url, "home": home}
+        yield {"url": url, "home": home, "generated": generated}
 
 
 def test_the_hands_on_curl(endpoint, titanic_result):
@@ -40,12 +48,21 @@ def test_the_hands_on_curl(endpoint, titanic_result):
     assert body["model"]["name"] == "titanic-model"
 
 
-def test_get_credentials_and_invoke(endpoint, titanic_result, tmp_path, cli):
+def _status(url: str, key: str) -> int:
+    response = httpx.post(f"{url}/score", json=HANDS_ON, headers={"Authorization": f"Bearer {key}"})
+    return response.status_code
+
+
+def test_get_credentials_prints_the_keys_that_work_and_invoke_uses_them(
+    endpoint, titanic_result, tmp_path, cli
+):
     env = {"TITANICML_HOME": str(endpoint["home"])}
     keys = json.loads(cli("online-endpoint", "get-credentials", env=env).stdout)
-    assert set(keys) == {"primaryKey", "secondaryKey"}
-    secondary = cli("online-endpoint", "get-credentials", "--query", "secondaryKey", env=env)
-    assert secondary.stdout.strip() == keys["secondaryKey"]
+    # The server was started with one key: that is the endpoint's key set.
+    assert keys == {"primaryKey": KEY, "secondaryKey": None}
+    assert _status(endpoint["url"], keys["primaryKey"]) == 200
+    primary = cli("online-endpoint", "get-credentials", "--query", "primaryKey", env=env)
+    assert primary.stdout.strip() == KEY
     (tmp_path / "sample.json").write_text(json.dumps(HANDS_ON))
     out = cli(
         "online-endpoint",
@@ -54,14 +71,35 @@ def test_get_credentials_and_invoke(endpoint, titanic_result, tmp_path, cli):
         str(tmp_path / "sample.json"),
         "--url",
         f"{endpoint['url']}/score",
-        "--key",
-        keys["secondaryKey"],
         env=env,
     )
     assert out.returncode == 0, out.stderr
     assert (
         json.loads(out.stdout)["predictions"] == titanic_result.predict(HANDS_ON["data"]).tolist()
     )
+
+
+def test_keys_made_before_the_key_option_no_longer_work(endpoint):
+    generated = endpoint["generated"]
+    for old in (generated.primary, generated.secondary):
+        assert _status(endpoint["url"], old) == 401
+    assert _status(endpoint["url"], KEY) == 200
+
+
+def test_a_key_regenerated_while_serving_takes_effect(endpoint, cli):
+    env = {"TITANICML_HOME": str(endpoint["home"])}
+    out = cli(
+        "online-endpoint", "regenerate-keys", "--key-type", "secondary", env=env
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    keys = json.loads(cli("online-endpoint", "get-credentials", env=env).stdout)
+    assert keys["primaryKey"] == KEY and keys["secondaryKey"]
+    # The endpoint looks at its keys file once a second.
+    deadline = time.monotonic() + 10
+    while _status(endpoint["url"], keys["secondaryKey"]) != 200:
+        assert time.monotonic() < deadline, "the regenerated key was not taken"
+        time.sleep(0.1)
+    assert _status(endpoint["url"], KEY) == 200
 
 
 def test_invoke_reports_a_4xx_as_one_line_and_exit_2(endpoint, tmp_path, cli):

@@ -14,8 +14,12 @@ import pytest
 from servers import free_port, running_server
 
 MLFLOW = str(Path(sys.executable).with_name("mlflow"))
+
+
 # `mlflow models serve` runs `uvicorn` from PATH: the venv's bin must be on it.
-ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+def _env() -> dict[str, str]:
+    """This process's environment (read when called: the session's workspace is set by then)."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
 def post_json(url: str, body: dict, headers: dict | None = None) -> dict:
@@ -38,7 +42,7 @@ def sample_rows(titanic) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def mlflow_server(saved_model, tmp_path_factory):
     port = free_port()
-    env = {**ENV, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path_factory.mktemp('s')}/m.db"}
+    env = {**_env(), "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path_factory.mktemp('s')}/m.db"}
     command = [
         MLFLOW, "models", "serve", "-m", str(saved_model), "--env-manager", "local",
         "-h", "127.0.0.1", "-p", str(port),

@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 
 from titanicml import load_model
 from titanicml.exceptions import ConfigError, ModelError, ModelIntegrityError
+from titanicml.model.manifest import signing_public_key
 from titanicml.registry import (
     REGISTRY_EXPERIMENT,
     ModelNotFoundError,
@@ -27,6 +28,7 @@ from titanicml.registry import (
     resolve_model_uri,
     set_alias,
 )
+from titanicml.registry.register import SIGNING_KEY_TAG
 
 NAME = "titanic-model"
 
@@ -56,6 +58,16 @@ def run_in_store(tiny_run, store):
     folder, result = tiny_run
     shutil.copyfile(folder / "mlflow.db", store.removeprefix("sqlite:///"))
     return result
+
+
+@pytest.fixture
+def same_workspace(monkeypatch) -> Path:
+    """Keep the workspace that signed the session's models when a test changes directory."""
+    from titanicml.config import workspace_dir
+
+    home = workspace_dir()
+    monkeypatch.setenv("TITANICML_HOME", str(home))
+    return home
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +160,11 @@ def test_register_from_run(store, run_in_store):
     assert model.source == f"runs:/{run_in_store.run_id}/model"
     assert model.run_id == run_in_store.run_id
     assert model.metrics == pytest.approx(run_in_store.metrics, nan_ok=True)
-    assert get_model("titanic-run", tracking_uri=store).tags == {"team": "a"}
+    # The run's model was signed by this workspace: its key is recorded with the version.
+    assert get_model("titanic-run", tracking_uri=store).tags == {
+        "team": "a",
+        SIGNING_KEY_TAG: signing_public_key(),
+    }
     assert (
         register_model("titanic-run", run_id=run_in_store.run_id, tracking_uri=store).version == 2
     )
@@ -254,6 +270,36 @@ def test_every_reference_spelling_resolves(registry, reference, version):
     assert get_model(reference, tracking_uri=registry).version == version
 
 
+def test_version_records_the_signing_key_and_refuses_replaced_files(
+    store, saved_model, tmp_path, monkeypatch
+):
+    import re
+    from urllib.parse import urlparse
+
+    from titanicml.model.signing import key_text, load_signing_key, sign_model_dir
+
+    key = json.loads((saved_model / "MANIFEST.json").read_text())["public_key"]
+    model = register_model(NAME, path=saved_model, tracking_uri=store)
+    assert model.tags[SIGNING_KEY_TAG] == key
+    # Someone with write access to the store re-signs the version's files with another
+    # key, even one this workspace trusts: the version still names the key it had.
+    artifacts = MlflowClient(store).get_run(model.run_id).info.artifact_uri
+    files = Path(urlparse(artifacts).path) / "model"
+    colleague = tmp_path / "colleague-keys"
+    monkeypatch.setenv(
+        "TITANICML_TRUSTED_KEYS", key_text(load_signing_key(colleague, create=True).public_key())
+    )
+    (files / "titanicml" / "metadata.json").write_text('{"target": "Survived"}')
+    sign_model_dir(files, colleague)
+    expected = rf"{NAME}:1 is signed by ed25519:.*registered signed by {re.escape(key)}"
+    with pytest.raises(ModelIntegrityError, match=expected) as info:
+        load_model(f"{NAME}:1", tracking_uri=store)
+    assert "titanicml-models-" not in str(info.value), "named by its reference"
+    with pytest.raises(ModelIntegrityError, match="register the model again"):
+        export_model(f"{NAME}:1", tmp_path / "out", tracking_uri=store)
+    assert not (tmp_path / "out").exists()
+
+
 def test_resolved_uri_is_downloadable_by_mlflow(registry, tmp_path, monkeypatch):
     uri, version = resolve_model_uri(f"{NAME}@champion", tracking_uri=registry)
     assert (uri, version) == (f"models:/{NAME}/1", 1)
@@ -314,7 +360,7 @@ def test_unknown_name_version_alias(registry):
 
 
 def test_bare_name_is_a_directory_first_then_a_registered_model(
-    registry, saved_model, tmp_path, monkeypatch
+    registry, saved_model, tmp_path, monkeypatch, same_workspace
 ):
     monkeypatch.chdir(tmp_path)
     assert load_model(NAME, tracking_uri=registry).task == "binary"  # no such folder: registry
@@ -352,7 +398,7 @@ def test_export_copies_a_verified_model(registry, tmp_path, titanic, titanic_res
 # -- command line -----------------------------------------------------------------------
 
 
-def test_cli_register_list_alias_show_export(store, saved_model, tmp_path, cli):
+def test_cli_register_list_alias_show_export(store, saved_model, tmp_path, cli, same_workspace):
     uri = ("--tracking-uri", store)
     register_model(NAME, path=saved_model, tracking_uri=store)  # version 1, in-process: faster
     out = cli(

@@ -5,10 +5,15 @@ read in chunks, each chunk is scored with :meth:`TabularModel.predict_frame` and
 appended to the output, so memory stays flat however large the input grows. The
 output is written in a hidden staging folder beside it and renamed into place at the
 end (:mod:`titanicml._utils.staging`): it is complete or absent.
+
+CSV rows are parsed strictly: a row with more or fewer fields than the header (a
+truncated line, garbage, an unclosed quote) stops the job naming its line, or with
+``on_bad_rows="skip"`` is left out and written to ``<output>.bad-rows.csv``.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -17,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from titanicml._utils.staging import staged_path
-from titanicml.data.io import SUPPORTED_SUFFIXES
+from titanicml._utils.csvrows import BadRowsError, BadRowsFile, good_frames
+from titanicml._utils.staging import Staging
+from titanicml.data.io import csv_options, is_csv, is_table_file
 from titanicml.exceptions import ColumnError, ConfigError, DataError, DataFormatError
 
 if TYPE_CHECKING:
@@ -28,11 +34,23 @@ if TYPE_CHECKING:
 
     Chunk = tuple[int, pd.DataFrame]  # (row number of the first row in its file, rows)
 
-__all__ = ["OUTPUT_SUFFIXES", "BatchProgress", "BatchSummary", "score_file"]
+__all__ = [
+    "BAD_ROWS_SUFFIX",
+    "ON_BAD_ROWS",
+    "OUTPUT_SUFFIXES",
+    "BatchProgress",
+    "BatchSummary",
+    "bad_rows_path",
+    "score_file",
+]
 
 OUTPUT_SUFFIXES = (".csv", ".parquet")
 ROW_COLUMN = "row"
 FILE_COLUMN = "file"
+#: What to do with a CSV row whose number of fields is not the header's.
+ON_BAD_ROWS = ("error", "skip")
+#: Skipped rows go to ``<output><BAD_ROWS_SUFFIX>``.
+BAD_ROWS_SUFFIX = ".bad-rows.csv"
 
 
 @dataclass(frozen=True)
@@ -51,7 +69,11 @@ class BatchSummary:
         The predictions file.
     warnings : tuple of str
         One sentence per input file that lacks some of the model's columns
-        (they were imputed).
+        (they were imputed), and per file whose bad rows were skipped.
+    skipped_rows : int
+        Bad CSV rows left out (``on_bad_rows="skip"``).
+    bad_rows_output : Path, optional
+        The file of the skipped rows (``<output>.bad-rows.csv``), when there are some.
     """
 
     rows: int
@@ -59,6 +81,8 @@ class BatchSummary:
     seconds: float
     output: Path
     warnings: tuple[str, ...] = ()
+    skipped_rows: int = 0
+    bad_rows_output: Path | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -105,6 +129,7 @@ def score_file(
     id_column: str | None = None,
     on_progress: Callable[[BatchProgress], None] | None = None,
     overwrite: bool = False,
+    on_bad_rows: str = "error",
 ) -> BatchSummary:
     """Score a CSV or Parquet file (or a folder of them) into one predictions file.
 
@@ -125,17 +150,22 @@ def score_file(
     on_progress : callable, optional
         Called with a :class:`BatchProgress` after each chunk.
     overwrite : bool
-        Replace an existing output file.
+        Replace an existing output file (and its ``.bad-rows.csv``).
+    on_bad_rows : {"error", "skip"}
+        A CSV row with more or fewer fields than the header: ``"error"`` stops before
+        anything is scored, naming the lines; ``"skip"`` leaves it out, writes it to
+        ``<output>.bad-rows.csv`` and counts it in the summary.
 
     Returns
     -------
     BatchSummary
-        Rows, files, seconds and the output path.
+        Rows, files, seconds, the output path and the skipped rows.
 
     Raises
     ------
     DataFormatError
-        Missing, unsupported, unreadable or empty input; unsupported output suffix.
+        Missing, unsupported, unreadable or empty input; unsupported output suffix;
+        CSV rows with the wrong number of fields (with ``on_bad_rows="error"``).
     ColumnError
         A chunk whose values do not fit the model (the message names the column,
         the file and the rows), or an absent ``id_column``.
@@ -147,16 +177,21 @@ def score_file(
     -----
     Output columns: ``row`` (0-based row number in its file), ``file`` (folder input
     only), the ``id_column`` when given, then ``prediction`` and one
-    ``probability_<class>`` per class. The output is complete or absent: it is
-    written in a hidden staging folder beside it and renamed into place, and the
-    staging folder is deleted on any error or interruption.
+    ``probability_<class>`` per class; skipped rows leave gaps in ``row``. The output
+    (and the bad-rows file) is complete or absent: it is written in a hidden staging
+    folder beside it and renamed into place, and the staging folder is deleted on any
+    error or interruption (or, after a kill, by the next staging in that folder).
     """
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
         raise ConfigError(f"chunk_size must be a positive number of rows, got {chunk_size!r}")
+    if on_bad_rows not in ON_BAD_ROWS:
+        raise ConfigError(
+            f"on_bad_rows must be one of {', '.join(ON_BAD_ROWS)}, got {on_bad_rows!r}"
+        )
     source = Path(input_path)
     files = _input_files(source)
     target = Path(output_path).absolute()
-    _check_output(target, source, overwrite)
+    _check_output(target, source, overwrite, on_bad_rows)
     scorer = _resolve_model(model)
     _check_id_column(scorer, id_column)
     started = time.monotonic()
@@ -165,20 +200,24 @@ def score_file(
     wanted, string_columns = _wanted_columns(scorer, id_column)
     total_rows = _parquet_rows(files)
     rows, warnings = 0, []
-    with staged_path(target, overwrite=True) as temporary:
-        with _open_writer(temporary, target.suffix.lower()) as writer:
+    side = bad_rows_path(target)
+    with Staging(target.parent, prefix=f".{target.name}.") as staging:
+        temporary = staging.path / target.name
+        bad_rows = BadRowsFile(on_bad_rows, staging.path / side.name, side, ROW_COLUMN)
+        with _open_writer(temporary, target.suffix.lower()) as writer, closing(bad_rows):
             for number, path in enumerate(files, start=1):
-                chunks = _read_chunks(path, chunk_size, wanted, string_columns)
+                chunks = _read_chunks(path, chunk_size, wanted, string_columns, bad_rows)
                 with closing(chunks):
-                    for start, frame in chunks:
-                        if start == 0:
+                    for index, (start, frame) in enumerate(chunks):
+                        if index == 0:
                             warning = _check_columns(scorer, path, frame, id_column)
                             if warning:
                                 warnings.append(warning)
                         if frame.shape[0] == 0:
                             continue
                         out = _score_chunk(scorer, frame, path, start, folder, id_column)
-                        writer.write(out, f"{path.name}, rows {start}-{start + len(out) - 1}")
+                        first, last = out[ROW_COLUMN].iloc[0], out[ROW_COLUMN].iloc[-1]
+                        writer.write(out, f"{path.name}, rows {first}-{last}")
                         rows += len(out)
                         del frame, out  # at most one chunk alive while the next is read
                         if on_progress is not None:
@@ -187,10 +226,44 @@ def score_file(
                                 rows, total_rows, path, number, len(files), elapsed
                             )
                             on_progress(report)
+                warning = bad_rows.warning(path)
+                if warning:
+                    warnings.append(warning)
         if rows == 0:
             where = f"folder {source}" if folder else str(source)
+            if bad_rows.count:
+                raise DataFormatError(
+                    f"{where} has no good data rows: all {bad_rows.count:,} have the wrong "
+                    "number of fields; fix the file"
+                )
             raise DataFormatError(f"{where} has no data rows; give a file with at least one row")
-    return BatchSummary(rows, len(files), time.monotonic() - started, target, tuple(warnings))
+        _publish(staging, temporary, target, bad_rows, overwrite)
+    return BatchSummary(
+        rows,
+        len(files),
+        time.monotonic() - started,
+        target,
+        tuple(warnings),
+        bad_rows.count,
+        side if bad_rows.count else None,
+    )
+
+
+def bad_rows_path(output: Path) -> Path:
+    """Return where the rows skipped while scoring into ``output`` are written."""
+    return output.with_name(output.name + BAD_ROWS_SUFFIX)
+
+
+def _publish(
+    staging: Staging, built: Path, target: Path, bad_rows: BadRowsFile, overwrite: bool
+) -> None:
+    """Publish the bad-rows file, then the output; with ``overwrite`` drop an old bad-rows file."""
+    if bad_rows.count:
+        staging.publish(bad_rows.built, bad_rows.target, overwrite=True)
+    staging.publish(built, target, overwrite=True)
+    if overwrite and not bad_rows.count:
+        # An earlier run's: it does not describe the new output.
+        bad_rows.target.unlink(missing_ok=True)
 
 
 def _input_files(source: Path) -> list[Path]:
@@ -200,12 +273,12 @@ def _input_files(source: Path) -> list[Path]:
         files = sorted(
             p
             for p in source.iterdir()
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in SUPPORTED_SUFFIXES
+            if p.is_file() and not p.name.startswith(".") and is_table_file(p)
         )
         if not files:
             raise DataFormatError(f"folder {source} holds no .csv or .parquet file")
         return files
-    if source.suffix.lower() not in SUPPORTED_SUFFIXES:
+    if not is_table_file(source):
         raise DataFormatError(
             f"unsupported input file type {source.suffix or '(none)'!r} for {source}; "
             "give a .csv or .parquet file, or a folder of them"
@@ -215,7 +288,7 @@ def _input_files(source: Path) -> list[Path]:
     return [source]
 
 
-def _check_output(target: Path, source: Path, overwrite: bool) -> None:
+def _check_output(target: Path, source: Path, overwrite: bool, on_bad_rows: str) -> None:
     if target.suffix.lower() not in OUTPUT_SUFFIXES:
         raise DataFormatError(
             f"unsupported output file type {target.suffix or '(none)'!r} for {target}; "
@@ -230,6 +303,12 @@ def _check_output(target: Path, source: Path, overwrite: bool) -> None:
         raise ConfigError(
             f"{target} already exists; choose another path, or replace it "
             "(--overwrite, overwrite=True)"
+        )
+    side = bad_rows_path(target)
+    if on_bad_rows == "skip" and side.exists() and not overwrite:
+        raise ConfigError(
+            f"{side} already exists (the bad rows of an earlier output); choose another "
+            "output path, or replace both (--overwrite, overwrite=True)"
         )
 
 
@@ -286,7 +365,7 @@ def _wanted_columns(
 
 
 def _parquet_rows(files: list[Path]) -> int | None:
-    if any(p.suffix.lower() == ".csv" for p in files):
+    if any(is_csv(p) for p in files):
         return None
     import pyarrow.parquet as pq
 
@@ -301,25 +380,39 @@ def _parquet_rows(files: list[Path]) -> int | None:
 
 
 def _read_chunks(
-    path: Path, chunk_size: int, wanted: set[str] | None, strings: set[str]
+    path: Path,
+    chunk_size: int,
+    wanted: set[str] | None,
+    strings: set[str],
+    bad_rows: BadRowsFile | None = None,
 ) -> Generator[Chunk, None, None]:
     """Yield ``(first row number, frame)`` per chunk; a header-only file yields one empty frame."""
-    if path.suffix.lower() == ".csv":
-        return _csv_chunks(path, chunk_size, strings)
+    if is_csv(path):
+        return _csv_chunks(path, chunk_size, strings, bad_rows)
     return _parquet_chunks(path, chunk_size, wanted)
 
 
-def _csv_chunks(path: Path, chunk_size: int, strings: set[str]) -> Generator[Chunk, None, None]:
+def _csv_chunks(
+    path: Path, chunk_size: int, strings: set[str], bad_rows: BadRowsFile | None = None
+) -> Generator[Chunk, None, None]:
     import warnings
 
     import pandas as pd
 
+    # The delimiter and compression read_table finds; repeated column names refused.
+    options = csv_options(path)
+    sep, compression = options.get("sep", ","), options.get("compression")
     start = 0
     try:
+        # Strict rows: a good file costs one fast pyarrow pass; a file with rows of
+        # another field count than the header is refused by line, or read skipping them.
+        if bad_rows is not None and bad_rows.check(path, sep, compression):
+            yield from good_frames(path, chunk_size, strings, bad_rows.add, sep, compression)
+            return
         # Every column is read (no ``usecols``): with it, pandas silently drops the
         # extra fields of a ragged line instead of reporting it.
         reader = pd.read_csv(
-            path, chunksize=chunk_size, engine="c", dtype=dict.fromkeys(strings, object)
+            path, chunksize=chunk_size, engine="c", dtype=dict.fromkeys(strings, object), **options
         )
         with reader:
             while True:
@@ -332,12 +425,16 @@ def _csv_chunks(path: Path, chunk_size: int, strings: set[str]) -> Generator[Chu
                 yield start, frame
                 start += frame.shape[0]
                 del frame  # before the next chunk is read
+    except BadRowsError as exc:
+        raise DataFormatError(str(exc)) from None
     except pd.errors.EmptyDataError:
         raise DataFormatError(f"{path} is empty; give a file with a header row and data") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, EOFError) as exc:
         raise DataFormatError(
             f"cannot read {path} as csv after row {start}: {_first_line(exc)}"
         ) from None
+    except csv.Error as exc:
+        raise DataFormatError(f"cannot read {path} as csv: {_first_line(exc)}") from None
 
 
 def _parquet_chunks(
@@ -400,12 +497,17 @@ def _score_chunk(
     import numpy as np
     import pandas as pd
 
+    if isinstance(frame.index, pd.RangeIndex):
+        numbers = np.arange(start, start + frame.shape[0], dtype=np.int64)
+    else:  # rows were skipped: the frame's index holds the row numbers
+        numbers = frame.index.to_numpy(dtype=np.int64)
+        frame = frame.reset_index(drop=True)
     try:
         predictions = scorer.predict_frame(frame)
     except DataError as exc:
-        end = start + frame.shape[0] - 1
-        raise type(exc)(f"{path.name}, rows {start}-{end} (0-based): {exc}") from None
-    columns: dict[str, Any] = {ROW_COLUMN: np.arange(start, start + frame.shape[0], dtype=np.int64)}
+        first, last = numbers[0], numbers[-1]
+        raise type(exc)(f"{path.name}, rows {first}-{last} (0-based): {exc}") from None
+    columns: dict[str, Any] = {ROW_COLUMN: numbers}
     if folder:
         columns[FILE_COLUMN] = path.name
     if id_column is not None:

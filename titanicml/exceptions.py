@@ -17,6 +17,8 @@ catch for the same mistake, so ``except ValueError`` keeps working::
     │   └── SearchCancelled                the job was cancelled (internal signal)
     ├── ModelError(ValueError)             a saved model cannot be loaded or used
     │   ├── ModelIntegrityError            a file of a saved model was changed
+    │   ├── UntrustedModelError            unsigned, or signed by a key nobody trusted
+    │   ├── UnsafePickleError              the pickle names a global outside the allow-list
     │   ├── ModelNotFoundError(LookupError)    no such registered model, version or alias
     │   └── UnsupportedFeaturizer          the fast path cannot compile a featurizer
     └── EndpointError(ConnectionError)     an endpoint could not be reached
@@ -44,7 +46,9 @@ __all__ = [
     "TargetError",
     "TitanicMLError",
     "TrainingError",
+    "UnsafePickleError",
     "UnsupportedFeaturizer",
+    "UntrustedModelError",
 ]
 
 
@@ -110,6 +114,14 @@ class ModelError(TitanicMLError, ValueError):
 
 class ModelIntegrityError(ModelError):
     """A file of a saved model does not match the model's manifest."""
+
+
+class UntrustedModelError(ModelError):
+    """A saved model is unsigned, or signed by a key this workspace does not trust."""
+
+
+class UnsafePickleError(ModelError):
+    """A model's pickle refers to a class or function that titanicml does not unpickle."""
 
 
 class ModelNotFoundError(ModelError, LookupError):

@@ -5,6 +5,11 @@ cross-validated metrics of the best model, the leaderboard and the model; each
 estimator family searched gets a child run with its best configuration and
 score. Every write goes through :class:`mlflow.MlflowClient` (no global active
 run), so trainings in threads or processes sharing one store do not collide.
+
+Every run is tagged with the process that runs it (pid, host, start time, pid
+namespace) and a heartbeat that a background thread renews, so that a run whose
+process was killed outright is recognised and closed the next time the store is
+opened (:func:`titanicml.store.close_stale_runs`).
 """
 
 from __future__ import annotations
@@ -19,10 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from titanicml.store import (
+    HEARTBEAT_TAG,
     MODEL_ARTIFACT_PATH,
     TAG_PREFIX,
     ensure_experiment,
     get_client,
+    heartbeat_value,
+    owner_tags,
     resolve_tracking_uri,
 )
 
@@ -35,7 +43,10 @@ if TYPE_CHECKING:
     from titanicml.result import TrainingResult
     from titanicml.spec import TrainSpec
 
-__all__ = ["TrainingRun"]
+__all__ = ["HEARTBEAT_SECONDS", "TrainingRun"]
+
+#: Seconds between two renewals of a running run's heartbeat tag.
+HEARTBEAT_SECONDS = 30.0
 
 
 class TrainingRun:
@@ -71,6 +82,7 @@ class TrainingRun:
         self.client: MlflowClient | None = None
         self.run_id: str | None = None
         self.experiment_id: str | None = None
+        self._heartbeat: _Heartbeat | None = None
 
     def __enter__(self) -> TrainingRun:
         from mlflow.entities import Param, RunTag
@@ -83,9 +95,14 @@ class TrainingRun:
         with _interrupts_deferred() as interrupted:
             run = self.client.create_run(
                 self.experiment_id,
-                tags={"mlflow.source.name": "titanicml", f"{TAG_PREFIX}target": self.spec.target},
+                tags={
+                    "mlflow.source.name": "titanicml",
+                    f"{TAG_PREFIX}target": self.spec.target,
+                    **owner_tags(),  # with the run, so no RUNNING run lacks its owner
+                },
             )
             self.run_id = run.info.run_id
+        self._heartbeat = _Heartbeat(self.client, self.run_id, HEARTBEAT_SECONDS)
         try:
             if interrupted():
                 raise KeyboardInterrupt
@@ -105,6 +122,9 @@ class TrainingRun:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
         if self.client is None or self.run_id is None:
             return
         if exc_type is None:
@@ -131,9 +151,13 @@ class TrainingRun:
         self.client.log_batch(
             self.run_id,
             metrics=[
-                Metric(f"cv_{name}", value, now, 0)
-                for name, value in result.metrics.items()
-                if value == value
+                *(
+                    Metric(f"cv_{name}", value, now, 0)
+                    for name, value in result.metrics.items()
+                    if value == value
+                ),
+                # Rows left out because their target was missing.
+                Metric("rows_dropped", float(result.rows_dropped), now, 0),
             ],
             params=[
                 Param("task_resolved", result.task),
@@ -175,7 +199,7 @@ class TrainingRun:
             child = self.client.create_run(
                 self.experiment_id,
                 run_name=f"{row['estimator']}",
-                tags={"mlflow.parentRunId": self.run_id},
+                tags={"mlflow.parentRunId": self.run_id, **owner_tags()},
             )
             config = json.loads(row["config"])
             metrics = [
@@ -195,6 +219,30 @@ class TrainingRun:
                 tags=[RunTag(f"{TAG_PREFIX}estimator", str(row["estimator"]))],
             )
             self.client.set_terminated(child.info.run_id, status="FINISHED")
+
+
+class _Heartbeat:
+    """A daemon thread renewing a run's heartbeat tag every ``interval`` seconds."""
+
+    def __init__(self, client: MlflowClient, run_id: str, interval: float) -> None:
+        self._client = client
+        self._run_id = run_id
+        self._interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="titanicml-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                self._client.set_tag(self._run_id, HEARTBEAT_TAG, heartbeat_value())
+            except Exception:  # a missed beat is harmless: the owner's pid decides
+                continue
+
+    def stop(self) -> None:
+        """Stop beating; wait briefly for a beat being written."""
+        self._stopped.set()
+        self._thread.join(timeout=10)
 
 
 @contextmanager

@@ -183,7 +183,7 @@ class Trainer:
         backend = get_backend(self.backend, **(self.backend_options or {}))
         frame, data_ref = resolve_data(data)
         # Refuse a bad target, metric or leaking data before any run is created.
-        spec, _, checks = check_before_training(frame, spec)
+        spec, prepared, checks = check_before_training(frame, spec)
         deadline = started + spec.time_budget
 
         def train(interrupts: _InterruptGuard) -> TrainingResult:
@@ -197,6 +197,7 @@ class Trainer:
                 raise TrainingError(f"training job {job.id} ended as {status.value}")
             result = backend.result(job)
             result.data_checks = checks.table
+            result.rows_dropped = prepared.n_dropped
             used = [c for c in result.model.input_columns if c in frame.columns]
             result.profile = profile_frame(frame[used])
             result.elapsed = time.monotonic() - started
@@ -230,25 +231,55 @@ def _parameter_names() -> list[str]:
 def check_before_training(
     frame: pd.DataFrame, spec: TrainSpec
 ) -> tuple[TrainSpec, PreparedTarget, CheckReport]:
-    """Validate the target and metric and run the data checks, as every backend needs.
+    """Validate the target and metric, run the data checks, and check the model can be saved.
 
     Returns the spec with the columns the checks dropped (``spec.dropped``), the
-    prepared target and the check report.
+    prepared target and the check report (with a ``missing_target`` finding when rows
+    without a target are left out). The featurization plan, the model's MLflow
+    signature and its input example are built from the data and checked as saving the
+    model will check them, so a type the model cannot be saved with stops here, not
+    after the time budget.
 
     Raises
     ------
     TitanicMLError
-        For a bad target or metric, or leaking data with ``on_leakage="error"``.
+        For a bad target or metric, leaking data with ``on_leakage="error"``, or a
+        column the model could not be saved with.
     """
     from titanicml.data.checks import run_checks
     from titanicml.data.target import prepare_target
+    from titanicml.features import plan_features
     from titanicml.metrics import metric_for_task
+    from titanicml.model.artifact import check_signature
+    from titanicml.model.predictor import prepare_rows
 
     target = prepare_target(frame, spec.target, spec.task)
     metric_for_task(spec.metric, target.task)
     checked = frame.loc[target.kept_rows, [c for c in frame.columns if c not in spec.exclude]]
     checks = run_checks(checked, spec.target, target.task, spec.on_leakage, spec.seed)
-    return replace(spec, dropped=dict(checks.dropped)), target, checks
+    spec = replace(spec, dropped=dict(checks.dropped))
+    # What the backends featurize (the local one, exactly), and what the model will save.
+    features = frame.drop(columns=[spec.target])[target.kept_rows].reset_index(drop=True)
+    plan = plan_features(features, spec.exclude, spec.dropped, target.task, spec.seed)
+    prepare_rows(plan, features.head(_CHECKED_ROWS))
+    check_signature(plan, features, target.classes)
+    if target.n_dropped:
+        checks = _with_missing_target(checks, spec.target, target.n_dropped, len(frame))
+    return spec, target, checks
+
+
+# check_before_training converts this many rows as the model will, to find bad values early.
+_CHECKED_ROWS = 200
+
+
+def _with_missing_target(checks: CheckReport, target: str, dropped: int, rows: int) -> CheckReport:
+    """Add the finding that rows without a target were left out of training."""
+    from titanicml.data.checks.report import finding, format_count
+
+    message = f"{format_count(dropped, rows)} have no {target!r} and were left out of training"
+    figures = {"rows_dropped": dropped, "fraction": dropped / rows}
+    found = finding("missing_target", "fixed", message, target, figures)
+    return replace(checks, findings=[found, *checks.findings])
 
 
 class _InterruptGuard:

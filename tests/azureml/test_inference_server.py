@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from servers import free_port
 
 pytest.importorskip("azureml_inference_server_http")
@@ -106,6 +107,9 @@ def server(model_dir, mount, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.pop("AZUREML_MODEL_NAME", None)
     env.pop("AZUREML_MODEL_VERSION", None)
+    # What Azure sets from the deployment YAML: the key the model is signed with.
+    deployment = yaml.safe_load((model_dir / "azure" / "online-deployment.yml").read_text())
+    env.update(deployment["environment_variables"])
     command = [
         sys.executable,
         "-c",

@@ -7,6 +7,7 @@ exits with 130 after the MLflow run is marked KILLED.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -40,9 +41,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _WarningLines(logging.Handler):
+    """Print the library's warnings (e.g. runs a killed process left RUNNING) as CLI lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # sys.stderr is looked up at each line: it may be replaced after start-up.
+        print(f"titanicml: warning: {record.getMessage()}", file=sys.stderr)
+
+
+def _show_library_warnings() -> None:
+    logger = logging.getLogger("titanicml")
+    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
+        logger.addHandler(_WarningLines(logging.WARNING))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit status."""
     args = build_parser().parse_args(argv)
+    _show_library_warnings()
     from titanicml.exceptions import TitanicMLError
 
     try:

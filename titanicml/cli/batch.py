@@ -51,6 +51,13 @@ def add_commands(commands: Any) -> None:
         "--id-column", default=None, metavar="COL", help="input column copied into the output"
     )
     invoke.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    invoke.add_argument(
+        "--on-bad-rows",
+        choices=["error", "skip"],
+        default="error",
+        help="a CSV row with more or fewer fields than the header: stop naming its line "
+        "(error, the default), or leave it out and write it to OUTPUT.bad-rows.csv (skip)",
+    )
     invoke.set_defaults(handler=_batch_invoke)
 
     from titanicml.cli.endpoint import add_azure_options
@@ -132,6 +139,7 @@ def _batch_invoke(args: argparse.Namespace) -> int:
                 id_column=args.id_column,
                 on_progress=report,
                 overwrite=args.overwrite,
+                on_bad_rows=args.on_bad_rows,
             )
     except KeyboardInterrupt:
         print(f"titanicml: interrupted; nothing was written to {args.output}", file=sys.stderr)
@@ -139,8 +147,12 @@ def _batch_invoke(args: argparse.Namespace) -> int:
     for warning in summary.warnings:
         print(f"titanicml: warning: {warning}", file=sys.stderr)
     files = "1 file" if summary.files == 1 else f"{summary.files} files"
+    skipped = ""
+    if summary.skipped_rows:
+        rows = "row" if summary.skipped_rows == 1 else "rows"
+        skipped = f"; skipped {summary.skipped_rows:,} bad {rows}: {summary.bad_rows_output}"
     print(
         f"Scored {summary.rows:,} rows from {files} in {summary.seconds:.1f} s "
-        f"({summary.rows_per_second:,.0f} rows/s): {summary.output}"
+        f"({summary.rows_per_second:,.0f} rows/s): {summary.output}{skipped}"
     )
     return 0

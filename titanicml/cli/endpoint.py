@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from titanicml.cli._args import EXIT_USER_ERROR
+from titanicml.serve.limits import ServerLimits
 
 DEFAULT_ENDPOINT = "titanic-endpoint"
 
@@ -31,9 +33,41 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--auth", choices=["key", "none"], default="key")
-    serve.add_argument("--key", default=None, help="primary key (default: stored or generated)")
-    serve.add_argument("--max-body-bytes", type=int, default=None)
+    serve.add_argument(
+        "--key", default=None, help="the endpoint's one key (replaces its stored keys)"
+    )
+    serve.add_argument("--max-body-bytes", type=int, default=None, help="default 2 MiB")
     serve.add_argument("--request-log", default=None, help="request log file (JSON lines)")
+    limits = ServerLimits()
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=limits.max_connections,
+        metavar="N",
+        help="open connections at once; past it idle ones are closed, else a 503 "
+        f"(default {limits.max_connections}, lowered to fit 'ulimit -n')",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=limits.header_timeout,
+        metavar="SECONDS",
+        help=f"time for a request's headers to arrive (default {limits.header_timeout:g})",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        default=limits.body_timeout,
+        metavar="SECONDS",
+        help=f"time for a request's body to arrive (default {limits.body_timeout:g})",
+    )
+    serve.add_argument(
+        "--keep-alive-timeout",
+        type=float,
+        default=limits.keep_alive_timeout,
+        metavar="SECONDS",
+        help=f"time an idle connection stays open (default {limits.keep_alive_timeout:g})",
+    )
     serve.add_argument("--workspace", default=None)
     serve.add_argument("--tracking-uri", default=None)
     serve.set_defaults(handler=_serve)
@@ -138,6 +172,12 @@ def _create(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from titanicml.serve.server import endpoint_config, serve
 
+    asked = ServerLimits(
+        max_connections=args.max_connections,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        keep_alive_timeout=args.keep_alive_timeout,
+    )
     config = endpoint_config(
         args.model,
         name=args.name,
@@ -148,6 +188,14 @@ def _serve(args: argparse.Namespace) -> int:
         request_log=args.request_log,
         max_body_bytes=args.max_body_bytes,
     )
+    limits = asked.within_file_limit()
+    if limits.max_connections < asked.max_connections:
+        print(
+            f"titanicml: warning: the open-file limit leaves room for "
+            f"{limits.max_connections} connections, not {asked.max_connections}; "
+            "raise it with 'ulimit -n' to serve more at once",
+            file=sys.stderr,
+        )
     auth = (
         f"key auth: titanicml online-endpoint get-credentials --name {args.name}"
         if config.keys
@@ -155,19 +203,30 @@ def _serve(args: argparse.Namespace) -> int:
     )
     print(
         f"Serving {config.model_name}:{config.model_version} at "
-        f"http://{args.host}:{args.port}/score ({auth}); Ctrl-C stops it",
+        f"http://{args.host}:{args.port}/score ({auth}; at most {limits.max_connections} "
+        "connections); Ctrl-C stops it",
         file=sys.stderr,
         flush=True,
     )
-    serve(config, host=args.host, port=args.port)
+    serve(config, host=args.host, port=args.port, limits=limits)
     return 0
 
 
 def _credentials(args: argparse.Namespace) -> int:
-    from titanicml.serve.auth import load_keys
+    from titanicml.exceptions import ConfigError
+    from titanicml.serve.auth import read_keys
 
-    keys = load_keys(args.name, args.workspace).to_dict()
-    print(keys[args.query] if args.query else json.dumps(keys, indent=2))
+    keys = read_keys(args.name, args.workspace).to_dict()
+    if args.query is None:
+        print(json.dumps(keys, indent=2))
+        return 0
+    if keys[args.query] is None:
+        raise ConfigError(
+            f"endpoint {args.name!r} has no secondary key: it was started with one key "
+            "(--key or TITANICML_ENDPOINT_KEY); make one with 'titanicml online-endpoint "
+            f"regenerate-keys --name {args.name} --key-type secondary'"
+        )
+    print(keys[args.query])
     return 0
 
 
@@ -181,13 +240,13 @@ def _regenerate(args: argparse.Namespace) -> int:
 
 def _invoke(args: argparse.Namespace) -> int:
     from titanicml.exceptions import DataError
-    from titanicml.serve.auth import load_keys
+    from titanicml.serve.auth import ENV_KEY, read_keys
     from titanicml.serve.server import invoke
 
     path = Path(args.request_file)
     if not path.is_file():
         raise DataError(f"no request file at {path}; write the JSON body to send into a file")
-    key = args.key or load_keys(args.name, args.workspace).primary
+    key = args.key or os.environ.get(ENV_KEY) or read_keys(args.name, args.workspace).primary
     content_type = "text/csv" if path.suffix.lower() == ".csv" else "application/json"
     answer = invoke(args.url, path.read_bytes(), key=key, content_type=content_type)
     print(json.dumps(answer.body, indent=2))

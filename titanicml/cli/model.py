@@ -103,6 +103,36 @@ def add_commands(commands: Any) -> None:
     tracking_option(export)
     export.set_defaults(handler=_model_export)
 
+    workspace_help = "workspace whose keys are trusted (default: TITANICML_HOME or ./.titanicml)"
+    verify = verbs.add_parser(
+        "verify",
+        help="check a model's signature, signer and files without loading it",
+        description="Check a model before anything of it runs: its manifest's signature, "
+        "that this workspace trusts the key that signed it, and every file (nothing is "
+        "imported or unpickled). Do it before giving a model from elsewhere to "
+        "mlflow models serve, which runs the model's own entry file.",
+    )
+    verify.add_argument(
+        "--model", required=True, metavar="REF", help=f"{reference_help}, runs:/RUN_ID/model or DIR"
+    )
+    verify.add_argument("--workspace", default=None, metavar="DIR", help=workspace_help)
+    tracking_option(verify)
+    verify.set_defaults(handler=_model_verify)
+
+    trust = verbs.add_parser(
+        "trust-key",
+        help="trust the key that signed someone else's models (or list the trusted keys)",
+        description="Trust a public key in this workspace: the models it signed then load "
+        "here. Give the key (ed25519:<base64>, as --list prints it) or a model it signed "
+        "(a directory, runs:/RUN_ID/model or a registered model reference). A model runs "
+        "code when it loads: trust a key only if you trust whoever holds its private key.",
+    )
+    trust.add_argument("source", nargs="?", metavar="KEY_OR_MODEL")
+    trust.add_argument("--list", action="store_true", help="list the trusted keys")
+    trust.add_argument("--workspace", default=None, metavar="DIR", help=workspace_help)
+    tracking_option(trust)
+    trust.set_defaults(handler=_model_trust_key)
+
 
 def _model_register(args: argparse.Namespace) -> int:
     from rich.console import Console
@@ -257,5 +287,59 @@ def _model_export(args: argparse.Namespace) -> int:
     path = export_model(args.model, args.output, args.tracking_uri)
     Console(highlight=False).print(
         f"Exported {args.model} to {path} (every file matches its manifest)", soft_wrap=True
+    )
+    return 0
+
+
+def _model_verify(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from titanicml.model.manifest import list_trusted_keys
+    from titanicml.model.signing import fingerprint
+    from titanicml.registry.local import verify_model
+
+    manifest = verify_model(args.model, args.tracking_uri, args.workspace)
+    key = str(manifest["public_key"])
+    origin = list_trusted_keys(args.workspace)[key]
+    Console(highlight=False).print(
+        f"{args.model}: signed by {key} (fingerprint {fingerprint(key)}, trusted: {origin}); "
+        f"all {len(manifest['sha256'])} files match the signed manifest",
+        soft_wrap=True,
+    )
+    return 0
+
+
+def _model_trust_key(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from titanicml.config import keys_dir
+    from titanicml.exceptions import ConfigError
+    from titanicml.model.manifest import list_trusted_keys, trust_key
+    from titanicml.model.signing import KEY_PREFIX, fingerprint
+
+    console = Console(highlight=False)
+    if args.list:
+        keys = list_trusted_keys(args.workspace)
+        if not keys:
+            console.print(
+                f"No trusted key in {keys_dir(args.workspace)}: the first model saved here "
+                "makes this workspace's signing key",
+                soft_wrap=True,
+            )
+        for key, origin in keys.items():
+            console.print(f"{fingerprint(key)}  {key}  {origin}", soft_wrap=True)
+        return 0
+    if not args.source:
+        raise ConfigError("give a KEY (ed25519:<base64>) or a model to trust-key, or --list")
+    source = args.source.strip()
+    if not source.startswith(KEY_PREFIX):
+        from titanicml.registry import local_model_dir
+
+        source = str(local_model_dir(source, args.tracking_uri))
+    trusted = trust_key(source, args.workspace)
+    console.print(
+        f"Trusted key {trusted.key} (fingerprint {trusted.fingerprint}) in {trusted.path}: "
+        "the models it signs now load in this workspace",
+        soft_wrap=True,
     )
     return 0

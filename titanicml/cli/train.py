@@ -144,6 +144,12 @@ def run_training(trainer: Trainer, data: Any, output: str | None) -> TrainingRes
     )
     if result.metric != "accuracy" and "accuracy" in result.metrics:
         console.print(f"CV accuracy: {result.metrics['accuracy']:.4f}")
+    if result.rows_dropped:
+        console.print(
+            f"Rows without a target: {result.rows_dropped:,} of {result.data.n_rows:,} "
+            f"left out of training (no {spec.target!r})",
+            highlight=False,
+        )
     console.print(
         f"MLflow run: {result.run_id}  (model: runs:/{result.run_id}/model)", soft_wrap=True
     )

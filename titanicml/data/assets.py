@@ -13,7 +13,8 @@ The workspace is ``workspace=`` if given, else ``$TITANICML_HOME``, else
 that a version already holds returns that version. A version is built in a staging
 folder (``<workspace>/data/.staging/``) and renamed into place under a per-name file
 lock, so it is visible whole, with its ``asset.json``, or not at all; staging
-leftovers of a crashed process are never listed.
+leftovers of a crashed process are never listed, and the next registration removes
+them.
 
 References to a version use Azure ML's spellings: ``name`` or ``name@latest``,
 ``name@3``, ``name:3``, each optionally prefixed with ``azureml:``.
@@ -241,7 +242,9 @@ def register(
     asset_type = _check_type(type, source)
     files = _source_files(source, asset_type)
     data_root = workspace_dir(workspace) / "data"
-    with Staging(data_root / ".staging", prefix=f"{os.getpid()}-") as staging_area:
+    # The staging folder's name records this process; the next registration removes
+    # it if this one is killed before it can (titanicml._utils.staging).
+    with Staging(data_root / ".staging", prefix="version-") as staging_area:
         staging = staging_area.path / "version"
         staging.mkdir()
         data_path = source.name if asset_type == "uri_file" else FOLDER_DATA

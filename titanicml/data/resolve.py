@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from titanicml.data.assets import is_reference, load_asset
 from titanicml.data.io import frame_fingerprint, read_table
-from titanicml.exceptions import DataError
+from titanicml.exceptions import ColumnError, DataError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -85,6 +85,14 @@ def resolve_data(data: Any, workspace: str | Path | None = None) -> tuple[pd.Dat
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise DataError("the data is empty; give a table with a target column and some rows")
     frame = frame.rename(columns=str)
+    if frame.columns.has_duplicates:
+        counts = frame.columns.value_counts()
+        repeated = counts[counts > 1].items()
+        listed = ", ".join(f"{name!r} ({count} times)" for name, count in repeated)
+        raise ColumnError(
+            f"the data has repeated column names: {listed}; give each column its own name "
+            "(frame.columns = [...]) before training"
+        )
     ref = DataRef(
         source,
         digest or frame_fingerprint(frame),

@@ -17,6 +17,7 @@ __all__ = ["PreparedTarget", "infer_task", "prepare_target"]
 MAX_INTEGER_CLASSES = 20
 # A classification target with more classes than this is refused.
 MAX_CLASSES = 200
+_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe", ",": "comma"}
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ def prepare_target(frame: pd.DataFrame, target: str, task: str) -> PreparedTarge
         close = [c for c in frame.columns if c.lower() == target.lower()]
         hint = f"; did you mean {close[0]!r}?" if close else ""
         columns = ", ".join(map(str, frame.columns[:12])) + (", ..." if frame.shape[1] > 12 else "")
+        if frame.shape[1] == 1 and not hint:
+            hint = _one_column_hint(str(frame.columns[0]))
         raise ColumnError(f"target column {target!r} is not in the data (columns: {columns}){hint}")
     column = frame[target]
     kept = column.notna().to_numpy()
@@ -107,7 +110,14 @@ def prepare_target(frame: pd.DataFrame, target: str, task: str) -> PreparedTarge
             raise TargetError(f"target {target!r} is constant; there is nothing to predict")
         return PreparedTarget(task, values.to_numpy(dtype=float), None, kept)
 
-    classes, codes = np.unique(values.to_numpy(), return_inverse=True)
+    try:
+        classes, codes = np.unique(values.to_numpy(), return_inverse=True)
+    except TypeError:  # labels that do not compare: 1 and "a"
+        kinds = sorted({type(v).__name__ for v in values})
+        raise TargetError(
+            f"target {target!r} mixes values of types {', '.join(kinds)}; make its labels one "
+            f"type (for example frame[{target!r}].astype(str))"
+        ) from None
     n_classes = len(classes)
     if n_classes < 2:
         raise TargetError(
@@ -132,6 +142,19 @@ def prepare_target(frame: pd.DataFrame, target: str, task: str) -> PreparedTarge
             "least 2 rows per class (drop or merge that class)"
         )
     return PreparedTarget(task, codes.astype(np.int64), [_plain(c) for c in classes], kept)
+
+
+def _one_column_hint(name: str) -> str:
+    """Say so when the only column's name looks like a whole header split by a delimiter."""
+    found = [(d, label) for d, label in _DELIMITERS.items() if d in name]
+    if not found:
+        return ""
+    delimiter, label = found[0]
+    return (
+        f"; the data has a single column, whose name holds {label}s ({delimiter!r}): it was "
+        f"read with the wrong delimiter; give titanicml the file's path (it detects the "
+        f"delimiter) or read it with pandas.read_csv(path, sep={delimiter!r})"
+    )
 
 
 def _plain(value: object) -> object:

@@ -229,7 +229,12 @@ def _write_files(
             f"{model} has no score.py or azure/conda.yml (saved by an older titanicml); "
             "train and save it again"
         )
-    documents = azure_files._documents(model_dir, name, name, deployment)
+    from titanicml.model.signing import manifest_key
+
+    # The deployment trusts the key the model is signed with (its workspace is not on Azure).
+    documents = azure_files.azure_documents(
+        model_dir, name, name, deployment, manifest_key(model_dir)
+    )
     model_path = f"./{MODEL_FOLDER}"
     if kind == "online":
         endpoint, target = documents["online_endpoint"], documents["online_deployment"]

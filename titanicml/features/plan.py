@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["KINDS", "MAX_ONE_HOT_CATEGORIES", "ColumnPlan", "FeaturePlan", "plan_features"]
 
 KINDS = ("numeric", "categorical", "encoded", "text", "datetime", "dropped")
+# The columns of FeaturePlan.to_frame (the featurization table of a result and a model).
+TABLE_COLUMNS = ("name", "kind", "dtype", "reason")
 # A category seen fewer times than this is pooled as "infrequent".
 MIN_CATEGORY_COUNT = 5
 MISSING_CATEGORY = "__missing__"
@@ -70,12 +72,17 @@ class ColumnPlan:
         The type the column had in training, which the model expects at predict time.
     reason : str
         Sentence for a human: how it is featurized, or why it is dropped.
+    source_dtype : str
+        The column's pandas dtype in the training data (``"bool"``, ``"Int64"``,
+        ``"category"``, ``"datetime64[us]"``, ...): the model's MLflow signature is
+        typed from it. Empty in plans made before titanicml recorded it.
     """
 
     name: str
     kind: str
     dtype: str
     reason: str = ""
+    source_dtype: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,9 +116,8 @@ class FeaturePlan:
         """Return the plan as a table (name, kind, dtype, reason)."""
         import pandas as pd
 
-        return pd.DataFrame(
-            [c.__dict__ for c in self.columns], columns=list(ColumnPlan.__annotations__)
-        )
+        rows = [{name: getattr(c, name) for name in TABLE_COLUMNS} for c in self.columns]
+        return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
     def build(self) -> ColumnTransformer:
         """Build the unfitted scikit-learn transformer for this plan."""
@@ -183,24 +189,27 @@ def _plan_column(column: pd.Series, drop_reason: str) -> ColumnPlan:
     """
     name = str(column.name)
     dtype = _input_dtype(column, value_type(column))
+    source = str(column.dtype)
     if drop_reason:
-        return ColumnPlan(name, "dropped", dtype, drop_reason)
+        return ColumnPlan(name, "dropped", dtype, drop_reason, source)
     info = classify_column(column)
     kind = info.base_kind
     featurized = FEATURIZATION[kind]
     if featurized == "dropped":
-        return ColumnPlan(name, "dropped", dtype, UNUSABLE[kind])
+        return ColumnPlan(name, "dropped", dtype, UNUSABLE[kind], source)
     if featurized == "numeric":
-        return ColumnPlan(name, "numeric", dtype, "median-imputed, with a missing indicator")
+        reason = "median-imputed, with a missing indicator"
+        return ColumnPlan(name, "numeric", dtype, reason, source)
     if featurized == "datetime":
-        return ColumnPlan(name, "datetime", "datetime", "calendar parts")
+        return ColumnPlan(name, "datetime", "datetime", "calendar parts", source)
     if featurized == "categorical":
-        return ColumnPlan(name, "categorical", dtype, f"one-hot, {info.n_unique} categories")
+        reason = f"one-hot, {info.n_unique} categories"
+        return ColumnPlan(name, "categorical", dtype, reason, source)
     if featurized == "text":
         reason = f"free text ({info.words:.1f} words a value): word flags"
-        return ColumnPlan(name, "text", dtype, reason)
+        return ColumnPlan(name, "text", dtype, reason, source)
     reason = f"{info.n_unique} distinct values: target-encoded, cross-fitted"
-    return ColumnPlan(name, "encoded", dtype, reason)
+    return ColumnPlan(name, "encoded", dtype, reason, source)
 
 
 def _input_dtype(column: pd.Series, values: str) -> str:

@@ -20,20 +20,33 @@ from typing import TYPE_CHECKING, Any
 
 from titanicml._utils.staging import staged_path
 from titanicml._version import __version__
-from titanicml.exceptions import ModelError
+from titanicml.exceptions import DataError, ModelError
 from titanicml.model.layout import META_DIR, MODEL_ARTIFACT, MODEL_FILE, PROFILE_FILE
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from titanicml.features.plan import ColumnPlan, FeaturePlan
     from titanicml.model.predictor import TabularModel
 
-__all__ = ["save_model"]
+__all__ = ["check_signature", "input_example", "model_signature", "save_model"]
 
 # Packages a saved model needs at inference, besides its estimator's own.
-_RUNTIME_PACKAGES = ("mlflow", "numpy", "pandas", "scikit-learn", "joblib")
+_RUNTIME_PACKAGES = ("mlflow", "numpy", "pandas", "scikit-learn", "joblib", "cryptography")
 # The featurization plan's column types, as MLflow schema types.
+# (Plans made before titanicml recorded each column's training dtype; see _schema_type.)
 _SCHEMA_TYPES = {"integer": "long", "number": "double", "string": "string", "datetime": "datetime"}
+# The MLflow types of numpy dtype kinds: a column of that kind passes MLflow's check as it is.
+_NUMPY_SCHEMA_TYPES = {
+    "b": "boolean",
+    "i": "long",
+    "u": "long",
+    "f": "double",
+    "M": "datetime",
+    "O": "string",  # MLflow passes object columns through as they are
+}
+# check_signature checks the example and this many training rows against the signature.
+_CHECKED_ROWS = 200
 _ESTIMATOR_PACKAGES = {"lightgbm": "lightgbm", "xgboost": "xgboost"}
 
 
@@ -81,7 +94,7 @@ def save_model(
         DEFAULT_ONLINE_ENDPOINT,
         write_azure_files,
     )
-    from titanicml.model.manifest import write_manifest
+    from titanicml.model.manifest import signing_public_key, write_manifest
     from titanicml.store import quiet_mlflow
 
     target = Path(path).absolute()
@@ -106,7 +119,9 @@ def save_model(
                 built,
                 online_endpoint=DEFAULT_ONLINE_ENDPOINT,
                 batch_endpoint=DEFAULT_BATCH_ENDPOINT,
+                trusted_key=signing_public_key(),
             )
+            # Last: the sha256 of every file, signed with the workspace's key.
             write_manifest(built)
     except FileExistsError:
         raise ModelError(
@@ -129,19 +144,55 @@ def _code_copy(staging: Path) -> Path:
 
 
 def _signature(model: TabularModel) -> Any:
+    return model_signature(model.plan, model.labels if model.is_classifier else None)
+
+
+def model_signature(plan: FeaturePlan, labels: list | None) -> Any:
+    """Return the MLflow signature of a model: its input columns, then its outputs.
+
+    Every input column is optional (the model imputes it) and typed from its dtype in
+    training (:func:`_schema_type`), so that the training rows themselves pass MLflow's
+    type check; the outputs are ``prediction`` and, for a classifier (``labels`` given),
+    one ``probability_<label>`` per class.
+    """
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    inputs = Schema(
-        [ColSpec(_SCHEMA_TYPES[c.dtype], c.name, required=False) for c in model.plan.inputs]
-    )
-    if not model.is_classifier:
+    inputs = Schema([ColSpec(_schema_type(c), c.name, required=False) for c in plan.inputs])
+    if labels is None:
         return ModelSignature(inputs, Schema([ColSpec("double", "prediction")]))
-    label_type = _mlflow_type(model.labels)
-    outputs = [ColSpec(label_type, "prediction")] + [
-        ColSpec("double", f"probability_{label}") for label in model.labels
+    outputs = [ColSpec(_mlflow_type(labels), "prediction")] + [
+        ColSpec("double", f"probability_{label}") for label in labels
     ]
     return ModelSignature(inputs, Schema(outputs))
+
+
+def _schema_type(column: ColumnPlan) -> Any:
+    """Return the MLflow type of an input column: one its training dtype passes as it is.
+
+    MLflow refuses at predict time a column it cannot convert "safely" to the
+    signature's type: a ``bool`` column typed ``long``, a ``category`` column typed
+    ``string``, an ``Int64`` column with missing values typed anything. Columns of
+    numpy dtypes (and text) get their MLflow type; the others (categoricals, nullable
+    integers and booleans, time zones, durations) are typed ``any``, and the model
+    checks and converts their values itself.
+    """
+    import numpy as np
+    import pandas as pd
+    from mlflow.types.schema import AnyType
+
+    if not column.source_dtype:  # a plan made before titanicml recorded the dtypes
+        return _SCHEMA_TYPES[column.dtype]
+    try:
+        dtype = pd.api.types.pandas_dtype(column.source_dtype)
+    except TypeError:
+        return AnyType()
+    if isinstance(dtype, pd.StringDtype):
+        return "string"
+    if not isinstance(dtype, np.dtype) or (dtype.kind == "u" and dtype.itemsize == 8):
+        return AnyType()
+    name = _NUMPY_SCHEMA_TYPES.get(dtype.kind)
+    return AnyType() if name is None else name
 
 
 def _mlflow_type(values: list) -> str:
@@ -155,10 +206,79 @@ def _mlflow_type(values: list) -> str:
 
 
 def _input_example(model: TabularModel) -> Any:
+    return input_example(model.plan, (model.info or {}).get("input_example"))
+
+
+def input_example(plan: FeaturePlan, rows: list[dict[str, Any]] | None) -> pd.DataFrame | None:
+    """Return a model's input example as a frame whose columns have their signature's types.
+
+    Parameters
+    ----------
+    plan : FeaturePlan
+        The model's featurization plan.
+    rows : list of dict, optional
+        JSON-ready example records (:func:`~titanicml.model.predictor.example_rows`).
+    """
     import pandas as pd
 
-    rows = (model.info or {}).get("input_example")
-    return pd.DataFrame.from_records(rows, columns=model.input_columns) if rows else None
+    if not rows:
+        return None
+    columns = [c.name for c in plan.inputs]
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    for column in plan.inputs:
+        kind = _schema_type(column)
+        if kind == "datetime":
+            frame[column.name] = pd.to_datetime(frame[column.name], format="mixed")
+        elif kind not in ("boolean", "long", "double"):  # text, or values of any type
+            frame[column.name] = frame[column.name].astype(object)
+    return frame
+
+
+def check_signature(plan: FeaturePlan, inputs: pd.DataFrame, labels: list | None) -> None:
+    """Run the checks that saving a model of this plan will run, before any training.
+
+    Builds the signature and the input example from the plan and the training rows,
+    and asks MLflow whether the example and the first rows pass the signature and the
+    example converts to JSON, as :func:`save_model` will.
+
+    Parameters
+    ----------
+    plan : FeaturePlan
+        The featurization plan of the training rows.
+    inputs : DataFrame
+        The training rows (at least the plan's input columns).
+    labels : list, optional
+        The class labels of a classifier.
+
+    Raises
+    ------
+    DataError
+        Naming the column whose type the model could not be saved with.
+    """
+    import mlflow.models
+    from mlflow.exceptions import MlflowException
+
+    from titanicml.model.predictor import example_rows
+
+    names = [c.name for c in plan.inputs]
+    if not names:
+        return
+    signature = model_signature(plan, labels)
+    rows = inputs[names]
+    example = input_example(plan, example_rows(rows))
+    for sample in (example, rows.head(_CHECKED_ROWS)):
+        for column in plan.inputs:
+            try:
+                mlflow.models.validate_schema(sample[[column.name]], signature.inputs)
+                if sample is example:
+                    mlflow.models.convert_input_example_to_serving_input(sample[[column.name]])
+            except (MlflowException, TypeError, ValueError) as exc:
+                detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+                raise DataError(
+                    f"column {column.name!r} ({column.source_dtype or column.dtype}) could not "
+                    f"be saved in the model's MLflow signature: {detail}; convert it to a number, "
+                    f"text or date column, or leave it out with exclude=[{column.name!r}]"
+                ) from None
 
 
 def _requirements(model: TabularModel) -> list[str]:

@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_ONLINE_ENDPOINT",
     "ENDPOINT_NAME_PATTERN",
     "SCORE_SCRIPT",
+    "azure_documents",
     "check_endpoint_name",
     "write_azure_files",
 ]
@@ -82,6 +83,7 @@ def write_azure_files(
     online_endpoint: str = DEFAULT_ONLINE_ENDPOINT,
     batch_endpoint: str = DEFAULT_BATCH_ENDPOINT,
     deployment: str = DEFAULT_DEPLOYMENT,
+    trusted_key: str | None = None,
 ) -> dict[str, Path]:
     """Write ``score.py`` and the Azure ML YAML files into a model directory.
 
@@ -95,6 +97,10 @@ def write_azure_files(
         Names of the endpoints the YAML files create.
     deployment : str
         Name of the online and of the batch deployment.
+    trusted_key : str, optional
+        The public key the model is signed with: the deployments trust it through
+        ``TITANICML_TRUSTED_KEYS``, since the workspace that signed the model is not on
+        Azure.
 
     Returns
     -------
@@ -120,7 +126,7 @@ def write_azure_files(
     shutil.copyfile(Path(__file__).with_name("score_template.py"), written["score"])
     folder = root / AZURE_DIR
     folder.mkdir(exist_ok=True)
-    documents = _documents(root, online_endpoint, batch_endpoint, deployment)
+    documents = azure_documents(root, online_endpoint, batch_endpoint, deployment, trusted_key)
     for key, document in documents.items():
         path = folder / FILES[key]
         header = f"# Written by titanicml {__version__}. {_USAGE[key]}\n"
@@ -140,12 +146,23 @@ _USAGE = {
 }
 
 
-def _documents(
-    root: Path, online_endpoint: str, batch_endpoint: str, deployment: str
+def azure_documents(
+    root: Path,
+    online_endpoint: str,
+    batch_endpoint: str,
+    deployment: str,
+    trusted_key: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Build the YAML documents as plain dicts; paths are relative to ``<root>/azure/``."""
+    """Build the YAML documents as plain dicts; paths are relative to ``<root>/azure/``.
+
+    With ``trusted_key``, both deployments get ``TITANICML_TRUSTED_KEYS`` set to it, so
+    ``score.py`` and the MLflow loader on Azure accept the model signed with that key.
+    """
+    from titanicml.config import TRUSTED_KEYS_ENV
+
     model_path = ".."
-    return {
+    trust = {TRUSTED_KEYS_ENV: trusted_key} if trusted_key else {}
+    documents: dict[str, dict[str, Any]] = {
         "online_endpoint": {
             "$schema": SCHEMA_URL.format("managedOnlineEndpoint"),
             "name": online_endpoint,
@@ -193,6 +210,10 @@ def _documents(
             },
         },
     }
+    if trust:
+        documents["online_deployment"]["environment_variables"] = dict(trust)
+        documents["batch_deployment"]["settings"]["environment_variables"] = dict(trust)
+    return documents
 
 
 def _pip_requirements(root: Path) -> list[str]:

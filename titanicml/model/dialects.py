@@ -13,7 +13,12 @@ dialect                       body
 ``csv``                       ``text/csv`` with a header row
 ============================  =================================================
 
-Only the standard library is used, so parsing costs microseconds.
+Only the standard library is used, so parsing costs microseconds. Hostile bodies
+get a :class:`~titanicml.exceptions.RequestError` (a 400), never another error:
+JSON nested too deeply to parse, integers over Python's digit limit, and cells that
+are not a number, a string, a boolean or null (a list or an object) are refused.
+``NaN``, ``Infinity`` and numbers beyond a float's range are read as Python floats;
+the model refuses the infinite ones and imputes ``NaN`` as a missing value.
 """
 
 from __future__ import annotations
@@ -21,14 +26,45 @@ from __future__ import annotations
 import csv
 import io
 import json
+import reprlib
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from titanicml.exceptions import RequestError
 
-__all__ = ["DIALECTS", "parse_request"]
+__all__ = ["DIALECTS", "parse_request", "shown"]
 
 Records = list[dict[str, Any]]
+# The types of the values a cell may hold, as json.loads makes them.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+# A short repr for messages, whatever the caller sent (long strings, huge keys).
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+
+
+def shown(value: Any) -> str:
+    """Return a short ``repr`` of a value sent by a caller, for an error message."""
+    return _SHORT.repr(value)
+
+
+def _check_cells(records: Records, where: str) -> None:
+    """Refuse a cell that is a list or an object: a column holds one value per row."""
+    for row in records:
+        for value in row.values():
+            if type(value) not in _SCALARS:
+                _refuse_cell(records, where)
+
+
+def _refuse_cell(records: Records, where: str) -> None:
+    for number, row in enumerate(records):
+        for column, value in row.items():
+            if type(value) not in _SCALARS:
+                kind = "a list" if isinstance(value, list) else "an object"
+                raise RequestError(
+                    f"row {number} of {where}, column {shown(column)}, holds {kind}; a cell "
+                    "must be a number, a string, true, false or null"
+                )
 
 
 def _records(value: Any, where: str) -> Records:
@@ -115,6 +151,15 @@ def parse_request(body: bytes, content_type: str | None = None) -> tuple[str, Re
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestError(f"malformed JSON: {exc}") from None
+    except RecursionError:
+        raise RequestError(
+            "the JSON body is nested too deeply to read; send rows of column: value"
+        ) from None
+    except ValueError:  # an integer over the int-string conversion limit
+        raise RequestError(
+            f"the JSON body holds an integer of more than {sys.get_int_max_str_digits()} "
+            "digits; send numbers a float can hold (up to about 1.8e308)"
+        ) from None
     if not isinstance(payload, dict):
         raise RequestError(
             f"the body must be a JSON object with one of the keys {', '.join(DIALECTS)}; "
@@ -122,13 +167,14 @@ def parse_request(body: bytes, content_type: str | None = None) -> tuple[str, Re
         )
     keys = [k for k in DIALECTS if k in payload]
     if len(keys) != 1:
-        found = ", ".join(map(repr, payload)) or "none"
+        found = ", ".join(map(shown, list(payload)[:10])) or "none"
         raise RequestError(
             f"the body must have exactly one of the keys {', '.join(DIALECTS)} (found: {found})"
         )
     records = DIALECTS[keys[0]](payload[keys[0]], keys[0])
     if not records:
         raise RequestError(f"{keys[0]} holds no rows; send at least one row")
+    _check_cells(records, keys[0])
     return keys[0], records
 
 
@@ -137,8 +183,12 @@ def _parse_csv(body: bytes) -> Records:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise RequestError("the CSV body is not UTF-8 text") from None
-    reader = csv.reader(io.StringIO(text))
-    rows = [row for row in reader if row]
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    except csv.Error as exc:
+        raise RequestError(
+            f"malformed CSV: {exc}; send one header row, then one row per line"
+        ) from None
     if len(rows) < 2:
         raise RequestError("the CSV body needs a header row and at least one data row")
     header = rows[0]

@@ -19,16 +19,18 @@ import numpy as np
 
 from titanicml.exceptions import ColumnError, UnsupportedFeaturizer
 from titanicml.features.plan import MISSING_CATEGORY
+from titanicml.model.dialects import shown
 
 if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
     from titanicml.features.plan import FeaturePlan
 
-__all__ = ["RowScorer", "fast_output"]
+__all__ = ["RowScorer", "fast_output", "not_a_number", "not_finite"]
 
 # Fills one row of the feature matrix from one request record.
 _Filler = Callable[[dict[str, Any], np.ndarray], None]
+_isinf = math.isinf
 
 
 class RowScorer:
@@ -102,17 +104,58 @@ def _compile(name: str, transformer: Any, columns: list[str], start: int) -> _Fi
     raise UnsupportedFeaturizer(f"no compiled form for featurization step {name!r}")
 
 
+def _missing(value: Any) -> bool:
+    """None, NaN, NaT or pandas' NA (whose comparisons are neither true nor false)."""
+    if value is None:
+        return True
+    try:
+        return bool(value != value)
+    except TypeError:  # pd.NA
+        return True
+    except ValueError:  # an array
+        return False
+
+
 def _number(record: dict[str, Any], column: str) -> float:
+    """Return a cell as a float: ``NaN`` for a missing one; refuse text and infinities."""
     value = record.get(column)
-    if value is None or isinstance(value, bool | int | float):
-        return math.nan if value is None else float(value)
-    if isinstance(value, str):
+    if value is None:
+        return math.nan
+    if isinstance(value, bool | int | float | np.integer | np.floating | np.bool_):
         try:
-            return float(value)
+            number = float(value)
+        except OverflowError:  # an integer of over 308 digits
+            raise not_finite(column, value) from None
+    elif isinstance(value, str):
+        try:
+            number = float(value)
         except ValueError:
-            pass
-    raise ColumnError(
-        f"column {column!r} must be a number, got {value!r}; send a number or leave it out"
+            number = math.nan
+        if number != number:  # text, or the text "nan": as the pipeline, refused
+            raise not_a_number(column, value) from None
+    elif _missing(value):  # pandas' NA, NaT
+        return math.nan
+    else:
+        raise not_a_number(column, value)
+    if _isinf(number):
+        raise not_finite(column, value)
+    return number
+
+
+def not_a_number(column: str, value: Any) -> ColumnError:
+    """Return the error for a cell of a numeric column that is not a number."""
+    value = value.item() if isinstance(value, np.generic) else value
+    return ColumnError(
+        f"column {column!r} must be a number, got {shown(value)}; send a number or leave it out"
+    )
+
+
+def not_finite(column: str, value: Any) -> ColumnError:
+    """Return the error for a cell of a numeric column beyond a float's range."""
+    value = value.item() if isinstance(value, np.generic) else value
+    return ColumnError(
+        f"column {column!r} must be a finite number, got {shown(value)}; send a number "
+        "between -1.8e308 and 1.8e308, or leave it out (null) to have it imputed"
     )
 
 
@@ -134,9 +177,9 @@ def _numeric(imputer: Any, columns: list[str], start: int) -> _Filler:
 
 def _text_value(record: dict[str, Any], column: str) -> str | None:
     value = record.get(column)
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    return value if isinstance(value, str) else str(value)
+    if isinstance(value, str):
+        return value
+    return None if _missing(value) else str(value)
 
 
 def _lookup(pipeline: Any, columns: list[str], start: int) -> _Filler:

@@ -9,7 +9,12 @@
     titanicml/{leaderboard,features,data_checks}.csv   what the search found
     titanicml/profile.json                             training profile (drift reference)
     score.py, azure/*.yml                              Azure ML deployment files
-    MANIFEST.json                                      sha256 of every file
+    MANIFEST.json                                      sha256 of every file, signed
+
+Loading verifies the manifest's signature, its signer and every file
+(:mod:`titanicml.model.signing`) before anything is unpickled, then unpickles the
+verified bytes of ``model.joblib`` through an allow-list
+(:mod:`titanicml.model.unpickle`).
 """
 
 from __future__ import annotations
@@ -42,28 +47,57 @@ METADATA_FILE = f"{META_DIR}/metadata.json"
 PROFILE_FILE = f"{META_DIR}/profile.json"
 
 
-def load_model_file(path: Path) -> TabularModel:
-    """Unpickle the fitted model object of a (verified) model directory."""
-    import joblib
+def load_model_file(path: Path, expected_sha256: str | None = None) -> TabularModel:
+    """Unpickle the fitted model of a verified model directory, through the allow-list.
 
-    return joblib.load(path)
+    ``expected_sha256`` is the file's hash in the verified manifest: the bytes
+    unpickled are the bytes checked.
+    """
+    from titanicml.model.unpickle import load_pickled_model
+
+    return load_pickled_model(path, expected_sha256)
 
 
-def load_model_dir(root: Path) -> TabularModel:
-    """Verify a model directory against its manifest, then load its fitted model.
+def load_model_dir(
+    root: Path,
+    workspace: str | Path | None = None,
+    expected_key: str | None = None,
+    also_trusted: tuple[str, ...] = (),
+) -> TabularModel:
+    """Verify a model directory (signature, signer, every file), then load its fitted model.
+
+    Parameters
+    ----------
+    root : Path
+        The model directory.
+    workspace : str or Path, optional
+        Workspace whose keys are trusted (see :func:`titanicml.config.workspace_dir`).
+    expected_key : str, optional
+        The public key the model must be signed with (a registered version's).
+    also_trusted : tuple of str
+        Public keys trusted for this load only (a job's output that this process
+        submitted).
 
     Raises
     ------
     ModelError
         If ``root`` holds no MLflow model or no manifest;
-        :class:`~titanicml.exceptions.ModelIntegrityError` if a file was changed.
+        :class:`~titanicml.exceptions.UntrustedModelError` if it is unsigned or signed
+        by a key the workspace does not trust;
+        :class:`~titanicml.exceptions.ModelIntegrityError` if a file was changed;
+        :class:`~titanicml.exceptions.UnsafePickleError` if the pickle names anything
+        outside the allow-list.
     """
     from titanicml.model.manifest import verify_manifest
 
+    root = Path(root)
     if not (root / "MLmodel").is_file():
         raise ModelError(f"no MLflow model at {root}: it has no MLmodel file")
-    verify_manifest(root)
-    return load_model_file(root / "artifacts" / MODEL_FILE)
+    manifest = verify_manifest(root, workspace, expected_key, also_trusted)
+    name = f"artifacts/{MODEL_FILE}"
+    if name not in manifest["sha256"]:
+        raise ModelError(f"model at {root} has no {name}; re-export it from its run or registry")
+    return load_model_file(root / name, manifest["sha256"][name])
 
 
 def read_metadata(root: Path) -> dict[str, Any] | None:

@@ -1,71 +1,123 @@
-"""The manifest of a model directory: the sha256 of every file, checked on load."""
+"""The signed manifest of a model directory: written on save, checked before any load.
+
+:mod:`titanicml.model.signing` does the hashing, signing and checking (it also
+runs on its own, from a model's entry scripts); this module is titanicml's side
+of it: the workspace's keys (:func:`titanicml.config.keys_dir`), and trusting
+the key of someone else's models.
+"""
 
 from __future__ import annotations
 
-import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, NamedTuple
 
-from titanicml._utils.hashing import file_sha256
-from titanicml.exceptions import ModelError, ModelIntegrityError
+from titanicml.config import keys_dir
+from titanicml.exceptions import ConfigError
+from titanicml.model.signing import (
+    MANIFEST_NAME,
+    TRUSTED_DIR,
+    fingerprint,
+    key_text,
+    load_signing_key,
+    manifest_key,
+    parse_key,
+    sign_model_dir,
+    trusted_keys,
+    verify_model_dir,
+)
 
-__all__ = ["MANIFEST_NAME", "verify_manifest", "write_manifest"]
-
-MANIFEST_NAME = "MANIFEST.json"
-# Written by Python itself when the model's code is imported; never part of the model.
-_IGNORED_DIRS = frozenset({"__pycache__"})
-# Written by MLflow at the model's root when it downloads a ``models:/`` URI.
-_IGNORED_ROOT_FILES = frozenset({"registered_model_meta"})
-
-
-def _files(root: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file()
-        and p.name != MANIFEST_NAME
-        and p.relative_to(root).as_posix() not in _IGNORED_ROOT_FILES
-        and not _IGNORED_DIRS.intersection(p.relative_to(root).parts)
-    )
-
-
-def write_manifest(root: Path) -> dict[str, str]:
-    """Hash every file below ``root`` into ``root/MANIFEST.json``; return the hashes."""
-    hashes = {p.relative_to(root).as_posix(): file_sha256(p) for p in _files(root)}
-    (root / MANIFEST_NAME).write_text(json.dumps({"sha256": hashes}, indent=1, sort_keys=True))
-    return hashes
+__all__ = [
+    "MANIFEST_NAME",
+    "TrustedKey",
+    "list_trusted_keys",
+    "signing_public_key",
+    "trust_key",
+    "verify_manifest",
+    "write_manifest",
+]
 
 
-def verify_manifest(root: Path) -> None:
-    """Check every file below ``root`` against its manifest.
+class TrustedKey(NamedTuple):
+    """A public key trusted by the workspace: ``ed25519:...``, its short name, its file."""
+
+    key: str
+    fingerprint: str
+    path: Path
+
+
+def write_manifest(root: Path, workspace: str | Path | None = None) -> dict[str, str]:
+    """Hash every file below ``root`` into a signed ``MANIFEST.json``; return the hashes.
+
+    The workspace's signing key is made on the first save (``keys/signing.key``, 0600).
+    """
+    return sign_model_dir(Path(root), keys_dir(workspace))["sha256"]
+
+
+def verify_manifest(
+    root: Path,
+    workspace: str | Path | None = None,
+    expected_key: str | None = None,
+    also_trusted: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Check a model directory's signature, signer and files; return its manifest.
 
     Raises
     ------
     ModelError
         If the directory has no manifest.
+    UntrustedModelError
+        If the model is not signed, or by a key the workspace does not trust.
     ModelIntegrityError
-        If a file was changed, removed or added since the model was saved.
+        If the signature does not match, or a file was changed, removed or added.
     """
-    manifest = root / MANIFEST_NAME
-    if not manifest.is_file():
-        raise ModelError(
-            f"{root} has no {MANIFEST_NAME}; it was not saved by titanicml (re-export the model)"
-        )
-    expected: dict[str, str] = json.loads(manifest.read_text())["sha256"]
-    actual = {p.relative_to(root).as_posix(): p for p in _files(root)}
-    missing = sorted(set(expected) - set(actual))
-    added = sorted(set(actual) - set(expected))
-    changed = sorted(
-        name
-        for name in expected.keys() & actual.keys()
-        if file_sha256(actual[name]) != expected[name]
-    )
-    problems = [
-        f"{label}: {', '.join(names)}"
-        for label, names in (("changed", changed), ("missing", missing), ("added", added))
-        if names
-    ]
-    if problems:
-        raise ModelIntegrityError(
-            f"model at {root} does not match its manifest ({'; '.join(problems)}); "
-            "it may have been tampered with: re-export it from its run or registry"
-        )
+    return verify_model_dir(Path(root), keys_dir(workspace), expected_key, also_trusted)
+
+
+def signing_public_key(workspace: str | Path | None = None) -> str:
+    """Return the public key of the workspace's signing key (made if there is none)."""
+    return key_text(load_signing_key(keys_dir(workspace), create=True).public_key())
+
+
+def trust_key(source: str | Path, workspace: str | Path | None = None) -> TrustedKey:
+    """Trust a public key, given as ``ed25519:<base64>`` or as a model directory it signed.
+
+    The key is written to ``<workspace>/keys/trusted/<fingerprint>.pub``; models it
+    signs then load in this workspace.
+
+    Raises
+    ------
+    ConfigError
+        If ``source`` is neither a model directory nor a public key.
+    ModelIntegrityError
+        If the directory's manifest signature does not match its content.
+    UntrustedModelError
+        If the directory's model is not signed.
+    """
+    text = str(source).strip()
+    path = Path(text).expanduser()
+    if path.is_dir() or path.name == MANIFEST_NAME:
+        root = path if path.is_dir() else path.parent
+        key = manifest_key(root)
+        note = f"signed {root.absolute()}"
+    else:
+        try:
+            parse_key(text)
+        except ValueError:
+            raise ConfigError(
+                f"{text!r} is neither a model directory nor a public key: give a model "
+                "folder, or the key as titanicml model trust-key prints it (ed25519:<base64>)"
+            ) from None
+        key, note = text, "given on the command line"
+    keys_dir(workspace).mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder = keys_dir(workspace) / TRUSTED_DIR
+    folder.mkdir(mode=0o700, exist_ok=True)
+    target = folder / f"{fingerprint(key)}.pub"
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    target.write_text(f"{key} trusted {stamp}, {note}\n", encoding="utf-8")
+    return TrustedKey(key, fingerprint(key), target)
+
+
+def list_trusted_keys(workspace: str | Path | None = None) -> dict[str, str]:
+    """Return every key trusted in the workspace, with where its trust comes from."""
+    return trusted_keys(keys_dir(workspace))

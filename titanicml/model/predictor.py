@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -333,23 +334,51 @@ def prepare_rows(
     missing = [c for c in inputs if c not in frame.columns]
     frame = frame.reindex(columns=inputs)
     for column in plan.inputs:
-        frame[column.name] = _coerce(frame[column.name], column.dtype)
+        frame[column.name] = _coerce(frame[column.name], column.dtype, column.source_dtype)
     warnings = [f"column {c!r} was absent and has been imputed" for c in missing]
     return frame, warnings
 
 
 def example_rows(inputs: pd.DataFrame, n_rows: int = 3) -> list[dict[str, Any]]:
-    """Pick a few rows, complete ones first, as JSON-ready records (the input example)."""
+    """Pick a few rows, complete ones first, as JSON-ready records (the input example).
+
+    Missing values become ``None``, numpy scalars Python ones, dates ISO 8601 text,
+    and other values (durations, ...) the text the model reads them as.
+    """
     complete = inputs.dropna()
     sample = (complete if len(complete) >= n_rows else inputs).head(n_rows)
-    return sample.astype(object).where(sample.notna(), None).to_dict("records")
+    records = sample.astype(object).where(sample.notna(), None).to_dict("records")
+    return [{name: _json_value(value) for name, value in row.items()} for row in records]
 
 
-def _coerce(column: pd.Series, dtype: str) -> pd.Series:
+def _json_value(value: Any) -> Any:
+    import datetime
+
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, datetime.timedelta):
+        return str(value)  # durations are read as text (see titanicml.data.columns)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _coerce(column: pd.Series, dtype: str, source_dtype: str = "") -> pd.Series:
+    """Convert a column to the type the plan expects (``dtype``), refusing what does not fit.
+
+    ``source_dtype`` is the column's dtype in training: dates of a column that had a
+    time zone are put in it (naive ones are taken as its wall time).
+    """
     import pandas as pd
 
     if dtype == "datetime":
-        converted = pd.to_datetime(column, errors="coerce", format="mixed")
+        converted = _to_datetime(column, _time_zone(source_dtype))
         bad = column[converted.isna() & column.notna()]
         if not bad.empty:
             raise ColumnError(
@@ -358,18 +387,86 @@ def _coerce(column: pd.Series, dtype: str) -> pd.Series:
             )
         return converted
     if dtype != "string":
+        import numpy as np
+
+        from titanicml.model.fastpath import not_a_number, not_finite
+
         if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
-            return column.astype(float)
-        converted = pd.to_numeric(column, errors="coerce")
-        bad = column[converted.isna() & column.notna()]
-        if not bad.empty:
-            raise ColumnError(
-                f"column {column.name!r} must be a number, got {bad.iloc[0]!r}; "
-                "send a number or leave it out"
-            )
-        return converted.astype(float)
+            converted = column.astype(float)
+        else:
+            try:
+                converted = pd.to_numeric(column, errors="coerce")
+            except OverflowError:  # an integer of over 308 digits
+                raise not_finite(str(column.name), _beyond_float(column)) from None
+            bad = column[converted.isna() & column.notna()]
+            if not bad.empty:
+                raise not_a_number(str(column.name), bad.iloc[0])
+            converted = converted.astype(float)
+        # As the row scorer: NaN is a missing value (imputed), an infinity is refused.
+        infinite = np.isinf(converted.to_numpy())
+        if infinite.any():
+            raise not_finite(str(column.name), column[infinite].iloc[0])
+        return converted
     import numpy as np
 
     # scikit-learn's imputers take NaN, not None, as the missing marker of text columns.
     text = column.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
     return text.astype(object).where(column.notna(), np.nan)
+
+
+def _to_datetime(column: pd.Series, time_zone: Any = None) -> pd.Series:
+    """Parse dates and times, put in ``time_zone`` (the training column's) if it has one.
+
+    Naive values are taken as wall times of that zone. Values of several zones, or
+    aware and naive ones together, are parsed one by one (naive training columns
+    keep each value's wall time).
+    """
+    import pandas as pd
+
+    try:
+        parsed = pd.to_datetime(column, errors="coerce", format="mixed")
+    except (TypeError, ValueError):  # several time zones, or aware and naive values
+        stamps = [_timestamp(value, time_zone) for value in column]
+        return pd.Series(pd.to_datetime(stamps), index=column.index, name=column.name)
+    if time_zone is None or not pd.api.types.is_datetime64_any_dtype(parsed):
+        return parsed
+    if parsed.dt.tz is None:
+        return parsed.dt.tz_localize(time_zone, ambiguous="NaT", nonexistent="NaT")
+    return parsed.dt.tz_convert(time_zone)
+
+
+def _timestamp(value: Any, time_zone: Any) -> Any:
+    import pandas as pd
+
+    stamp = pd.to_datetime(value, errors="coerce", format="mixed")
+    if stamp is pd.NaT:
+        return stamp
+    if time_zone is None:
+        return stamp.tz_localize(None) if stamp.tzinfo is not None else stamp
+    if stamp.tzinfo is None:
+        return stamp.tz_localize(time_zone, ambiguous="NaT", nonexistent="NaT")
+    return stamp.tz_convert(time_zone)
+
+
+def _time_zone(source_dtype: str) -> Any:
+    """Return the time zone of a datetime dtype name (``"datetime64[us, UTC]"``), or None."""
+    if not source_dtype.startswith("datetime64[") or "," not in source_dtype:
+        return None
+    import pandas as pd
+
+    try:
+        return getattr(pd.api.types.pandas_dtype(source_dtype), "tz", None)
+    except TypeError:
+        return None
+
+
+def _beyond_float(column: pd.Series) -> Any:
+    """Return the first value of ``column`` too large for a float (an integer)."""
+    for value in column:
+        try:
+            float(value)
+        except OverflowError:
+            return value
+        except (TypeError, ValueError):
+            continue
+    return None

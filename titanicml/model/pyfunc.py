@@ -1,9 +1,12 @@
 """The MLflow ``python_function`` flavor of a titanicml model.
 
 ``mlflow.pyfunc.load_model``, ``mlflow models serve`` and Azure ML's no-code
-MLflow deployments load the model through this class. It checks the model's
-manifest, then answers with a table of ``prediction`` and one
-``probability_<class>`` column per class.
+MLflow deployments load the model through this class. The entry script
+(:mod:`titanicml.model.mlflow_entry`) has verified the model directory before
+this module was imported; :meth:`TitanicMLPyfunc.load_context` verifies it again
+with the titanicml it runs, unpickles the fitted model through the allow-list, and
+the model answers with a table of ``prediction`` and one ``probability_<class>``
+column per class.
 """
 
 from __future__ import annotations
@@ -26,13 +29,11 @@ class TitanicMLPyfunc(mlflow.pyfunc.PythonModel):
     _skip_type_hint_validation = True
 
     def load_context(self, context: Any) -> None:
-        """Verify the model directory and load the fitted model."""
-        from titanicml.model.layout import load_model_file
-        from titanicml.model.manifest import verify_manifest
+        """Verify the model directory (signature, signer, files) and load the fitted model."""
+        from titanicml.model.layout import load_model_dir
 
-        model_file = Path(context.artifacts[MODEL_ARTIFACT])
-        verify_manifest(model_file.parents[1])
-        self.model = load_model_file(model_file)
+        # <model>/artifacts/model.joblib
+        self.model = load_model_dir(Path(context.artifacts[MODEL_ARTIFACT]).parents[1])
 
     # Unannotated on purpose: MLflow would try to read a schema from the hints.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]

@@ -7,10 +7,18 @@ of every ``POST /score``, decoded as text. The script
 - finds the model directory (the folder holding ``MLmodel`` and ``MANIFEST.json``)
   under ``AZUREML_MODEL_DIR`` (where Azure mounts the registered model, up to two
   levels down) or next to this file;
-- imports titanicml, from ``<model>/code`` when it is not installed (the model
-  directory carries the whole package there);
+- imports titanicml: the installed one, else the copy in ``<model>/code`` (the
+  model directory carries the whole package there), but only once the directory
+  is verified (signature, trusted key, every file, ``__pycache__`` included) by
+  that copy's ``titanicml/model/signing.py``, compiled from its source with the
+  model's folders off ``sys.path``, so that nothing of an unverified model runs;
 - loads the model with :func:`titanicml.model.layout.load_model_dir`, which verifies
-  every file against the manifest, and never imports MLflow.
+  the directory (again) before it unpickles the fitted model through an allow-list,
+  and never imports MLflow.
+
+The process needs to trust the key that signed the model: a workspace
+(``TITANICML_HOME``) that trusts it, or ``TITANICML_TRUSTED_KEYS=ed25519:...``
+in the deployment's environment (see docs/security.md).
 
 It answers like ``titanicml online-endpoint serve``: every request dialect of
 :func:`titanicml.model.dialects.parse_request` (``{"data": [...]}``, Azure's
@@ -168,14 +176,62 @@ def _search(base: Path, depth: int) -> Path | None:
 
 
 def _ensure_titanicml(root: Path) -> None:
-    """Make titanicml importable: installed, or the copy in ``<model>/code``."""
+    """Make titanicml importable: installed, or the verified copy in ``<model>/code``."""
+    if "titanicml" in sys.modules or _installed_titanicml(root):
+        return
+    _verify_before_import(root)
+    code = str(root / "code")
+    if code not in sys.path:
+        sys.path.insert(0, code)
+    _logger.info("titanicml imported from the model's code folder %s", code)
+
+
+def _inside(entry: str, root: Path) -> bool:
+    """Tell whether a ``sys.path`` entry lies in ``root`` ('' is the working directory)."""
+    try:
+        path = Path(entry or ".").resolve()
+    except (OSError, RuntimeError):
+        return False
+    return path == root.resolve() or root.resolve() in path.parents
+
+
+def _installed_titanicml(root: Path) -> bool:
+    """Tell whether a titanicml package is importable from outside the model directory."""
     import importlib.util
 
-    if importlib.util.find_spec("titanicml") is None:
-        code = str(root / "code")
-        if code not in sys.path:
-            sys.path.insert(0, code)
-        _logger.info("titanicml imported from the model's code folder %s", code)
+    kept = list(sys.path)
+    sys.path[:] = [p for p in kept if not _inside(p, root)]
+    try:
+        spec = importlib.util.find_spec("titanicml")
+    finally:
+        sys.path[:] = kept
+    return spec is not None and bool(spec.origin) and not _inside(str(spec.origin), root)
+
+
+def _verify_before_import(root: Path) -> None:
+    """Verify the model with its own copy of the verifier, importing nothing from it.
+
+    The verifier (``code/titanicml/model/signing.py``) is compiled from its source and
+    run with the model's folders off ``sys.path``; it needs only the standard library
+    and ``cryptography``.
+    """
+    import types
+
+    source = root / "code" / "titanicml" / "model" / "signing.py"
+    if not source.is_file():
+        raise FileNotFoundError(
+            f"{source} is missing and titanicml is not installed: re-export the model"
+        )
+    kept = list(sys.path)
+    sys.path[:] = [p for p in kept if not _inside(p, root)]
+    try:
+        module = types.ModuleType("titanicml_model_check")
+        module.__file__ = str(source)
+        code = compile(source.read_bytes(), str(source), "exec", dont_inherit=True)
+        exec(code, module.__dict__)
+        module.verify_model_dir(root)
+    finally:
+        sys.path[:] = kept
 
 
 def _content_type(headers: dict[str, str] | None) -> str | None:

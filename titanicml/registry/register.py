@@ -3,6 +3,10 @@
 ``titanicml model register`` mirrors ``az ml model create``: a version is made from
 a training run's model or from a model directory (verified, then uploaded to a
 run of the experiment ``titanicml-registry``), and MLflow gives it the next number.
+Verified means: the manifest's signature matches, the workspace trusts the key
+that made it, every file matches; nothing of the model is imported or unpickled.
+The public key is recorded with the version (tag ``titanicml.signing_key``), and a
+download of the version must carry that key to load.
 """
 
 from __future__ import annotations
@@ -37,10 +41,19 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
-__all__ = ["READY_TIMEOUT", "REGISTRY_EXPERIMENT", "delete_alias", "register_model", "set_alias"]
+__all__ = [
+    "READY_TIMEOUT",
+    "REGISTRY_EXPERIMENT",
+    "SIGNING_KEY_TAG",
+    "delete_alias",
+    "register_model",
+    "set_alias",
+]
 
 REGISTRY_EXPERIMENT = "titanicml-registry"
 READY_TIMEOUT = 300.0
+#: Version tag: the public key that signed the registered model.
+SIGNING_KEY_TAG = f"{TAG_PREFIX}signing_key"
 
 
 def register_model(
@@ -50,6 +63,7 @@ def register_model(
     tracking_uri: str | None = None,
     description: str | None = None,
     tags: dict[str, str] | None = None,
+    workspace: str | Path | None = None,
 ) -> RegisteredModel:
     """Register a titanicml model as the next version of ``name`` (``az ml model create``).
 
@@ -68,7 +82,9 @@ def register_model(
     description : str, optional
         Description of the version (and of the model, when it is created).
     tags : dict, optional
-        Tags of the version.
+        Tags of the version. ``titanicml.signing_key`` is set to the model's key.
+    workspace : str or Path, optional
+        Workspace whose keys are trusted (see :func:`titanicml.config.workspace_dir`).
 
     Raises
     ------
@@ -76,7 +92,9 @@ def register_model(
         If the name is invalid, or not exactly one of ``run_id`` and ``path`` is given.
     ModelError
         If the run does not exist or holds no titanicml model, or the directory is
-        not a titanicml model; :class:`ModelIntegrityError` if a file was changed.
+        not a titanicml model; :class:`~titanicml.exceptions.UntrustedModelError` if
+        it is unsigned or signed by a key the workspace does not trust;
+        :class:`~titanicml.exceptions.ModelIntegrityError` if a file was changed.
     """
     check_name(name)
     if (run_id is None) == (path is None):
@@ -84,12 +102,12 @@ def register_model(
     uri = resolve_tracking_uri(tracking_uri)
     if path is not None:
         root = Path(path).expanduser().absolute()
-        metadata = _check_model_dir(root)
+        metadata, key = _check_model_dir(root, workspace)
         client = get_client(uri)
         run_id = _upload(client, uri, root, name)
     else:
         client = get_client(uri)
-        metadata = _check_run(client, uri, str(run_id))
+        metadata, key = _check_run(client, uri, str(run_id), workspace)
     source = f"runs:/{run_id}/{MODEL_ARTIFACT_PATH}"
     with quiet_mlflow():
         _ensure_registered_model(client, name, description)
@@ -97,7 +115,7 @@ def register_model(
             name,
             source,
             run_id,
-            tags={str(k): str(v) for k, v in (tags or {}).items()},
+            tags={**{str(k): str(v) for k, v in (tags or {}).items()}, SIGNING_KEY_TAG: key},
             description=description,
         )
         version = _wait_ready(client, name, int(created.version))
@@ -142,8 +160,8 @@ def delete_alias(name: str, alias: str, tracking_uri: str | None = None) -> int:
     return int(model.aliases[alias])
 
 
-def _check_model_dir(root: Path) -> dict[str, Any] | None:
-    """Verify a model directory before it is registered; return its metadata."""
+def _check_model_dir(root: Path, workspace: str | Path | None) -> tuple[dict[str, Any] | None, str]:
+    """Verify a model directory before it is registered; return its metadata and key."""
     from titanicml.model.manifest import verify_manifest
 
     if not root.is_dir():
@@ -153,8 +171,8 @@ def _check_model_dir(root: Path) -> dict[str, Any] | None:
             f"{root} is not an MLflow model (no MLmodel file); register a directory "
             "written by TrainingResult.save or titanicml train --output"
         )
-    verify_manifest(root)
-    return read_metadata(root)
+    manifest = verify_manifest(root, workspace)
+    return read_metadata(root), str(manifest["public_key"])
 
 
 def _upload(client: MlflowClient, tracking_uri: str, root: Path, name: str) -> str:
@@ -179,8 +197,10 @@ def _upload(client: MlflowClient, tracking_uri: str, root: Path, name: str) -> s
     return run_id
 
 
-def _check_run(client: MlflowClient, tracking_uri: str, run_id: str) -> dict[str, Any] | None:
-    """Check a run exists and holds a verified titanicml model; return its metadata."""
+def _check_run(
+    client: MlflowClient, tracking_uri: str, run_id: str, workspace: str | Path | None
+) -> tuple[dict[str, Any] | None, str]:
+    """Check a run exists and holds a verified titanicml model; return its metadata and key."""
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
@@ -208,10 +228,10 @@ def _check_run(client: MlflowClient, tracking_uri: str, run_id: str) -> dict[str
             )
         )
         try:
-            verify_manifest(root)
+            manifest = verify_manifest(root, workspace)
         except ModelError as exc:  # name the run, not the temporary copy
             raise type(exc)(str(exc).replace(str(root), source)) from None
-        return read_metadata(root)
+        return read_metadata(root), str(manifest["public_key"])
 
 
 def _ensure_registered_model(client: MlflowClient, name: str, description: str | None) -> None:

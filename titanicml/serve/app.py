@@ -13,20 +13,21 @@ route                  answer
 
 Bad requests get a JSON error naming the problem and a 4xx status: 400
 (malformed body, unknown or wrong-typed column, empty batch), 401 (missing or
-wrong key), 413 (body too large), 415 (unsupported content type). Every answer
-of the score routes, success or error, is one line of the request log.
+wrong key), 408 (the body did not arrive in time), 413 (body too large), 415
+(unsupported content type). The key is checked before the body is read. Every
+answer of the score routes, success or error, is one line of the request log, and
+so is a client that left before its body arrived (status 499, nobody to answer).
 
-The OpenAPI document declares the ``bearer`` security scheme (when keys are on)
-and shows request examples made of the served model's own input example.
+The OpenAPI document (:mod:`.openapi`) declares the ``bearer`` security scheme
+(when keys are on) and shows request examples made of the served model's own
+input example.
 """
 
 from __future__ import annotations
 
-import csv
+import asyncio
 import gc
-import io
 import json
-import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -35,23 +36,29 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
-from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from titanicml.exceptions import DataError, RequestError
-from titanicml.model.dialects import DIALECTS, parse_request
+from titanicml.model.dialects import parse_request
 from titanicml.model.payload import error_payload, response_payload
 from titanicml.serve.auth import authorized
+from titanicml.serve.limits import BODY_DEADLINE
+from titanicml.serve.openapi import declare_bearer, example_records, score_doc
 
 if TYPE_CHECKING:
+    from starlette.types import Receive
+
     from titanicml.model.predictor import TabularModel
-    from titanicml.serve.auth import EndpointKeys
+    from titanicml.serve.auth import EndpointKeys, KeyFile
     from titanicml.serve.requestlog import RequestLog
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "EndpointConfig", "create_app"]
+__all__ = ["CLIENT_LEFT", "DEFAULT_MAX_BODY_BYTES", "EndpointConfig", "create_app"]
 
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
+# The status logged for a client that closed the connection before its body arrived
+# (nginx's "client closed request"); no answer is sent, there is nobody to send it to.
+CLIENT_LEFT = 499
 # Larger batches are scored in a worker thread, so the event loop keeps serving.
 _INLINE_ROWS = 256
 
@@ -66,8 +73,9 @@ class EndpointConfig:
         The loaded model.
     model_name, model_version : str
         Reported with every response.
-    keys : EndpointKeys or None
-        ``None`` switches authentication off.
+    keys : EndpointKeys, KeyFile or None
+        The accepted keys (a :class:`~.auth.KeyFile` follows its file); ``None``
+        switches authentication off.
     request_log : RequestLog or None
         Where every answer of the score routes is logged (successes and errors).
     max_body_bytes : int
@@ -77,7 +85,7 @@ class EndpointConfig:
     model: TabularModel
     model_name: str
     model_version: str
-    keys: EndpointKeys | None
+    keys: EndpointKeys | KeyFile | None
     request_log: RequestLog | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
@@ -86,15 +94,8 @@ _UNAUTHORIZED = (
     "missing or wrong key: send the header 'Authorization: Bearer <key>' "
     "with a key from 'titanicml online-endpoint get-credentials'"
 )
-# The key scheme the score routes declare in the OpenAPI document. It is not a
-# route dependency: :func:`.auth.authorized` checks the header (in constant time),
-# and the document gets the scheme from :func:`_declare_bearer`, so no request pays
-# for FastAPI's dependency resolution.
-_BEARER = HTTPBearer(
-    scheme_name="bearer",
-    description="An endpoint key from 'titanicml online-endpoint get-credentials'.",
-    auto_error=False,
-)
+# How reading a body ended.
+_WHOLE, _TOO_LARGE, _LEFT, _LATE = "whole", "too large", "left", "late"
 
 
 def _json(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -115,146 +116,56 @@ def _error(status: int, code: str, message: str, request_id: str) -> Response:
 
 def _declared_size(request: Request) -> int | None:
     declared = request.headers.get("content-length")
-    return int(declared) if declared is not None and declared.isdigit() else None
+    if declared is None or not (declared.isascii() and declared.isdigit()):
+        return None
+    return int(declared)
 
 
-async def _read_body(request: Request, limit: int) -> tuple[bytes | None, int]:
-    """Return the body and its size; the body is ``None`` when it is over ``limit``.
+async def _read_body(request: Request, limit: int) -> tuple[bytes | None, int, str]:
+    """Read the body; return it (``None`` unless whole), its size, and how reading ended.
 
-    A refused body is not read further: its size is then the declared
-    ``content-length``, or the bytes that arrived before the refusal.
+    A body over ``limit`` is not read further: its size is then the declared
+    ``content-length``, or the bytes that arrived before the refusal. A body still
+    arriving when the request came in (the protocol's :data:`.limits.BODY_DEADLINE`)
+    must be whole by its deadline.
     """
     declared = _declared_size(request)
     if declared is not None and declared > limit:
-        return None, declared
-    chunks, size = [], 0
-    async for chunk in request.stream():
+        return None, declared, _TOO_LARGE
+    chunks: list[bytes] = []
+    pending = request.scope.get(BODY_DEADLINE)
+    if pending is None:
+        return await _receive(request.receive, chunks, limit)
+    try:
+        async with asyncio.timeout_at(pending[0]):
+            return await _receive(request.receive, chunks, limit)
+    except TimeoutError:
+        return None, sum(map(len, chunks)), _LATE
+
+
+async def _receive(
+    receive: Receive, chunks: list[bytes], limit: int
+) -> tuple[bytes | None, int, str]:
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # http.disconnect
+            return None, size, _LEFT
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            return None, size
+            return None, size, _TOO_LARGE
         chunks.append(chunk)
-    return b"".join(chunks), size
-
-
-# What an example row holds for a column of each type, when the model has no input example.
-_PLACEHOLDERS: dict[str, Any] = {
-    "integer": 0,
-    "number": 0.0,
-    "string": "text",
-    "datetime": "2024-05-01",
-}
-
-
-def _json_ready(value: Any) -> Any:
-    if hasattr(value, "isoformat"):  # a date or time
-        return value.isoformat()
-    if hasattr(value, "item"):  # a numpy scalar
-        value = value.item()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    return value if value is None or isinstance(value, bool | int | str) else str(value)
-
-
-def _example_rows(model: TabularModel) -> list[dict[str, Any]]:
-    """Rows to show a caller: the model's input example, or one placeholder row.
-
-    Parameters
-    ----------
-    model : TabularModel
-        The served model; ``model.info["input_example"]`` holds a few training rows.
-
-    Returns
-    -------
-    list of dict
-        ``{column: value}`` records over the model's input columns, JSON-ready.
-    """
-    inputs = model.input_columns
-    stored = (model.info or {}).get("input_example") or []
-    rows = [{c: _json_ready(row[c]) for c in inputs if c in row} for row in stored]
-    rows = [row for row in rows if row]
-    if rows:
-        return rows
-    return [{c.name: _PLACEHOLDERS.get(c.dtype) for c in model.plan.inputs}]
-
-
-def _score_doc(rows: list[dict[str, Any]], secured: bool) -> dict[str, Any]:
-    """Return the score routes' OpenAPI fields, with request examples made of ``rows``.
-
-    Parameters
-    ----------
-    rows : list of dict
-        Example records (see :func:`_example_rows`); every dialect's example shows them.
-    secured : bool
-        Whether the routes require the bearer key.
-    """
-    columns = list(dict.fromkeys(c for row in rows for c in row))
-    split = [[row.get(c) for c in columns] for row in rows]
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows([["" if v is None else v for v in values] for values in split])
-    examples = {
-        "hands-on": {"summary": "the hands-on's curl", "value": {"data": rows[:1]}},
-        "azure input_data": {
-            "summary": "Azure ML MLflow deployments",
-            "value": {
-                "input_data": {"columns": columns, "index": list(range(len(rows))), "data": split}
-            },
-        },
-        "mlflow dataframe_split": {
-            "value": {"dataframe_split": {"columns": columns, "data": split}}
-        },
-        "mlflow dataframe_records": {"value": {"dataframe_records": rows}},
-    }
-    doc: dict[str, Any] = {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "description": "Exactly one of the keys: " + ", ".join(DIALECTS),
-                        "properties": {key: {} for key in DIALECTS},
-                    },
-                    "examples": examples,
-                },
-                "text/csv": {"schema": {"type": "string"}, "example": text.getvalue()},
-            },
-        },
-        "responses": {
-            "200": {"description": "predictions, class probabilities, model name and version"},
-            "400": {"description": "malformed body, unknown or wrong-typed column, empty batch"},
-            **({"401": {"description": "missing or wrong key"}} if secured else {}),
-            "413": {"description": "body over the size limit"},
-            "415": {"description": "unsupported content type"},
-        },
-    }
-    if secured:
-        doc["security"] = [{_BEARER.scheme_name: []}]
-    return doc
-
-
-def _declare_bearer(app: FastAPI) -> None:
-    """Add :data:`_BEARER` to the app's OpenAPI ``components.securitySchemes``."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
-            schemes[_BEARER.scheme_name] = _BEARER.model.model_dump(
-                mode="json", by_alias=True, exclude_none=True
-            )
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+        if not message.get("more_body", False):
+            return (chunk if len(chunks) == 1 else b"".join(chunks)), size, _WHOLE
 
 
 def create_app(config: EndpointConfig) -> FastAPI:
     """Build the endpoint's ASGI app."""
     model = config.model
     state = {"ready": False}
-    rows = _example_rows(model)
+    rows = example_records(model)
+    keys = config.keys
     log = config.request_log
 
     @asynccontextmanager
@@ -336,20 +247,16 @@ def create_app(config: EndpointConfig) -> FastAPI:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         entry: dict[str, Any] = {}
         try:
-            if config.keys is not None and not authorized(
-                request.headers.get("authorization"), config.keys
+            if keys is not None and not authorized(
+                request.headers.get("authorization"), keys.current()
             ):
                 # An unauthorized body is not read: its declared size is logged.
                 entry["body_bytes"] = _declared_size(request)
                 return refuse(401, "Unauthorized", _UNAUTHORIZED, request_id, started, entry)
-            body, size = await _read_body(request, config.max_body_bytes)
+            body, size, ending = await _read_body(request, config.max_body_bytes)
             entry["body_bytes"] = size
             if body is None:
-                message = (
-                    f"the body is over {config.max_body_bytes} bytes; split the batch "
-                    "or use 'titanicml batch-endpoint invoke' for files"
-                )
-                return refuse(413, "PayloadTooLarge", message, request_id, started, entry)
+                return refuse(*_unread(ending, request, config), request_id, started, entry)
             try:
                 dialect, records = parse_request(body, request.headers.get("content-type"))
                 entry["dialect"], entry["inputs"] = dialect, records
@@ -375,9 +282,33 @@ def create_app(config: EndpointConfig) -> FastAPI:
             record(entry, 500, request_id, started)
             raise
 
-    doc = _score_doc(rows, secured=config.keys is not None)
+    doc = score_doc(rows, secured=keys is not None)
     for path, name in (("/score", "Score rows"), ("/invocations", "Score rows (MLflow route)")):
         app.add_api_route(path, score, methods=["POST"], summary=name, openapi_extra=doc)
-    if config.keys is not None:
-        _declare_bearer(app)
+    if keys is not None:
+        declare_bearer(app)
     return app
+
+
+def _unread(ending: str, request: Request, config: EndpointConfig) -> tuple[int, str, str]:
+    """Return the status, code and message of a body that was not read whole."""
+    if ending == _TOO_LARGE:
+        return (
+            413,
+            "PayloadTooLarge",
+            f"the body is over {config.max_body_bytes} bytes; split the batch "
+            "or use 'titanicml batch-endpoint invoke' for files",
+        )
+    if ending == _LATE:
+        seconds = request.scope[BODY_DEADLINE][1]
+        return (
+            408,
+            "RequestTimeout",
+            f"the body did not arrive within {seconds:g} s of the headers; send it at once, "
+            "or split the batch",
+        )
+    return (
+        CLIENT_LEFT,
+        "ClientDisconnect",
+        "the client closed the connection before its body arrived; nothing was scored",
+    )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from titanicml.exceptions import ConfigError, EndpointError
+from titanicml.serve.limits import ServerLimits
 
 if TYPE_CHECKING:
     from titanicml.model.predictor import TabularModel
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EndpointError",
     "InvokeResult",
+    "ServerLimits",
     "endpoint_config",
     "invoke",
     "load_for_serving",
@@ -63,15 +65,22 @@ def endpoint_config(
     request_log: str | Path | None = None,
     max_body_bytes: int | None = None,
 ) -> EndpointConfig:
-    """Load the model, the keys and the request log of an endpoint."""
+    """Load the model, the keys and the request log of an endpoint.
+
+    With key auth the endpoint follows its keys file (:class:`~.auth.KeyFile`), so a
+    key regenerated while it runs takes effect; ``key`` (``--key``) replaces the
+    endpoint's keys with that one key first.
+    """
     from titanicml.config import workspace_dir
     from titanicml.serve.app import DEFAULT_MAX_BODY_BYTES, EndpointConfig
-    from titanicml.serve.auth import load_keys
+    from titanicml.serve.auth import KeyFile, keys_file, load_keys
     from titanicml.serve.requestlog import RequestLog
 
     if auth not in ("key", "none"):
         raise ConfigError(f"auth must be 'key' or 'none', got {auth!r}")
-    keys = load_keys(name, workspace, key) if auth == "key" else None
+    keys: KeyFile | None = None
+    if auth == "key":
+        keys = KeyFile(keys_file(name, workspace), load_keys(name, workspace, key))
     loaded, model_name, version = load_for_serving(model, tracking_uri)
     log_path = request_log or workspace_dir(workspace) / "endpoints" / name / "requests.jsonl"
     return EndpointConfig(
@@ -84,13 +93,40 @@ def endpoint_config(
     )
 
 
-def serve(config: EndpointConfig, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Serve until interrupted (uvicorn, one process)."""
+def serve(
+    config: EndpointConfig,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    limits: ServerLimits | None = None,
+) -> None:
+    """Serve until interrupted (uvicorn, one process, with :mod:`.protocol`'s guards).
+
+    Parameters
+    ----------
+    config : EndpointConfig
+        The model, keys and request log.
+    host, port : str, int
+        Where to listen.
+    limits : ServerLimits, optional
+        Connections and timeouts; ``max_connections`` is lowered to fit the
+        open-file limit (:meth:`~.limits.ServerLimits.within_file_limit`).
+    """
     import uvicorn
 
     from titanicml.serve.app import create_app
+    from titanicml.serve.protocol import guarded_protocol
 
-    uvicorn.run(create_app(config), host=host, port=port, log_level="warning", access_log=False)
+    limits = (limits or ServerLimits()).within_file_limit()
+    uvicorn.run(
+        create_app(config),
+        host=host,
+        port=port,
+        http=guarded_protocol(limits),
+        ws="none",
+        timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
+        log_level="warning",
+        access_log=False,
+    )
 
 
 @dataclass(frozen=True)

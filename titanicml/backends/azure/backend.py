@@ -335,6 +335,7 @@ class AzureBackend:
         import pandas as pd
 
         from titanicml.model.layout import META_DIR, METADATA_FILE, load_model_dir
+        from titanicml.model.signing import manifest_key
         from titanicml.result import TrainingResult
 
         with tempfile.TemporaryDirectory(prefix="titanicml-azure-model-") as tmp:
@@ -343,7 +344,9 @@ class AzureBackend:
             if not found:
                 raise TrainingError(f"Azure job {job.id} wrote no model to its 'model' output")
             root = found[0].parent
-            model = load_model_dir(root)
+            # The model was signed on the job's compute, with a key made there: this
+            # process submitted the job, so it trusts that key for this load.
+            model = load_model_dir(root, also_trusted=(manifest_key(root),))
             meta = json.loads((root / METADATA_FILE).read_text())
             leaderboard = pd.read_csv(root / META_DIR / "leaderboard.csv")
             features = pd.read_csv(root / META_DIR / "features.csv")
