@@ -59,19 +59,28 @@ def model_dir() -> Path:
     return root
 
 
+def _deployment_environment(model_dir: Path) -> dict[str, str]:
+    """What Azure sets from the deployment YAML: the key the model is signed with."""
+    deployment = yaml.safe_load((model_dir / "azure" / "online-deployment.yml").read_text())
+    return deployment["environment_variables"]
+
+
 @pytest.fixture(scope="module")
 def bundled_model(model_dir):
     """The model loaded with its own copy of titanicml, the code the server runs."""
     code = str(model_dir / "code")
     sys.path.insert(0, code)
-    try:
-        import titanicml
-        from titanicml.registry import load_model
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in _deployment_environment(model_dir).items():
+            patch.setenv(name, value)
+        try:
+            import titanicml
+            from titanicml.registry import load_model
 
-        assert Path(titanicml.__file__).is_relative_to(model_dir / "code")
-        yield load_model(model_dir)
-    finally:
-        sys.path.remove(code)
+            assert Path(titanicml.__file__).is_relative_to(model_dir / "code")
+            yield load_model(model_dir)
+        finally:
+            sys.path.remove(code)
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +116,7 @@ def server(model_dir, mount, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.pop("AZUREML_MODEL_NAME", None)
     env.pop("AZUREML_MODEL_VERSION", None)
-    # What Azure sets from the deployment YAML: the key the model is signed with.
-    deployment = yaml.safe_load((model_dir / "azure" / "online-deployment.yml").read_text())
-    env.update(deployment["environment_variables"])
+    env.update(_deployment_environment(model_dir))
     command = [
         sys.executable,
         "-c",
