@@ -167,3 +167,21 @@ def test_ten_thousand_requests_without_an_error(endpoint, titanic, titanic_resul
     assert len(results) == 10_000
     assert {status for status, _, _ in results} == {200}
     assert all(prediction == expected[index] for _, index, prediction in results)
+
+
+def test_serve_without_the_serve_extra_says_what_to_install(cli, monkeypatch):
+    """`pip install .` alone lacks httptools: one line naming the extra, before any model."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "httptools" else real(name, *a),
+    )
+    out = cli("online-endpoint", "serve", "--model", "no-such-model@champion")
+    assert out.returncode == 2
+    assert out.stderr.strip() == (
+        "titanicml: error: the online endpoint needs httptools, which is not installed; "
+        'run: pip install "titanicml[serve]"'
+    )

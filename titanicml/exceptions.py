@@ -7,6 +7,7 @@ catch for the same mistake, so ``except ValueError`` keeps working::
     ├── ConfigError(ValueError)            a parameter is out of range or unknown
     │   └── BackendNotFoundError(LookupError)  no backend of that name is registered
     ├── BackendUnavailableError(ImportError)   the backend's optional extra is not installed
+    ├── ExtraNotInstalledError(ImportError)    a feature's optional extra is not installed
     ├── DataError(ValueError)              the data cannot be used as given
     │   ├── DataFormatError                unreadable, unsupported or empty file
     │   ├── ColumnError(KeyError)          a named column is missing or unexpected
@@ -38,6 +39,7 @@ __all__ = [
     "DataError",
     "DataFormatError",
     "EndpointError",
+    "ExtraNotInstalledError",
     "ModelError",
     "ModelIntegrityError",
     "ModelNotFoundError",
@@ -66,6 +68,10 @@ class BackendNotFoundError(ConfigError, LookupError):
 
 class BackendUnavailableError(TitanicMLError, ImportError):
     """A backend exists but its optional dependencies are not installed."""
+
+
+class ExtraNotInstalledError(TitanicMLError, ImportError):
+    """A feature needs packages of an optional extra that are not installed."""
 
 
 class DataError(TitanicMLError, ValueError):

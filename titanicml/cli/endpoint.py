@@ -170,8 +170,9 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from titanicml.serve.server import endpoint_config, serve
+    from titanicml.serve.server import endpoint_config, require_serving_packages, serve
 
+    require_serving_packages()
     asked = ServerLimits(
         max_connections=args.max_connections,
         header_timeout=args.header_timeout,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from titanicml.exceptions import ConfigError, EndpointError
+from titanicml.exceptions import ConfigError, EndpointError, ExtraNotInstalledError
 from titanicml.serve.limits import ServerLimits
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ __all__ = [
     "endpoint_config",
     "invoke",
     "load_for_serving",
+    "require_serving_packages",
     "serve",
 ]
 
@@ -93,6 +94,28 @@ def endpoint_config(
     )
 
 
+#: What the online endpoint imports, by module name (``titanicml[serve]`` installs them).
+SERVING_MODULES = ("fastapi", "uvicorn", "httptools")
+
+
+def require_serving_packages() -> None:
+    """Check the online endpoint's packages are installed, before any model is loaded.
+
+    Raises
+    ------
+    ExtraNotInstalledError
+        Naming the missing package and the ``pip install`` line that adds it.
+    """
+    import importlib.util
+
+    missing = [name for name in SERVING_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ExtraNotInstalledError(
+            f"the online endpoint needs {', '.join(missing)}, which is not installed; "
+            'run: pip install "titanicml[serve]"'
+        )
+
+
 def serve(
     config: EndpointConfig,
     host: str = "127.0.0.1",
@@ -111,6 +134,7 @@ def serve(
         Connections and timeouts; ``max_connections`` is lowered to fit the
         open-file limit (:meth:`~.limits.ServerLimits.within_file_limit`).
     """
+    require_serving_packages()
     import uvicorn
 
     from titanicml.serve.app import create_app
