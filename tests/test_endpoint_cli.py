@@ -185,3 +185,17 @@ def test_serve_without_the_serve_extra_says_what_to_install(cli, monkeypatch):
         "titanicml: error: the online endpoint needs httptools, which is not installed; "
         'run: pip install "titanicml[serve]"'
     )
+
+
+def test_the_endpoint_trusts_the_keys_of_its_own_workspace(saved_model, tmp_path):
+    """`serve --workspace W` loads only models W trusts, whatever TITANICML_HOME says."""
+    from titanicml.exceptions import UntrustedModelError
+    from titanicml.serve.server import endpoint_config
+
+    with pytest.raises(UntrustedModelError, match="trust-key"):
+        endpoint_config(str(saved_model), auth="none", workspace=tmp_path / "stranger")
+    config = endpoint_config(str(saved_model), auth="none", request_log=tmp_path / "r.jsonl")
+    try:
+        assert config.model.labels == [0, 1]  # signed by the session's own workspace
+    finally:
+        config.request_log.close()

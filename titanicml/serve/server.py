@@ -29,7 +29,7 @@ __all__ = [
 
 
 def load_for_serving(
-    reference: str | Path, tracking_uri: str | None = None
+    reference: str | Path, tracking_uri: str | None = None, workspace: str | Path | None = None
 ) -> tuple[TabularModel, str, str]:
     """Load a model to serve; return it with the name and version to report.
 
@@ -40,20 +40,23 @@ def load_for_serving(
         (``titanic-model@champion``, ``titanic-model:3``, ``models:/titanic-model@champion``).
     tracking_uri : str, optional
         MLflow store of runs and registry.
+    workspace : str or Path, optional
+        The workspace whose keys the model must be signed with (the endpoint's own).
     """
     from titanicml.registry import load_model
 
     text = str(reference)
     if Path(text).is_dir():
-        return load_model(text), Path(text).resolve().name, "local"
+        return load_model(text, workspace=workspace), Path(text).resolve().name, "local"
     if text.startswith("runs:/"):
         run_id = text.removeprefix("runs:/").split("/")[0]
-        return load_model(text, tracking_uri=tracking_uri), f"run-{run_id[:8]}", run_id
+        model = load_model(text, tracking_uri=tracking_uri, workspace=workspace)
+        return model, f"run-{run_id[:8]}", run_id
     from titanicml.registry import parse_model_reference, resolve_model_uri
 
     uri, version = resolve_model_uri(text, tracking_uri)
     name = parse_model_reference(text).name
-    return load_model(uri, tracking_uri=tracking_uri), name, str(version)
+    return load_model(uri, tracking_uri=tracking_uri, workspace=workspace), name, str(version)
 
 
 def endpoint_config(
@@ -82,7 +85,7 @@ def endpoint_config(
     keys: KeyFile | None = None
     if auth == "key":
         keys = KeyFile(keys_file(name, workspace), load_keys(name, workspace, key))
-    loaded, model_name, version = load_for_serving(model, tracking_uri)
+    loaded, model_name, version = load_for_serving(model, tracking_uri, workspace)
     log_path = request_log or workspace_dir(workspace) / "endpoints" / name / "requests.jsonl"
     return EndpointConfig(
         model=loaded,
