@@ -19,7 +19,9 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+from titanicml._utils.compression import open_decompressed
 
 __all__ = [
     "BadRowsError",
@@ -87,7 +89,7 @@ def count_bad_rows(path: Path, sep: str = ",", compression: str | None = None) -
         return "skip"
 
     try:
-        source: Any = str(path) if compression is None else _open_binary(path, compression)
+        source: Any = str(path) if compression is None else open_decompressed(path, compression)
         reader = pacsv.open_csv(
             source,
             # The header is read as a row (names f0, f1, ...): its field count is the
@@ -128,7 +130,7 @@ def read_records(
         The file is not UTF-8.
     """
     consumed: list[str] = []
-    raw = _open_binary(path, compression)
+    raw = open_decompressed(path, compression)
     with raw, io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as handle:
 
         def lines() -> Iterator[str]:
@@ -339,25 +341,6 @@ class BadRowsFile:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
-
-
-def _open_binary(path: Path, compression: str | None) -> IO[bytes]:
-    """Open a file for reading its bytes, decompressed."""
-    if compression is None:
-        return open(path, "rb")
-    if compression == "zip":
-        import zipfile
-
-        with zipfile.ZipFile(path) as archive:
-            members = [n for n in archive.namelist() if not n.endswith("/")]
-            if len(members) != 1:
-                raise ValueError(f"the zip archive holds {len(members)} files; give it one")
-            # The member keeps the archive's file open after the archive is closed.
-            return archive.open(members[0])
-    import importlib
-
-    module = importlib.import_module({"gzip": "gzip", "bz2": "bz2", "xz": "lzma"}[compression])
-    return module.open(path, "rb")
 
 
 def _terminated(text: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib
 import io
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from titanicml._utils.compression import open_decompressed
 from titanicml.exceptions import DataFormatError
 
 if TYPE_CHECKING:
@@ -194,23 +194,10 @@ def _fields(line: str, delimiter: str) -> int:
 @contextmanager
 def _open_text(path: Path, compression: str | None) -> Iterator[IO[str]]:
     """Open a (possibly compressed) text file for reading its first lines."""
-    options: dict[str, Any] = {"encoding": "utf-8-sig", "errors": "replace", "newline": ""}
-    if compression == "zip":
-        import zipfile
-
-        with zipfile.ZipFile(path) as archive:
-            members = [n for n in archive.namelist() if not n.endswith("/")]
-            if len(members) != 1:
-                raise ValueError(f"the zip archive holds {len(members)} files; give it one")
-            with archive.open(members[0]) as raw, io.TextIOWrapper(raw, **options) as text:
-                yield text
-        return
-    if compression is None:
-        opener: Any = open
-    else:
-        opener = importlib.import_module({"gzip": "gzip", "bz2": "bz2", "xz": "lzma"}[compression])
-        opener = opener.open
-    with opener(path, "rt", **options) as text:
+    with (
+        open_decompressed(path, compression) as raw,
+        io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="") as text,
+    ):
         yield text
 
 
