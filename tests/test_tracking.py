@@ -81,6 +81,32 @@ def test_interrupted_training_is_killed_and_leaves_no_model(titanic, store):
     assert client.list_artifacts(run.info.run_id) == []
 
 
+@pytest.mark.parametrize("moment", ["heartbeat", "params"])
+def test_ctrl_c_just_after_the_run_is_created_still_kills_it(monkeypatch, titanic, store, moment):
+    """A Ctrl-C that lands while the run's heartbeat starts or its parameters are logged."""
+    from titanicml import tracking
+
+    class InterruptedHeartbeat(tracking._Heartbeat):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            raise KeyboardInterrupt
+
+    def interrupted_log_batch(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    if moment == "heartbeat":
+        monkeypatch.setattr(tracking, "_Heartbeat", InterruptedHeartbeat)
+    else:
+        monkeypatch.setattr(MlflowClient, "log_batch", interrupted_log_batch)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(
+            target="Survived", time_budget=5, tracking_uri=store, experiment_name="ctrl-c-early"
+        ).fit(titanic)
+    monkeypatch.undo()
+    (run,) = _runs(MlflowClient(store), "ctrl-c-early")
+    assert run.info.status == "KILLED"
+
+
 def test_failed_training_is_marked_failed(titanic, store):
     def explode(report):
         raise RuntimeError("disk full")

@@ -91,19 +91,21 @@ class TrainingRun:
         self.experiment_id = ensure_experiment(self.client, self.experiment_name, self.tracking_uri)
         params = {**self.spec.to_dict(), **self.data.to_params()}
         # A Ctrl-C between creating the run and learning its id would leave it RUNNING
-        # for ever: hold the interrupt until the run is known, then let it through.
-        with _interrupts_deferred() as interrupted:
-            run = self.client.create_run(
-                self.experiment_id,
-                tags={
-                    "mlflow.source.name": "titanicml",
-                    f"{TAG_PREFIX}target": self.spec.target,
-                    **owner_tags(),  # with the run, so no RUNNING run lacks its owner
-                },
-            )
-            self.run_id = run.info.run_id
-        self._heartbeat = _Heartbeat(self.client, self.run_id, HEARTBEAT_SECONDS)
+        # for ever: hold the interrupt until the run is known and its heartbeat beats,
+        # then let it through. Every step after create_run is inside the try, so a
+        # Ctrl-C that lands anywhere there still ends the run as KILLED.
         try:
+            with _interrupts_deferred() as interrupted:
+                run = self.client.create_run(
+                    self.experiment_id,
+                    tags={
+                        "mlflow.source.name": "titanicml",
+                        f"{TAG_PREFIX}target": self.spec.target,
+                        **owner_tags(),  # with the run, so no RUNNING run lacks its owner
+                    },
+                )
+                self.run_id = run.info.run_id
+                self._heartbeat = _Heartbeat(self.client, self.run_id, HEARTBEAT_SECONDS)
             if interrupted():
                 raise KeyboardInterrupt
             self.client.log_batch(
@@ -122,18 +124,18 @@ class TrainingRun:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.stop()
-            self._heartbeat = None
-        if self.client is None or self.run_id is None:
-            return
         if exc_type is None:
             status = "FINISHED"
         elif issubclass(exc_type, KeyboardInterrupt):
             status = "KILLED"
         else:
             status = "FAILED"
-        with _interrupts_deferred():
+        with _interrupts_deferred():  # a second Ctrl-C must not leave the run RUNNING
+            if self._heartbeat is not None:
+                self._heartbeat.stop()
+                self._heartbeat = None
+            if self.client is None or self.run_id is None:
+                return
             if status == "FAILED":
                 self.client.set_tag(
                     self.run_id, f"{TAG_PREFIX}error", f"{exc_type.__name__}: {exc}"
