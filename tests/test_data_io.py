@@ -311,7 +311,7 @@ def test_rows_dropped_for_a_missing_target_are_reported_in_result_checks_and_run
     frame = _with_missing_target()
     result = Trainer(
         target="y", time_budget=4, max_trials=2, estimators=["lgbm"], ensemble=False,
-        tracking_uri=store, experiment_name="dropped",
+        on_no_skill="warn", tracking_uri=store, experiment_name="dropped",
     ).fit(frame)  # fmt: skip
     assert result.rows_dropped == 20
     finding = result.data_checks[result.data_checks["check"] == "missing_target"]
@@ -324,8 +324,9 @@ def test_rows_dropped_for_a_missing_target_are_reported_in_result_checks_and_run
 def test_no_missing_target_finding_when_every_row_has_one():
     frame = _with_missing_target().dropna()
     result = Trainer(
-        target="y", time_budget=3, max_trials=2, estimators=["lgbm"], ensemble=False, track=False
-    ).fit(frame)
+        target="y", time_budget=3, max_trials=2, estimators=["lgbm"], ensemble=False,
+        on_no_skill="warn", track=False,
+    ).fit(frame)  # fmt: skip
     assert result.rows_dropped == 0
     assert "missing_target" not in set(result.data_checks["check"])
 
@@ -335,7 +336,7 @@ def test_cli_says_how_many_rows_had_no_target(tmp_path, cli):
     _with_missing_target().to_csv(path, index=False)
     out = cli(
         "train", "--data", path, "--target", "y", "--time-budget", "4", "--max-trials", "2",
-        "--estimators", "lgbm", "--no-ensemble", cwd=tmp_path,
+        "--estimators", "lgbm", "--no-ensemble", "--on-no-skill", "warn", cwd=tmp_path,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "Rows without a target: 20 of 100 left out of training" in out.stdout

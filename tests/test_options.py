@@ -35,6 +35,7 @@ NON_DEFAULT = TrainSpec(
     n_jobs=2,
     ensemble=False,
     on_leakage="warn",
+    on_no_skill="warn",
 )
 
 
@@ -85,7 +86,14 @@ def test_automl_job_round_trips():
         "XGBoostClassifier",
         "LogisticRegression",
     ]
-    assert set(document["titanicml"]) == {"task", "seed", "exclude", "estimators", "on_leakage"}
+    assert set(document["titanicml"]) == {
+        "task",
+        "seed",
+        "exclude",
+        "estimators",
+        "on_leakage",
+        "on_no_skill",
+    }
 
 
 def test_azure_command_round_trips():

@@ -38,7 +38,12 @@ def test_one_child_run_per_family(titanic_result, session_store):
         if r.data.tags.get("mlflow.parentRunId") == titanic_result.run_id
     ]
     families = sorted(r.data.tags["titanicml.estimator"] for r in children)
-    assert families == sorted(titanic_result.leaderboard["estimator"])
+    board = titanic_result.leaderboard
+    assert families == sorted(board.loc[board["estimator"] != "baseline", "estimator"])
+    # The trivial baseline is no child run; its score is the parent's.
+    baseline = board.loc[board["estimator"] == "baseline", "cv_accuracy"].item()
+    parent = client.get_run(titanic_result.run_id).data.metrics
+    assert parent["baseline_cv_accuracy"] == pytest.approx(baseline)
     for child in children:
         assert child.info.status == "FINISHED"
         assert "cv_accuracy" in child.data.metrics and child.data.metrics["n_trials"] >= 1

@@ -15,7 +15,8 @@ catch for the same mistake, so ``except ValueError`` keeps working::
     │   ├── AssetNotFoundError(LookupError)    no such data asset or version
     │   └── RequestError                   an HTTP request body that cannot be scored
     ├── TrainingError(RuntimeError)        the search produced no usable model
-    │   └── SearchCancelled                the job was cancelled (internal signal)
+    │   ├── SearchCancelled                the job was cancelled (internal signal)
+    │   └── NoSkillError                   the best model does not beat the trivial baseline
     ├── ModelError(ValueError)             a saved model cannot be loaded or used
     │   ├── ModelIntegrityError            a file of a saved model was changed
     │   ├── UntrustedModelError            unsigned, or signed by a key nobody trusted
@@ -43,6 +44,7 @@ __all__ = [
     "ModelError",
     "ModelIntegrityError",
     "ModelNotFoundError",
+    "NoSkillError",
     "RequestError",
     "SearchCancelled",
     "TargetError",
@@ -108,6 +110,18 @@ class RequestError(DataError):
 
 class TrainingError(TitanicMLError, RuntimeError):
     """The search finished without a usable model."""
+
+
+class NoSkillError(TrainingError):
+    """The best model does not beat the trivial baseline: the search found nothing to learn.
+
+    ``result`` is the training's result (leaderboard with its baseline row, data checks),
+    for a look at what was tried; it is not saved or logged as a model.
+    """
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class SearchCancelled(TrainingError):

@@ -33,7 +33,7 @@ from typing import Any
 
 from titanicml._utils.values import is_int, is_number
 from titanicml.exceptions import ConfigError
-from titanicml.spec import ESTIMATORS, LEAKAGE_ACTIONS, TASKS, TrainSpec
+from titanicml.spec import ESTIMATORS, LEAKAGE_ACTIONS, NO_SKILL_ACTIONS, TASKS, TrainSpec
 
 __all__ = [
     "AZURE_ALGORITHMS",
@@ -333,6 +333,11 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "on_leakage", "str", "what to do with a column that leaks the target", "--on-leakage",
         choices=LEAKAGE_ACTIONS,
+    ),
+    Option(
+        "on_no_skill", "str", "what to do when the best model does not beat the trivial "
+        "baseline (majority class or mean): fail the training, or warn",
+        "--on-no-skill", choices=NO_SKILL_ACTIONS,
     ),
 )  # fmt: skip
 

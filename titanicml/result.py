@@ -14,7 +14,10 @@ if TYPE_CHECKING:
     from titanicml.model.predictor import TabularModel
     from titanicml.spec import TrainSpec
 
-__all__ = ["TrainingResult"]
+__all__ = ["BASELINE", "TrainingResult"]
+
+#: The ``estimator`` of the leaderboard row of the trivial baseline (no trials, no model).
+BASELINE = "baseline"
 
 
 @dataclass
@@ -26,7 +29,8 @@ class TrainingResult:
     model : TabularModel
         The best model, featurization included; predicts on raw rows.
     leaderboard : DataFrame
-        One row per estimator family: CV mean and std of each metric, trials, fit time.
+        One row per estimator family: CV mean and std of each metric, trials, fit time;
+        plus the trivial baseline's row (``estimator`` ``"baseline"``, no trials).
     metrics : dict
         Cross-validated metrics of the best model (``accuracy``, ``accuracy_std``, ...).
     task, metric : str

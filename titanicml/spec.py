@@ -13,10 +13,18 @@ from typing import Any
 from titanicml._utils.values import is_int, is_number
 from titanicml.exceptions import ConfigError
 
-__all__ = ["DEFAULT_ESTIMATORS", "ESTIMATORS", "LEAKAGE_ACTIONS", "TASKS", "TrainSpec"]
+__all__ = [
+    "DEFAULT_ESTIMATORS",
+    "ESTIMATORS",
+    "LEAKAGE_ACTIONS",
+    "NO_SKILL_ACTIONS",
+    "TASKS",
+    "TrainSpec",
+]
 
 TASKS = ("auto", "binary", "multiclass", "regression")
 LEAKAGE_ACTIONS = ("drop", "warn", "error")
+NO_SKILL_ACTIONS = ("error", "warn")
 
 #: Estimator families titanicml searches, by FLAML's learner name, with the
 #: display name used in leaderboards and MLflow.
@@ -67,6 +75,9 @@ class TrainSpec:
         Cores per trial; ``-1`` uses all.
     ensemble : bool
         Try a weighted ensemble of the best families after the search.
+    on_no_skill : {"error", "warn"}
+        What to do when the best model does not beat the trivial baseline (the
+        majority class, or the mean) on the same folds.
     on_leakage : {"drop", "warn", "error"}
         What the data checks do with a column that leaks the target.
     dropped : dict of str to str
@@ -85,6 +96,7 @@ class TrainSpec:
     n_jobs: int = -1
     ensemble: bool = True
     on_leakage: str = "drop"
+    on_no_skill: str = "error"
     dropped: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -117,6 +129,11 @@ class TrainSpec:
             raise ConfigError(
                 f"unknown estimator(s) {unknown or '(none given)'}; "
                 f"choose from: {', '.join(ESTIMATORS)}"
+            )
+        if self.on_no_skill not in NO_SKILL_ACTIONS:
+            raise ConfigError(
+                f"unknown on_no_skill {self.on_no_skill!r}; "
+                f"choose one of: {', '.join(NO_SKILL_ACTIONS)}"
             )
         if self.on_leakage not in LEAKAGE_ACTIONS:
             raise ConfigError(

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from titanicml.result import BASELINE
 from titanicml.store import (
     HEARTBEAT_TAG,
     MODEL_ARTIFACT_PATH,
@@ -160,6 +161,12 @@ class TrainingRun:
                 ),
                 # Rows left out because their target was missing.
                 Metric("rows_dropped", float(result.rows_dropped), now, 0),
+                # The trivial baseline's score, which the best model beat.
+                *(
+                    Metric(f"baseline_{name}", value, now, 0)
+                    for name, value in result.extras.get("baseline", {}).get("scores", {}).items()
+                    if value == value
+                ),
             ],
             params=[
                 Param("task_resolved", result.task),
@@ -197,7 +204,8 @@ class TrainingRun:
 
         assert self.client is not None and self.run_id is not None
         now = int(time.time() * 1000)
-        for rank, row in enumerate(result.leaderboard.to_dict("records"), start=1):
+        searched = result.leaderboard[result.leaderboard["estimator"] != BASELINE]
+        for rank, row in enumerate(searched.to_dict("records"), start=1):
             child = self.client.create_run(
                 self.experiment_id,
                 run_name=f"{row['estimator']}",

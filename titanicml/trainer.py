@@ -60,6 +60,10 @@ class Trainer:
     on_leakage : {"drop", "warn", "error"}
         What to do with a column the data checks find leaking the target: drop it
         (and say so), keep it with an alert, or stop with an error.
+    on_no_skill : {"error", "warn"}
+        When the best model does not beat the trivial baseline (the majority class, or
+        the mean, on the same folds): raise :class:`~titanicml.exceptions.NoSkillError`
+        (its ``result`` holds the leaderboard), or keep the model with a finding.
     experiment_name : str
         MLflow experiment of the runs.
     tracking_uri : str, optional
@@ -86,6 +90,7 @@ class Trainer:
         n_jobs: int = -1,
         ensemble: bool = True,
         on_leakage: str = "drop",
+        on_no_skill: str = "error",
         experiment_name: str = "titanicml",
         tracking_uri: str | None = None,
         track: bool = True,
@@ -104,6 +109,7 @@ class Trainer:
         self.n_jobs = n_jobs
         self.ensemble = ensemble
         self.on_leakage = on_leakage
+        self.on_no_skill = on_no_skill
         self.experiment_name = experiment_name
         self.tracking_uri = tracking_uri
         self.track = track
@@ -175,6 +181,7 @@ class Trainer:
             Re-raised after the MLflow run is marked KILLED; no model is left behind.
         """
         from titanicml.backends import JobStatus, get_backend
+        from titanicml.backends.baseline import judge_skill
         from titanicml.data.profile import profile_frame
         from titanicml.data.resolve import resolve_data
 
@@ -187,7 +194,8 @@ class Trainer:
         deadline = started + spec.time_budget
 
         def train(interrupts: _InterruptGuard) -> TrainingResult:
-            job = backend.submit(spec, data_ref, frame, on_progress, deadline=deadline)
+            hints = {"columns": checks.columns} if _accepts(backend.submit, "columns") else {}
+            job = backend.submit(spec, data_ref, frame, on_progress, deadline=deadline, **hints)
             interrupts.watch(backend, job)
             status = backend.wait(job)
             interrupts.raise_if_interrupted()
@@ -199,7 +207,8 @@ class Trainer:
             result.data_checks = checks.table
             result.rows_dropped = prepared.n_dropped
             used = [c for c in result.model.input_columns if c in frame.columns]
-            result.profile = profile_frame(frame[used])
+            result.profile = profile_frame(frame[used], _PROFILED_CELLS, spec.seed)
+            judge_skill(result, prepared.y, spec)
             result.elapsed = time.monotonic() - started
             return result
 
@@ -218,6 +227,13 @@ class Trainer:
     def __repr__(self) -> str:
         params = ", ".join(f"{name}={value!r}" for name, value in self.get_params().items())
         return f"Trainer({params})"
+
+
+def _accepts(method: Any, name: str) -> bool:
+    """Whether ``method`` takes a keyword argument ``name`` (an optional part of a protocol)."""
+    import inspect
+
+    return name in inspect.signature(method).parameters
 
 
 def _parameter_names() -> list[str]:
@@ -260,7 +276,9 @@ def check_before_training(
     spec = replace(spec, dropped=dict(checks.dropped))
     # What the backends featurize (the local one, exactly), and what the model will save.
     features = frame.drop(columns=[spec.target])[target.kept_rows].reset_index(drop=True)
-    plan = plan_features(features, spec.exclude, spec.dropped, target.task, spec.seed)
+    plan = plan_features(
+        features, spec.exclude, spec.dropped, target.task, spec.seed, columns=checks.columns
+    )
     prepare_rows(plan, features.head(_CHECKED_ROWS))
     check_signature(plan, features, target.classes)
     if target.n_dropped:
@@ -268,6 +286,8 @@ def check_before_training(
     return spec, target, checks
 
 
+# The training profile (the reference of drift checks) samples rows beyond this many cells.
+_PROFILED_CELLS = 4_000_000
 # check_before_training converts this many rows as the model will, to find bad values early.
 _CHECKED_ROWS = 200
 

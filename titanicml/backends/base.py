@@ -128,7 +128,10 @@ class Backend(Protocol):
 
         ``deadline`` is the ``time.monotonic()`` instant by which the whole fit,
         final refit included, must be done; backends keep to it as well as they can.
-        ``on_progress`` may be called from any thread while the job runs.
+        ``on_progress`` may be called from any thread while the job runs. A backend
+        that featurizes as the local one may also take a keyword ``columns`` (the data
+        checks' :class:`~titanicml.data.columns.ColumnInfo` by name, to reuse): the
+        Trainer passes it only to a ``submit`` that names it.
         """
         ...
 

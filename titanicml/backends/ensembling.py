@@ -243,8 +243,7 @@ def _fold_scores(
     output: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]], task: str
 ) -> dict[str, float]:
     """Mean and std over the folds of every metric, as ``cv_<name>`` and ``cv_<name>_std``."""
-    import numpy as np
-
+    from titanicml.backends.learners import aggregate_folds
     from titanicml.metrics import score_all
 
     per_fold = []
@@ -254,9 +253,4 @@ def _fold_scores(
             per_fold.append(score_all(task, y[valid], part, None))
         else:
             per_fold.append(score_all(task, y[valid], part.argmax(axis=1), part))
-    scores: dict[str, float] = {}
-    for name in per_fold[0]:
-        values = np.array([fold[name] for fold in per_fold])
-        scores[f"cv_{name}"] = float(np.nanmean(values))
-        scores[f"cv_{name}_std"] = float(np.nanstd(values))
-    return scores
+    return aggregate_folds(per_fold)

@@ -14,7 +14,14 @@ if TYPE_CHECKING:
     from titanicml.features.plan import FeaturePlan
     from titanicml.model.predictor import TabularModel
 
-__all__ = ["SearchOutput", "cv_splitter", "fit_config", "full_proba", "search_model"]
+__all__ = [
+    "SearchOutput",
+    "aggregate_folds",
+    "cv_splitter",
+    "fit_config",
+    "full_proba",
+    "search_model",
+]
 
 
 @dataclass
@@ -134,3 +141,15 @@ def search_model(
         **info,
     }
     return TabularModel.from_fitted(pipeline, plan, target.task, target.classes, info=facts)
+
+
+def aggregate_folds(per_fold: list[dict[str, float]]) -> dict[str, float]:
+    """Mean and std over folds of every metric, as ``cv_<name>`` and ``cv_<name>_std``."""
+    import numpy as np
+
+    scores: dict[str, float] = {}
+    for name in per_fold[0]:
+        values = np.array([fold[name] for fold in per_fold], dtype=float)
+        scores[f"cv_{name}"] = float(np.nanmean(values))
+        scores[f"cv_{name}_std"] = float(np.nanstd(values))
+    return scores

@@ -14,7 +14,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from titanicml.backends.base import Job, JobStatus, Progress, ProgressCallback
 from titanicml.backends.learners import (
     SearchOutput,
+    aggregate_folds,
     cv_splitter,
     fit_config,
     full_proba,
     search_model,
 )
+from titanicml.backends.sampling import Refit, search_sample
 from titanicml.exceptions import SearchCancelled, TitanicMLError, TrainingError
 from titanicml.spec import ESTIMATORS
 
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from titanicml.data.columns import ColumnInfo
     from titanicml.data.resolve import DataRef
     from titanicml.metrics import Metric
     from titanicml.result import TrainingResult
@@ -44,6 +47,10 @@ __all__ = ["LocalBackend"]
 # Seconds kept out of the search for the final steps (leaderboard, logging, saving).
 _RESERVE_FRACTION = 0.08
 _RESERVE_MAX = 8.0
+# ... plus this much per training row (the profile, the baseline, the model's save),
+# up to this share of the budget.
+_RESERVE_SECONDS_PER_ROW = 2e-6
+_RESERVE_MAX_FRACTION = 0.25
 _MIN_SEARCH_SECONDS = 1.0
 # Share of the budget kept for ensemble selection, when the budget allows one.
 _ENSEMBLE_FRACTION = 0.15
@@ -81,11 +88,14 @@ class LocalBackend:
         frame: pd.DataFrame | None = None,
         on_progress: ProgressCallback | None = None,
         deadline: float | None = None,
+        columns: Mapping[str, ColumnInfo] | None = None,
     ) -> Job:
         """Start the search in a worker thread and return its job at once.
 
         ``on_progress`` is called in that thread, after each trial; an exception it
-        raises stops the search and is raised again by :meth:`wait`.
+        raises stops the search and is raised again by :meth:`wait`. ``columns``
+        are the data checks' classifications of the columns, reused by the
+        featurization instead of classifying every column again.
         """
         if frame is None:
             raise TrainingError("the local backend needs the training table itself (frame=...)")
@@ -100,6 +110,7 @@ class LocalBackend:
             deadline=deadline,
         )
         job.state.update(cancel=threading.Event(), done=threading.Event(), lock=threading.Lock())
+        job.state["columns"] = dict(columns or {})
         worker = threading.Thread(
             target=_run_job, args=(job, self.verbose), name=f"titanicml-search-{job.id}"
         )
@@ -241,7 +252,12 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     metric = metric_for_task(spec.metric, target.task)
     features = frame.drop(columns=[spec.target])[target.kept_rows].reset_index(drop=True)
     plan = plan_features(
-        features, spec.exclude, dropped=spec.dropped, task=target.task, seed=spec.seed
+        features,
+        spec.exclude,
+        dropped=spec.dropped,
+        task=target.task,
+        seed=spec.seed,
+        columns=job.state["columns"],
     )
     if not plan.inputs:
         raise TrainingError(
@@ -250,23 +266,39 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
         )
     inputs, _ = prepare_rows(plan, features)
     featurizer = plan.build()
-    matrix = featurizer.fit_transform(inputs, target.y)
-    _check_cancelled(job)
-
-    reserve = min(_RESERVE_MAX, _RESERVE_FRACTION * budget)
+    reserve = min(
+        _RESERVE_MAX_FRACTION * budget,
+        min(_RESERVE_MAX, _RESERVE_FRACTION * budget) + _RESERVE_SECONDS_PER_ROW * len(features),
+    )
     ensemble_time = _ENSEMBLE_FRACTION * budget if _wants_ensemble(spec) else 0.0
+    # Large data: featurize, search and ensemble on a sample of rows; refit on all below.
+    sample = search_sample(
+        target.y,
+        inputs.shape[1],
+        target.task,
+        job.deadline - time.monotonic() - reserve - ensemble_time,
+        spec.seed,
+    )
+    featurized = time.monotonic()
+    if sample is None:
+        x, y = featurizer.fit_transform(inputs, target.y), target.y
+    else:
+        y = target.y[sample.rows]
+        x = featurizer.fit_transform(inputs.iloc[sample.rows], y)
+    featurize_seconds = time.monotonic() - featurized
+    _check_cancelled(job)
     search_budget = max(
         _MIN_SEARCH_SECONDS, job.deadline - time.monotonic() - reserve - ensemble_time
     )
     search = _FlamlSearch(spec, target.task, metric, job, search_budget)
-    found = search.run(matrix, target.y, verbose)
+    found = search.run(x, y, verbose)
     _check_cancelled(job)
-    n_jobs = _n_jobs(spec.n_jobs, matrix.shape)
+    n_jobs = _n_jobs(spec.n_jobs, x.shape)
     best_config = found.best_config
     estimator = found.best_estimator
     if estimator is None:
         estimator = fit_config(
-            found, found.best_family, best_config, matrix, target.y, target.task, n_jobs
+            found, found.best_family, best_config, x, y, target.task, n_jobs
         ).estimator
     trials = found.trials
     leaderboard = _leaderboard(trials, metric)
@@ -278,8 +310,8 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
         outcome = select_ensemble(
             found,
             {found.best_family: estimator},
-            matrix,
-            target.y,
+            x,
+            y,
             target.task,
             metric,
             spec,
@@ -296,10 +328,17 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
             top = leaderboard.iloc[0]
             config = json.loads(top["config"])
             estimator = fit_config(
-                found, top["estimator"], config, matrix, target.y, target.task, n_jobs
+                found, top["estimator"], config, x, y, target.task, n_jobs
             ).estimator
     leaderboard.insert(2, "selected", [True] + [False] * (len(leaderboard) - 1))
     _check_cancelled(job)
+    if sample is not None:
+        refit = Refit(featurizer, inputs, target.y, sample, featurize_seconds, target.task)
+        estimator, fitted_rows = refit.run(
+            estimator, leaderboard, spec.cv, spec.seed, job.deadline - reserve
+        )
+        extras["search_sample"] = {**sample.summary(), "fitted_rows": fitted_rows}
+        _check_cancelled(job)
 
     model = search_model(
         Pipeline([("features", featurizer), ("estimator", estimator)]),
@@ -308,7 +347,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
         leaderboard,
         metric.name,
         features[list(inputs.columns)],
-        matrix.shape[1],
+        x.shape[1],
     )
     return TrainingResult(
         model=model,
@@ -435,14 +474,8 @@ class _FlamlSearch:
         self, losses: list[float], fold_scores: list[dict[str, float]]
     ) -> tuple[float, dict[str, float]]:
         """FLAML hook: mean loss over folds, plus each metric's mean and std."""
-        import numpy as np
-
-        summary: dict[str, float] = {}
-        for name in fold_scores[0]:
-            values = np.array([scores[name] for scores in fold_scores], dtype=float)
-            summary[f"cv_{name}"] = float(np.nanmean(values))
-            summary[f"cv_{name}_std"] = float(np.nanstd(values))
-        loss = float(np.mean(losses))
+        summary = aggregate_folds(fold_scores)
+        loss = sum(losses) / len(losses)
         self.trials += 1
         self.best_loss = min(self.best_loss, loss)
         if self.job.on_progress is not None:

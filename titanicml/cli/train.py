@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+# The exit status of a search whose best model does not beat the trivial baseline.
+EXIT_NO_SKILL = 1
 
 if TYPE_CHECKING:
     from titanicml.options import Option
@@ -125,22 +129,34 @@ def run_training(trainer: Trainer, data: Any, output: str | None) -> TrainingRes
     from rich.console import Console
 
     from titanicml.cli.console import SearchProgress, data_checks_table, leaderboard_table
+    from titanicml.exceptions import NoSkillError
     from titanicml.store import ui_command
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     console = Console(stderr=False)
     spec = trainer.spec()
     label = spec.metric if spec.metric != "auto" else "score"
-    with SearchProgress(label, spec.time_budget, Console(stderr=True)) as progress:
-        result = trainer.fit(data, on_progress=progress)
+    try:
+        with SearchProgress(label, spec.time_budget, Console(stderr=True)) as progress:
+            result = trainer.fit(data, on_progress=progress)
+    except NoSkillError as exc:
+        # The search ran but found nothing to learn: show what it tried, then fail (exit 1).
+        if exc.result is not None:
+            if exc.result.data_checks is not None:
+                console.print(data_checks_table(exc.result.data_checks))
+            console.print(leaderboard_table(exc.result.leaderboard, exc.result.metric))
+        print(f"titanicml: error: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_NO_SKILL) from None
     if result.data_checks is not None:
         console.print(data_checks_table(result.data_checks))
     console.print(leaderboard_table(result.leaderboard, result.metric))
     mean, std = result.metrics[result.metric], result.metrics[f"{result.metric}_std"]
+    baseline = result.extras.get("baseline", {}).get("baseline")
+    against = "" if baseline is None else f", trivial baseline {baseline:.4f}"
     console.print(
         f"Best model: [bold]{result.leaderboard.iloc[0]['family']}[/], "
         f"{spec.cv}-fold CV {result.metric} [bold green]{mean:.4f}[/] ± {std:.4f} "
-        f"({result.task}, {result.elapsed:.1f} s)"
+        f"({result.task}{against}, {result.elapsed:.1f} s)"
     )
     if result.metric != "accuracy" and "accuracy" in result.metrics:
         console.print(f"CV accuracy: {result.metrics['accuracy']:.4f}")

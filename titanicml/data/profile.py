@@ -15,7 +15,14 @@ from titanicml.data.columns import count_unique, value_type
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["HISTOGRAM_BINS", "QUANTILES", "TOP_VALUES", "profile_frame", "schema_of"]
+__all__ = [
+    "HISTOGRAM_BINS",
+    "MIN_PROFILED_ROWS",
+    "QUANTILES",
+    "TOP_VALUES",
+    "profile_frame",
+    "schema_of",
+]
 
 QUANTILES = {
     "p01": 0.01,
@@ -28,6 +35,8 @@ QUANTILES = {
 }
 HISTOGRAM_BINS = 10
 TOP_VALUES = 20
+#: A sampled profile has at least this many rows.
+MIN_PROFILED_ROWS = 10_000
 # The profile's kind, from the value type of titanicml.data.columns (durations, text and
 # everything else are "categorical").
 PROFILE_KINDS = {"boolean": "boolean", "numeric": "numeric", "datetime": "datetime"}
@@ -44,19 +53,27 @@ def schema_of(frame: pd.DataFrame) -> list[dict[str, str]]:
     return [{"name": str(name), "dtype": str(dtype)} for name, dtype in frame.dtypes.items()]
 
 
-def profile_frame(frame: pd.DataFrame) -> dict[str, Any]:
+def profile_frame(
+    frame: pd.DataFrame, max_cells: int | None = None, seed: int = 0
+) -> dict[str, Any]:
     """Profile every column of a table.
 
     Parameters
     ----------
     frame : DataFrame
         The table.
+    max_cells : int, optional
+        Profile a random sample of rows (at least :data:`MIN_PROFILED_ROWS`) when the
+        table has more cells than this; every row otherwise.
+    seed : int
+        Seed of that sample: the same table gives the same profile.
 
     Returns
     -------
     dict
-        ``{"n_rows", "n_columns", "columns": [...]}``; each column has ``name``,
-        ``dtype``, ``kind`` (``numeric``, ``boolean``, ``datetime`` or
+        ``{"n_rows", "n_columns", "columns": [...]}`` (plus ``profiled_rows`` for a
+        sample: counts and fractions are then of the sampled rows); each column has
+        ``name``, ``dtype``, ``kind`` (``numeric``, ``boolean``, ``datetime`` or
         ``categorical``), ``n_missing``, ``missing_fraction`` and ``n_unique``
         (missing values excluded). Numeric columns add ``n_infinite``, ``min``,
         ``max``, ``mean``, ``std`` (ddof=1), ``quantiles`` (``p01`` ... ``p99``,
@@ -69,8 +86,20 @@ def profile_frame(frame: pd.DataFrame) -> dict[str, Any]:
         also ``min`` and ``max`` as ISO strings.
     """
     n_rows = int(frame.shape[0])
-    columns = [_profile_column(str(name), frame.iloc[:, i], n_rows) for i, name in enumerate(frame)]
-    return {"n_rows": n_rows, "n_columns": int(frame.shape[1]), "columns": columns}
+    profiled = frame
+    if max_cells is not None and frame.size > max_cells:
+        rows = max(MIN_PROFILED_ROWS, max_cells // max(1, frame.shape[1]))
+        if rows < n_rows:
+            profiled = frame.sample(rows, random_state=seed)
+    n_profiled = int(profiled.shape[0])
+    columns = [
+        _profile_column(str(name), profiled.iloc[:, i], n_profiled)
+        for i, name in enumerate(profiled)
+    ]
+    profile = {"n_rows": n_rows, "n_columns": int(frame.shape[1]), "columns": columns}
+    if profiled is not frame:
+        profile["profiled_rows"] = n_profiled
+    return profile
 
 
 def _profile_column(name: str, series: pd.Series, n_rows: int) -> dict[str, Any]:

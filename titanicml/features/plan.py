@@ -28,6 +28,7 @@ from titanicml._utils.sklearn_compat import target_encoder
 from titanicml.data.columns import (
     MAX_ONE_HOT_CATEGORIES,
     UNUSABLE,
+    ColumnInfo,
     classify_column,
     value_type,
 )
@@ -157,6 +158,7 @@ def plan_features(
     dropped: Mapping[str, str] | None = None,
     task: str = "binary",
     seed: int = 0,
+    columns: Mapping[str, ColumnInfo] | None = None,
 ) -> FeaturePlan:
     """Choose a role for every column of ``frame`` (the target already removed).
 
@@ -172,16 +174,19 @@ def plan_features(
         Task of the target.
     seed : int
         Seed for the cross-fitting of target encoding.
+    columns : mapping of str to ColumnInfo, optional
+        Classifications already made of these columns (the data checks'), reused.
     """
     dropped = dict(dropped or {})
+    known = columns or {}
     plans = []
     for name in frame.columns:
         reason = "excluded by the user" if name in exclude else dropped.get(name, "")
-        plans.append(_plan_column(frame[name], reason))
+        plans.append(_plan_column(frame[name], reason, known.get(name)))
     return FeaturePlan(tuple(plans), task=task, seed=seed)
 
 
-def _plan_column(column: pd.Series, drop_reason: str) -> ColumnPlan:
+def _plan_column(column: pd.Series, drop_reason: str, info: ColumnInfo | None) -> ColumnPlan:
     """Featurize a column as its kind (:func:`~titanicml.data.columns.classify_column`) says.
 
     A key (``id_like``) is featurized as what its values are: dropping keys is the data
@@ -192,7 +197,7 @@ def _plan_column(column: pd.Series, drop_reason: str) -> ColumnPlan:
     source = str(column.dtype)
     if drop_reason:
         return ColumnPlan(name, "dropped", dtype, drop_reason, source)
-    info = classify_column(column)
+    info = info or classify_column(column)
     kind = info.base_kind
     featurized = FEATURIZATION[kind]
     if featurized == "dropped":

@@ -255,7 +255,6 @@ def check_signature(plan: FeaturePlan, inputs: pd.DataFrame, labels: list | None
     DataError
         Naming the column whose type the model could not be saved with.
     """
-    import mlflow.models
     from mlflow.exceptions import MlflowException
 
     from titanicml.model.predictor import example_rows
@@ -266,23 +265,47 @@ def check_signature(plan: FeaturePlan, inputs: pd.DataFrame, labels: list | None
     signature = model_signature(plan, labels)
     rows = inputs[names]
     example = input_example(plan, example_rows(rows))
+    checks = (MlflowException, TypeError, ValueError)
     for sample in (example, rows.head(_CHECKED_ROWS)):
+        try:  # all columns at once; one by one only to name the column that fails
+            _check_sample(sample, signature, sample is example)
+            continue
+        except checks as exc:
+            together = _last_line(exc)
         for column in plan.inputs:
             try:
-                mlflow.models.validate_schema(sample[[column.name]], signature.inputs)
-                if sample is example:
-                    mlflow.models.convert_input_example_to_serving_input(sample[[column.name]])
-            except (MlflowException, TypeError, ValueError) as exc:
-                detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+                _check_sample(sample[[column.name]], signature, sample is example)
+            except checks as exc:
                 raise DataError(
                     f"column {column.name!r} ({column.source_dtype or column.dtype}) could not "
-                    f"be saved in the model's MLflow signature: {detail}; convert it to a number, "
-                    f"text or date column, or leave it out with exclude=[{column.name!r}]"
+                    f"be saved in the model's MLflow signature: {_last_line(exc)}; convert it "
+                    f"to a number, text or date column, or leave it out with "
+                    f"exclude=[{column.name!r}]"
                 ) from None
+        raise DataError(
+            f"the training columns could not be saved in the model's MLflow signature: "
+            f"{together}; convert them to number, text or date columns"
+        )
+
+
+def _last_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[-1] if text else ""
+
+
+def _check_sample(sample: pd.DataFrame, signature: Any, example: bool) -> None:
+    """Validate rows against the signature, as MLflow does when it saves or serves."""
+    import mlflow.models
+
+    mlflow.models.validate_schema(sample, signature.inputs)
+    if example:
+        mlflow.models.convert_input_example_to_serving_input(sample)
 
 
 def _requirements(model: TabularModel) -> list[str]:
-    estimator_module = type(model.pipeline_[-1]).__module__.split(".")[0]
+    fitted = model.pipeline_
+    final = fitted.steps[-1][1] if hasattr(fitted, "steps") else fitted
+    estimator_module = type(final).__module__.split(".")[0]
     packages = [*_RUNTIME_PACKAGES]
     if estimator_module in _ESTIMATOR_PACKAGES:
         packages.append(_ESTIMATOR_PACKAGES[estimator_module])

@@ -410,7 +410,10 @@ def _coerce(column: pd.Series, dtype: str, source_dtype: str = "") -> pd.Series:
     import numpy as np
 
     # scikit-learn's imputers take NaN, not None, as the missing marker of text columns.
-    text = column.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
+    if pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
+        text = column  # already text: no per-cell conversion
+    else:
+        text = column.map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
     return text.astype(object).where(column.notna(), np.nan)
 
 

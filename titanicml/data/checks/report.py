@@ -11,6 +11,8 @@ from titanicml.findings import Finding, findings_frame
 if TYPE_CHECKING:
     import pandas as pd
 
+    from titanicml.data.columns import ColumnInfo
+
 __all__ = [
     "CHECKS",
     "CheckReport",
@@ -66,6 +68,8 @@ class CheckReport:
         columns together (suspects only), the pure subset found, and whether it leaks.
     target, task : str
         What the data was checked for.
+    columns : dict of str to ColumnInfo
+        The classification of every feature column, for the featurization to reuse.
     """
 
     findings: list[Finding] = field(default_factory=list)
@@ -74,6 +78,7 @@ class CheckReport:
     leakage_scores: pd.DataFrame | None = None
     target: str = ""
     task: str = ""
+    columns: dict[str, ColumnInfo] = field(default_factory=dict)
 
     @cached_property
     def table(self) -> pd.DataFrame:

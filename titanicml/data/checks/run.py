@@ -138,6 +138,7 @@ def run_checks(
         leakage_scores=leakage.scores,
         target=target,
         task=task,
+        columns=infos,
     )
 
 
