@@ -171,3 +171,16 @@ def test_cli_shows_the_leaderboard_and_exits_1_on_noise(tmp_path, cli):
     )  # fmt: skip
     assert warned.returncode == 0, warned.stderr
     assert "model_skill" in warned.stdout
+
+
+def test_the_checks_are_reported_before_the_search_starts(titanic):
+    events = []
+    Trainer(target="Survived", time_budget=4, track=False, exclude=["Boat", "Body"]).fit(
+        titanic,
+        on_progress=lambda report: events.append("trial"),
+        on_checks=lambda table: events.append(("checks", set(table["check"]))),
+    )
+    first, *rest = events
+    assert first[0] == "checks" and "target_leakage" in first[1]
+    assert "model_skill" not in first[1]  # that one needs the search
+    assert rest and set(rest) == {"trial"}

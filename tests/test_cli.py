@@ -31,6 +31,15 @@ def test_quickstart_prints_leaderboard_score_run_and_ui_command(tmp_path):
     assert run.data.params["dropped"] == "Boat,Body"
     assert "Data checks" in out.stdout and "target_leakage" in out.stdout
     assert "Traceback" not in out.stderr
+    # Piped output still shows the search's progress, one line per better score.
+    progress = [line for line in out.stderr.splitlines() if line.startswith("AutoML search: ")]
+    assert progress and "trials, best score" in progress[0]
+    # It ends with what to do next, filled in with the run.
+    assert f"titanicml model register --name titanic-model --run {run_id}" in out.stdout
+    assert "titanicml online-endpoint serve --model titanic-model@latest" in out.stdout
+    # The data checks come before the search, the model's skill after it.
+    assert out.stdout.index("Data checks") < out.stdout.index("model_skill")
+    assert out.stdout.index("model_skill") < out.stdout.index("Leaderboard")
 
 
 def test_train_on_a_csv_saves_the_model(tmp_path, titanic, cli):

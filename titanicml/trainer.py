@@ -6,7 +6,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -163,7 +163,12 @@ class Trainer:
             setattr(self, name, value)
         return self
 
-    def fit(self, data: Any, on_progress: ProgressCallback | None = None) -> TrainingResult:
+    def fit(
+        self,
+        data: Any,
+        on_progress: ProgressCallback | None = None,
+        on_checks: Callable[[pd.DataFrame], None] | None = None,
+    ) -> TrainingResult:
         """Run the search and return the best model.
 
         Parameters
@@ -172,6 +177,9 @@ class Trainer:
             Training table, or the path of a CSV or Parquet file.
         on_progress : callable, optional
             Called with a :class:`~titanicml.backends.Progress` after every trial.
+        on_checks : callable, optional
+            Called with the data checks' findings (a DataFrame) once they are done,
+            before the search starts.
 
         Raises
         ------
@@ -191,6 +199,8 @@ class Trainer:
         frame, data_ref = resolve_data(data)
         # Refuse a bad target, metric or leaking data before any run is created.
         spec, prepared, checks = check_before_training(frame, spec)
+        if on_checks is not None:
+            on_checks(checks.table)
         deadline = started + spec.time_budget
 
         def train(interrupts: _InterruptGuard) -> TrainingResult:

@@ -10,7 +10,10 @@ if TYPE_CHECKING:
 
     from titanicml.backends.base import Progress
 
-__all__ = ["SearchProgress", "data_checks_table", "leaderboard_table"]
+__all__ = ["PLAIN_EVERY", "SearchProgress", "data_checks_table", "leaderboard_table"]
+
+#: Seconds between two progress lines when the output is not a terminal.
+PLAIN_EVERY = 10.0
 
 
 class SearchProgress:
@@ -20,9 +23,16 @@ class SearchProgress:
     """
 
     def __init__(self, metric: str, budget: float, console: Console | None = None) -> None:
+        from rich.console import Console
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
         self.metric = metric
+        self._console = console or Console(stderr=True)
+        # Piped output (CI, a notebook) gets a line per better score, at most one every
+        # PLAIN_EVERY seconds otherwise, instead of a bar nobody sees.
+        self._plain = not self._console.is_terminal
+        self._last_line = float("-inf")
+        self._last_best: float | None = None
         self._bar = Progress(
             SpinnerColumn(),
             TextColumn("[bold]AutoML search"),
@@ -30,8 +40,9 @@ class SearchProgress:
             TextColumn("{task.fields[trials]} trials"),
             TextColumn("best {task.fields[metric]} [cyan]{task.fields[best]}"),
             TextColumn("{task.fields[left]} left"),
-            console=console,
+            console=self._console,
             transient=True,
+            disable=self._plain,
         )
         self._task = self._bar.add_task(
             "search", total=budget, trials=0, metric=metric, best="-", left=f"{budget:.0f}s"
@@ -47,6 +58,16 @@ class SearchProgress:
     def __call__(self, report: Progress) -> None:
         """Show one progress report."""
         best = "-" if report.best_score is None else f"{report.best_score:.4f}"
+        if self._plain:
+            improved = report.best_score is not None and report.best_score != self._last_best
+            if improved or report.elapsed - self._last_line >= PLAIN_EVERY:
+                self._console.print(
+                    f"AutoML search: {report.trials} trials, best {self.metric} {best} "
+                    f"({report.estimator or '-'}), {report.remaining:.0f} s left",
+                    highlight=False,
+                )
+                self._last_line, self._last_best = report.elapsed, report.best_score
+            return
         self._bar.update(
             self._task,
             total=report.budget,

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 EXIT_NO_SKILL = 1
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from titanicml.options import Option
     from titanicml.result import TrainingResult
     from titanicml.trainer import Trainer
@@ -136,19 +138,24 @@ def run_training(trainer: Trainer, data: Any, output: str | None) -> TrainingRes
     console = Console(stderr=False)
     spec = trainer.spec()
     label = spec.metric if spec.metric != "auto" else "score"
+    shown: dict[str, Any] = {}
+
+    def show_checks(table: pd.DataFrame) -> None:
+        # As soon as the checks are done: before the search, not after it.
+        console.print(data_checks_table(table))
+        shown["checks"] = len(table)
+
     try:
         with SearchProgress(label, spec.time_budget, Console(stderr=True)) as progress:
-            result = trainer.fit(data, on_progress=progress)
+            result = trainer.fit(data, on_progress=progress, on_checks=show_checks)
     except NoSkillError as exc:
         # The search ran but found nothing to learn: show what it tried, then fail (exit 1).
         if exc.result is not None:
-            if exc.result.data_checks is not None:
-                console.print(data_checks_table(exc.result.data_checks))
+            _print_verdict(console, exc.result.data_checks, shown.get("checks", 0))
             console.print(leaderboard_table(exc.result.leaderboard, exc.result.metric))
         print(f"titanicml: error: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_NO_SKILL) from None
-    if result.data_checks is not None:
-        console.print(data_checks_table(result.data_checks))
+    _print_verdict(console, result.data_checks, shown.get("checks", 0))
     console.print(leaderboard_table(result.leaderboard, result.metric))
     mean, std = result.metrics[result.metric], result.metrics[f"{result.metric}_std"]
     baseline = result.extras.get("baseline", {}).get("baseline")
@@ -175,7 +182,39 @@ def run_training(trainer: Trainer, data: Any, output: str | None) -> TrainingRes
     console.print(
         f"Open the MLflow UI: {ui_command(result.tracking_uri)}", soft_wrap=True, highlight=False
     )
+    if result.run_id:
+        console.print(next_steps(result.run_id), soft_wrap=True, highlight=False)
     return result
+
+
+def next_steps(run_id: str, name: str = "titanic-model") -> str:
+    """Return the commands that follow a training: register, serve, score a file.
+
+    The report of issue 12 joins them when it exists.
+    """
+    return "\n".join(
+        [
+            "Next:",
+            f"  titanicml model register --name {name} --run {run_id}",
+            f"  titanicml online-endpoint serve --model {name}@latest",
+            f"  titanicml batch-endpoint invoke --model {name}@latest --input FILE "
+            "--output scores.csv",
+        ]
+    )
+
+
+def _print_verdict(console: Any, checks: pd.DataFrame | None, already: int) -> None:
+    """Print what the checks found after the ones already shown (the model's skill)."""
+    from titanicml.cli.console import data_checks_table
+
+    if checks is None:
+        return
+    if not already:
+        console.print(data_checks_table(checks))
+        return
+    for row in checks.iloc[already:].itertuples(index=False):
+        style = "bold red" if row.status == "alerted" else "green"
+        console.print(f"[{style}]{row.check}[/]: {row.message}", soft_wrap=True)
 
 
 def _quickstart(args: argparse.Namespace) -> int:
