@@ -1,8 +1,10 @@
+import json
 import warnings
 from pathlib import Path
 
 import pytest
 import yaml
+from mlflow import MlflowClient
 
 from titanicml.exceptions import ConfigError
 from titanicml.jobs import load_job_file, parse_job
@@ -98,6 +100,18 @@ def test_command_job_settings_from_command_and_block():
         parse_job(document)
 
 
+def test_only_commands_running_titanicml_train_are_read_as_training_settings():
+    from titanicml.jobs.command import is_user_command
+
+    assert not is_user_command(yaml.safe_load((EXAMPLES / "train-titanic.yml").read_text()))
+    assert not is_user_command(_automl())
+    handson = EXAMPLES / "handson" / "src" / "jobs" / "train-titanic.yml"
+    assert is_user_command(yaml.safe_load(handson.read_text()))
+    # A script of the user's own is run as written, even with flags titanicml knows.
+    assert is_user_command({"command": "python train.py --target Survived --time-budget 60"})
+    assert not is_user_command({"command": "titanicml train --data x --target Survived"})
+
+
 def test_cli_bad_file_is_one_line_exit_2(tmp_path, cli):
     bad = tmp_path / "job.yml"
     document = _automl()
@@ -120,6 +134,15 @@ def test_local_runs_of_example_jobs(name, home, tmp_path, cli):
     assert done.returncode == 0, done.stderr
     assert "Best model:" in done.stdout
     assert (tmp_path / "m" / "MLmodel").is_file()
+    # titanicml's own training runs in this process, and is a local job whose run is its run.
+    (record,) = [json.loads(p.read_text()) for p in (home / "jobs").glob("*/job.json")]
+    assert (record["kind"], record["status"]) == ("training", "Completed")
+    assert f"Job {record['name']}: Completed" in done.stdout
+    run = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(record["run_id"])
+    assert run.data.params["target"] == "Survived"
+    downloaded = cli("job", "download", record["name"], "--download-path", tmp_path / "dl")
+    assert downloaded.returncode == 0, downloaded.stderr
+    assert (tmp_path / "dl" / "artifacts" / "model" / "MLmodel").is_file()
 
 
 def test_set_overrides_reach_the_run(home, tmp_path):

@@ -202,6 +202,20 @@ def test_bad_register_arguments(store, saved_model):
         register_model(NAME, run_id="x", path=saved_model, tracking_uri=store)
     with pytest.raises(ConfigError, match="invalid model name"):
         register_model("bad name", path=saved_model, tracking_uri=store)
+    with pytest.raises(ConfigError, match="unknown model type 'triton_model'"):
+        register_model(NAME, path=saved_model, tracking_uri=store, model_type="triton_model")
+    with pytest.raises(ConfigError, match="--sample-input is for a pickle file"):
+        register_model(NAME, path=saved_model, tracking_uri=store, sample_input="rows.csv")
+    with pytest.raises(ConfigError, match="go with --path"):
+        register_model(NAME, run_id="x", tracking_uri=store, model_type="mlflow_model")
+
+
+def test_az_ml_model_types_of_a_model_directory(store, saved_model):
+    # az ml's --type: a titanicml model directory is an MLflow model, and a custom one.
+    first = register_model(NAME, path=saved_model, tracking_uri=store, model_type="mlflow_model")
+    second = register_model(NAME, path=saved_model, tracking_uri=store, model_type="custom_model")
+    assert (first.version, second.version) == (1, 2)
+    assert "titanicml.source_sha256" not in second.tags
 
 
 # -- aliases ----------------------------------------------------------------------------

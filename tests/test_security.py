@@ -483,24 +483,34 @@ def _stack_global(module: str, name: str) -> bytes:
     return b"\x80\x04" + text(module) + text(name) + b"\x93" + b")R."
 
 
-@pytest.mark.parametrize(
-    ("module", "name"),
-    [
-        ("os", "system"),
-        ("builtins", "eval"),
-        ("subprocess", "Popen"),
-        ("numpy", "testing.os.system"),  # a walk from an allowed package to os
-        ("numpy", "memmap"),  # writes files
-        ("pandas", "read_pickle"),  # an allowed package's function
-        ("pandas.io.pytables", "HDFStore"),  # an allowed package's I/O class
-        ("titanicml.cli", "main"),
-    ],
-)
+REFUSED_GLOBALS = [
+    ("os", "system"),
+    ("builtins", "eval"),
+    ("subprocess", "Popen"),
+    ("numpy", "testing.os.system"),  # a walk from an allowed package to os
+    ("numpy", "memmap"),  # writes files
+    ("pandas", "read_pickle"),  # an allowed package's function
+    ("pandas.io.pytables", "HDFStore"),  # an allowed package's I/O class
+    ("titanicml.cli", "main"),
+]
+
+
+@pytest.mark.parametrize(("module", "name"), REFUSED_GLOBALS)
 def test_unpickler_refuses_what_a_model_never_holds(module, name, tmp_path):
     path = tmp_path / "model.joblib"
     path.write_bytes(_stack_global(module, name))
     with pytest.raises(UnsafePickleError, match="which titanicml does not unpickle"):
         load_pickled_model(path)
+
+
+@pytest.mark.parametrize(("module", "name"), REFUSED_GLOBALS)
+def test_a_plain_pickle_to_register_goes_through_the_same_allow_list(module, name, tmp_path):
+    from titanicml.model.pickled import read_pickle
+
+    path = tmp_path / "model.pkl"
+    path.write_bytes(_stack_global(module, name))
+    with pytest.raises(UnsafePickleError, match=f"refers to {re.escape(f'{module}.{name}')},"):
+        read_pickle(path)
 
 
 def test_unpickler_refuses_a_payload_in_a_joblib_object_array(tmp_path):

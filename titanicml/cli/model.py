@@ -32,17 +32,63 @@ def add_commands(commands: Any) -> None:
 
     register = verbs.add_parser(
         "register",
-        help="register a run's model or a model directory as the next version of a name",
-        description="Register a titanicml model as the next version of NAME (az ml model "
-        "create): the model of a training run, or a model directory, which is verified "
-        "and uploaded to a run of the experiment titanicml-registry.",
+        help="register a run's model, a model directory or a pickle file as the next version",
+        description="Register a model as the next version of NAME (az ml model register / "
+        "create):\n"
+        "- the model of a training run (--run);\n"
+        "- a titanicml model directory (--path DIR), verified and uploaded to a run of the\n"
+        "  experiment titanicml-registry;\n"
+        "- a pickle file of a fitted scikit-learn estimator (--path ./outputs/model.pkl, as\n"
+        "  joblib.dump writes it), read through titanicml's allow-list and wrapped as an\n"
+        "  MLflow model signed with this workspace's key. Its input columns come from\n"
+        "  --sample-input, else the job that wrote it (the MLflow run holding the file),\n"
+        "  else the estimator's feature_names_in_.\n\n"
+        "A pickle runs code when it is loaded: registering one is trusting it, so register\n"
+        "only files you or someone you trust made. The command prints the file and its\n"
+        "sha256; the registered version loads only with the bytes it was registered with.",
+        epilog="examples:\n"
+        "  titanicml model register --name titanic-model --path ./outputs/model.pkl\n"
+        "  titanicml model register --name titanic-model --run RUN_ID\n"
+        "  titanicml model register --name titanic-model --path model.pkl "
+        "--sample-input rows.csv",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     register.add_argument("--name", required=True, help="registered model name")
     source = register.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", metavar="RUN_ID", help="MLflow run of a titanicml training")
-    source.add_argument("--path", metavar="DIR", help="model directory (titanicml train --output)")
-    register.add_argument("--description", default=None, metavar="TEXT")
-    register.add_argument("--tag", action="append", type=key_value, default=[], metavar="KEY=VALUE")
+    source.add_argument(
+        "--path",
+        metavar="PATH",
+        help="a model directory (titanicml train --output) or a pickle file of a fitted "
+        "estimator (./outputs/model.pkl)",
+    )
+    register.add_argument(
+        "--type",
+        dest="model_type",
+        choices=["custom_model", "mlflow_model"],
+        default=None,
+        help="as az ml spells it: custom_model (a pickle file, or a folder with one) or "
+        "mlflow_model (an MLflow model folder); default: by what --path is",
+    )
+    register.add_argument(
+        "--sample-input",
+        default=None,
+        metavar="FILE",
+        help="rows the pickled estimator takes (CSV, Parquet, or a JSON request body such "
+        'as {"data": [...]}): its signature and input example, when the job that wrote the '
+        "file and the estimator's feature_names_in_ do not tell its columns",
+    )
+    register.add_argument(
+        "--description", default=None, metavar="TEXT", help="description of the version"
+    )
+    register.add_argument(
+        "--tag",
+        action="append",
+        type=key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a tag of the version (repeat for several)",
+    )
     tracking_option(register)
     register.set_defaults(handler=_model_register)
 
@@ -138,6 +184,7 @@ def _model_register(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from titanicml.registry import register_model
+    from titanicml.registry.pickles import SOURCE_SHA256_TAG
 
     model = register_model(
         args.name,
@@ -146,13 +193,22 @@ def _model_register(args: argparse.Namespace) -> int:
         tracking_uri=args.tracking_uri,
         description=args.description,
         tags=dict(args.tag),
+        model_type=args.model_type,
+        sample_input=args.sample_input,
     )
     console = Console(highlight=False)
     origin = f"run {args.run}" if args.run else f"{args.path} (uploaded to run {model.run_id})"
+    sha256 = model.tags.get(SOURCE_SHA256_TAG)
+    if sha256:
+        origin = (
+            f"{args.path}, a pickle wrapped as an MLflow model (uploaded to run {model.run_id})"
+        )
     console.print(
         f"Registered model [bold]{model.name}[/] version [bold]{model.version}[/] from {origin}",
         soft_wrap=True,
     )
+    if sha256:
+        _print_pickle_trust(console, model, args.tracking_uri)
     console.print(f"Source: {model.source}", soft_wrap=True)
     console.print(
         f"Use it as {model.reference}; name it: "
@@ -160,6 +216,54 @@ def _model_register(args: argparse.Namespace) -> int:
         soft_wrap=True,
     )
     return 0
+
+
+def _print_pickle_trust(console: Any, model: Any, tracking_uri: str | None) -> None:
+    """Tell, once, that a pickle runs code, which file was trusted, and what was found."""
+    from titanicml.registry.pickles import SIGNATURE_FROM_TAG, SOURCE_FILE_TAG, SOURCE_SHA256_TAG
+
+    tags = model.tags
+    columns = ", ".join(
+        f"{c.get('name')} ({c.get('dtype')})"
+        for c in (model.metadata or {}).get("input_columns", [])
+    )
+    console.print(
+        f"Trusted {tags.get(SOURCE_FILE_TAG)} (sha256 "
+        f"{tags.get(SOURCE_SHA256_TAG)}): loading a pickle runs code, so register only "
+        "files you or someone you trust made. It was read through titanicml's allow-list and "
+        "signed with this workspace's key: the registered version loads only with these "
+        "bytes, and a changed file is refused.",
+        soft_wrap=True,
+    )
+    console.print(
+        f"Inputs: {columns} (from {tags.get(SIGNATURE_FROM_TAG)}); "
+        "give other rows with --sample-input FILE",
+        soft_wrap=True,
+    )
+    before = _earlier_version_of_file(model, tracking_uri)
+    if before is not None:
+        console.print(
+            f"Note: this file changed since {before.reference} was registered from it "
+            f"(sha256 {before.tags.get(SOURCE_SHA256_TAG)} then): make sure the "
+            "change is one you made or expected",
+            soft_wrap=True,
+        )
+
+
+def _earlier_version_of_file(model: Any, tracking_uri: str | None) -> Any:
+    """Return the latest earlier version registered from the same file, if its bytes differ."""
+    from titanicml.registry import list_versions
+    from titanicml.registry.pickles import SOURCE_FILE_TAG, SOURCE_SHA256_TAG
+
+    source = model.tags.get(SOURCE_FILE_TAG)
+    earlier = [
+        v
+        for v in list_versions(model.name, tracking_uri)
+        if v.version < model.version and v.tags.get(SOURCE_FILE_TAG) == source
+    ]
+    if earlier and earlier[-1].tags.get(SOURCE_SHA256_TAG) != model.tags.get(SOURCE_SHA256_TAG):
+        return earlier[-1]
+    return None
 
 
 def _model_list(args: argparse.Namespace) -> int:
@@ -226,7 +330,14 @@ def _model_show(args: argparse.Namespace) -> int:
         ("uri", model.uri),
         ("run", model.run_id or "-"),
     ]
-    if meta:
+    if meta.get("model_type") == "custom_model":
+        rows += [
+            ("task", str(meta.get("task"))),
+            ("estimator", f"{meta.get('estimator')} (a registered pickle)"),
+            ("pickle", f"{meta.get('source_file')} (sha256 {meta.get('source_sha256')})"),
+            ("inputs", f"from {meta.get('signature_from')}"),
+        ]
+    elif meta:
         rows += [
             (
                 "task",

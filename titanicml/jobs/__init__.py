@@ -1,4 +1,10 @@
-"""Job files (``titanicml job create -f job.yml``): read, run, and written for Azure ML."""
+"""Job files (``titanicml job create -f job.yml``): read, run here, or written for Azure ML.
+
+titanicml's own jobs (AutoML, ``titanicml train``) are read into training settings
+(:mod:`~titanicml.jobs.files`); any other command job is the user's own command,
+run as Azure ML runs it (:mod:`~titanicml.jobs.command`, :mod:`~titanicml.jobs.local`),
+with its record in the workspace (:mod:`~titanicml.jobs.records`).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from titanicml.jobs.files import (
     command_document,
     load_job_file,
     parse_job,
+    read_document,
 )
 
 __all__ = [
@@ -21,5 +28,6 @@ __all__ = [
     "command_document",
     "load_job_file",
     "parse_job",
+    "read_document",
     "write_azure_job",
 ]

@@ -45,12 +45,17 @@ from titanicml.spec import TrainSpec
 
 __all__ = [
     "BLOCK_KEYS",
+    "COMMAND_KEYS",
     "JobFile",
     "apply_overrides",
     "automl_document",
+    "check_keys",
     "command_document",
+    "common_fields",
+    "is_titanicml_command",
     "load_job_file",
     "parse_job",
+    "read_document",
 ]
 
 DATA_TYPES = ("uri_file", "uri_folder", "mltable")
@@ -79,7 +84,7 @@ _COMMON_KEYS = (
     "outputs",
     TITANICML_BLOCK,
 )
-_COMMAND_KEYS = (
+COMMAND_KEYS = (
     *_COMMON_KEYS,
     "code",
     "command",
@@ -179,21 +184,32 @@ class JobFile:
 
 
 def load_job_file(path: str | Path, overrides: Sequence[str] = ()) -> JobFile:
-    """Read and validate a job YAML file.
-
-    Parameters
-    ----------
-    path : str or Path
-        The job file.
-    overrides : sequence of str
-        ``key.path=value`` settings applied before validation (``--set``); the
-        value is read as YAML (``limits.max_trials=20``).
+    """Read and validate a job YAML file of titanicml's training (see :func:`read_document`).
 
     Raises
     ------
     ConfigError
         If the file is missing or not YAML, or a key or value is wrong; the message
         starts with the YAML path of the key.
+    """
+    return parse_job(read_document(path, overrides), path=Path(path))
+
+
+def read_document(path: str | Path, overrides: Sequence[str] = ()) -> dict[str, Any]:
+    """Read a job YAML file into a dict, with ``--set`` overrides applied.
+
+    Parameters
+    ----------
+    path : str or Path
+        The job file.
+    overrides : sequence of str
+        ``key.path=value`` settings (``--set``); the value is read as YAML
+        (``limits.max_trials=20``).
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or not a YAML mapping.
     """
     import yaml
 
@@ -208,7 +224,7 @@ def load_job_file(path: str | Path, overrides: Sequence[str] = ()) -> JobFile:
         raise ConfigError(
             f"{file} is not valid YAML{where}: {getattr(exc, 'problem', exc)}"
         ) from None
-    return parse_job(apply_overrides(document, overrides), path=file)
+    return apply_overrides(document, overrides)
 
 
 def apply_overrides(document: Any, overrides: Iterable[str]) -> dict[str, Any]:
@@ -255,7 +271,8 @@ def parse_job(document: Any, path: str | Path | None = None) -> JobFile:
     raise ConfigError(f"type: titanicml runs 'command' and 'automl' jobs, got {kind!r}")
 
 
-def _common_fields(document: dict[str, Any]) -> dict[str, Any]:
+def common_fields(document: dict[str, Any]) -> dict[str, Any]:
+    """Return name, display_name, description, experiment_name, compute, checked as strings."""
     out: dict[str, Any] = {}
     for key in ("name", "display_name", "description", "experiment_name", "compute"):
         value = document.get(key)
@@ -275,7 +292,7 @@ def _job_file(
     where: str,
     data: tuple[str, str, str],
 ) -> JobFile:
-    common = _common_fields(document)
+    common = common_fields(document)
     data_type, reference, data_input = data
     return JobFile(
         kind=kind,
@@ -293,8 +310,8 @@ def _job_file(
 
 
 def _parse_command(document: dict[str, Any], path: Path | None) -> JobFile:
-    _check_keys(document, _COMMAND_KEYS, "")
-    _common_fields(document)
+    check_keys(document, COMMAND_KEYS, "")
+    common_fields(document)
     command = document.get("command")
     if not isinstance(command, str) or not command.strip():
         raise ConfigError(
@@ -333,9 +350,7 @@ def _read_command(command: str) -> tuple[dict[str, Any], str | None]:
         words = shlex.split(command)
     except ValueError as exc:
         raise ConfigError(f"command: cannot be split into arguments: {exc}") from None
-    is_titanicml = any(w == "titanicml" or w.endswith("/titanicml") for w in words[:3]) or words[
-        :3
-    ] == ["python", "-m", "titanicml"]
+    is_titanicml = is_titanicml_command(words)
     try:
         settings, others = options_from_words(words, COMMAND_ALIASES)
     except ConfigError as exc:
@@ -356,13 +371,21 @@ def _read_command(command: str) -> tuple[dict[str, Any], str | None]:
     return settings, data_input
 
 
+def is_titanicml_command(words: Sequence[str]) -> bool:
+    """Tell whether a command's words run titanicml itself (``titanicml train``, ``python -m``)."""
+    head = list(words[:3])
+    return any(w == "titanicml" or w.endswith("/titanicml") for w in head) or head == [
+        "python", "-m", "titanicml",
+    ]  # fmt: skip
+
+
 def _read_block(document: dict[str, Any]) -> dict[str, Any]:
     block = document.get(TITANICML_BLOCK)
     if block is None:
         return {}
     if not isinstance(block, dict):
         raise ConfigError(f"{TITANICML_BLOCK}: must be a mapping of training settings")
-    _check_keys(block, BLOCK_KEYS, TITANICML_BLOCK)
+    check_keys(block, BLOCK_KEYS, TITANICML_BLOCK)
     by_name = {o.name: o for o in OPTIONS}
     for key, value in block.items():
         if not by_name[key].accepts(value):
@@ -371,8 +394,8 @@ def _read_block(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _parse_automl(document: dict[str, Any], path: Path | None) -> JobFile:
-    _check_keys(document, _AUTOML_KEYS, "")
-    _common_fields(document)
+    check_keys(document, _AUTOML_KEYS, "")
+    common_fields(document)
     task = document.get("task")
     if task not in _AUTOML_TASKS:
         raise ConfigError(
@@ -390,19 +413,19 @@ def _parse_automl(document: dict[str, Any], path: Path | None) -> JobFile:
         )
     data_type, data = _check_data(document["training_data"], "training_data")
     limits = _mapping(document, "limits")
-    _check_keys(limits, tuple(_LIMIT_KEYS), "limits")
+    check_keys(limits, tuple(_LIMIT_KEYS), "limits")
     for key, kind in _LIMIT_KEYS.items():
         if key in limits:
             _check_limit(f"limits.{key}", limits[key], kind)
     if limits.get("max_trials", 2) < 2:
         raise ConfigError("limits.max_trials: titanicml needs at least 2 trials")
     training = _mapping(document, "training")
-    _check_keys(training, _TRAINING_KEYS, "training")
+    check_keys(training, _TRAINING_KEYS, "training")
     for key in training:
         if key.startswith("enable_") and not isinstance(training[key], bool):
             raise ConfigError(f"training.{key}: must be true or false, got {training[key]!r}")
     featurization = _mapping(document, "featurization")
-    _check_keys(featurization, _FEATURIZATION_KEYS, "featurization")
+    check_keys(featurization, _FEATURIZATION_KEYS, "featurization")
     mode = featurization.get("mode", "auto")
     if mode not in ("auto", "off", "custom"):
         raise ConfigError(f"featurization.mode: must be auto, off or custom, got {mode!r}")
@@ -496,7 +519,8 @@ def automl_document(
 # -- validation helpers ------------------------------------------------------------------
 
 
-def _check_keys(mapping: Mapping[str, Any], known: Sequence[str], where: str) -> None:
+def check_keys(mapping: Mapping[str, Any], known: Sequence[str], where: str) -> None:
+    """Raise ConfigError naming the YAML path of the first key not in ``known``."""
     for key in mapping:
         if key not in known:
             path = f"{where}.{key}" if where else str(key)
@@ -520,7 +544,7 @@ def _mapping(document: dict[str, Any], key: str) -> dict[str, Any]:
 def _check_data(value: Any, where: str) -> tuple[str, str]:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: must be a mapping with type and path")
-    _check_keys(value, _DATA_KEYS, where)
+    check_keys(value, _DATA_KEYS, where)
     data_type = value.get("type", "uri_folder")
     if data_type not in DATA_TYPES:
         raise ConfigError(

@@ -144,16 +144,17 @@ def _code_copy(staging: Path) -> Path:
 
 
 def _signature(model: TabularModel) -> Any:
-    return model_signature(model.plan, model.labels if model.is_classifier else None)
+    labels = model.labels if model.is_classifier else None
+    return model_signature(model.plan, labels, getattr(model, "has_probabilities", True))
 
 
-def model_signature(plan: FeaturePlan, labels: list | None) -> Any:
+def model_signature(plan: FeaturePlan, labels: list | None, probabilities: bool = True) -> Any:
     """Return the MLflow signature of a model: its input columns, then its outputs.
 
     Every input column is optional (the model imputes it) and typed from its dtype in
     training (:func:`_schema_type`), so that the training rows themselves pass MLflow's
-    type check; the outputs are ``prediction`` and, for a classifier (``labels`` given),
-    one ``probability_<label>`` per class.
+    type check; the outputs are ``prediction`` and, for a classifier (``labels`` given)
+    with ``probabilities``, one ``probability_<label>`` per class.
     """
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
@@ -162,7 +163,7 @@ def model_signature(plan: FeaturePlan, labels: list | None) -> Any:
     if labels is None:
         return ModelSignature(inputs, Schema([ColSpec("double", "prediction")]))
     outputs = [ColSpec(_mlflow_type(labels), "prediction")] + [
-        ColSpec("double", f"probability_{label}") for label in labels
+        ColSpec("double", f"probability_{label}") for label in labels if probabilities
     ]
     return ModelSignature(inputs, Schema(outputs))
 

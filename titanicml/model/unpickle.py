@@ -129,12 +129,14 @@ class AllowListUnpickler(NumpyUnpickler):
                     return found
             elif steps[-1].startswith("__pyx_unpickle_"):
                 return found  # Cython's reconstructor of an extension type
-        raise UnsafePickleError(
+        error = UnsafePickleError(
             f"{self.filename} refers to {qualified}, which titanicml does not unpickle (a "
             "fitted model holds only scikit-learn, NumPy, SciPy, pandas, LightGBM, XGBoost "
             "and titanicml objects); nothing was run: do not load this file, or, if it is "
             "your own model, load it with the titanicml that saved it"
         )
+        error.refused = qualified  # type: ignore[attr-defined]  # what was refused
+        raise error
 
     def load_build(self) -> None:
         """Set a new object's state; turn joblib's array wrappers into arrays."""

@@ -6,6 +6,7 @@ module              holds
 ``references``      ``name@champion``, ``name:3``, ``models:/name/3``: parsing
 ``versions``        reading: list, show, resolve a reference to its version
 ``register``        writing: register a version, set and delete aliases
+``pickles``         a plain pickle registered: its source run, signature, signed wrap
 ``local``           reference -> local model directory; load and export models
 ==================  ==========================================================
 """

@@ -25,8 +25,8 @@ from titanicml.model.layout import load_model_dir
 from titanicml.model.manifest import verify_manifest
 from titanicml.registry.references import is_model_reference, parse_model_reference
 from titanicml.registry.register import SIGNING_KEY_TAG
-from titanicml.registry.versions import find_version, version_files_uri
-from titanicml.store import check_store, quiet_mlflow, resolve_tracking_uri
+from titanicml.registry.versions import find_version, quiet_downloads, version_files_uri
+from titanicml.store import check_store, resolve_tracking_uri
 
 if TYPE_CHECKING:
     from titanicml.model.predictor import TabularModel
@@ -136,6 +136,8 @@ def local_model_dir(model: str | Path, tracking_uri: str | None = None) -> Path:
             return _registry_dir(reference, tracking_uri)
     if "://" in text or text.startswith(("runs:", "models:")):
         return _download(text, tracking_uri)
+    if Path(text).is_file():
+        return _existing_dir(Path(text))
     if Path(text).is_dir() or not is_model_reference(text):
         return _existing_dir(Path(text))
     reference = parse_model_reference(text)
@@ -150,6 +152,10 @@ def local_model_dir(model: str | Path, tracking_uri: str | None = None) -> Path:
 
 
 def _existing_dir(root: Path) -> Path:
+    if root.is_file():
+        from titanicml.model.pickled import describe_model_file
+
+        raise ModelError(describe_model_file(root))
     if not root.is_dir():
         raise ModelError(f"no model directory at {root}")
     return root
@@ -167,7 +173,7 @@ def _download(uri: str, tracking_uri: str | None, dst_path: str | None = None) -
     if uri.startswith(("runs:", "models:")):
         check_store(store)
     try:
-        with quiet_mlflow():
+        with quiet_downloads():
             return Path(
                 mlflow.artifacts.download_artifacts(
                     uri, dst_path=dst_path, tracking_uri=store, registry_uri=store

@@ -41,7 +41,7 @@ SPELLINGS = (
     "write NAME, NAME@latest, NAME:VERSION, NAME@ALIAS, models:/NAME/VERSION, "
     "models:/NAME@ALIAS or azureml:NAME:VERSION"
 )
-REGISTER_HINT = "titanicml model register --name {name} --run RUN_ID (or --path DIR)"
+REGISTER_HINT = "titanicml model register --name {name} --run RUN_ID (or --path DIR or FILE.pkl)"
 ALIAS_HINT = "titanicml model alias set {name} ALIAS --version N"
 
 

@@ -1,8 +1,10 @@
 """Changing the model registry: register versions, set and delete aliases.
 
 ``titanicml model register`` mirrors ``az ml model create``: a version is made from
-a training run's model or from a model directory (verified, then uploaded to a
-run of the experiment ``titanicml-registry``), and MLflow gives it the next number.
+a training run's model, from a model directory (verified, then uploaded to a
+run of the experiment ``titanicml-registry``), or from a plain pickle of a fitted
+estimator (wrapped as a signed titanicml model first, :mod:`.pickles`), and MLflow
+gives it the next number.
 Verified means: the manifest's signature matches, the workspace trusts the key
 that made it, every file matches; nothing of the model is imported or unpickled.
 The public key is recorded with the version (tag ``titanicml.signing_key``), and a
@@ -18,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from titanicml.exceptions import ConfigError, ModelError
 from titanicml.model.layout import read_metadata
+from titanicml.registry.pickles import pickle_source, wrap_pickle
 from titanicml.registry.references import ModelReference, check_alias, check_name
 from titanicml.registry.versions import (
     RegisteredModel,
     aliases_by_version,
     model_version,
     open_store,
+    quiet_downloads,
     registered_model,
     to_registered_model,
     unknown_alias_error,
@@ -64,6 +68,8 @@ def register_model(
     description: str | None = None,
     tags: dict[str, str] | None = None,
     workspace: str | Path | None = None,
+    model_type: str | None = None,
+    sample_input: str | Path | None = None,
 ) -> RegisteredModel:
     """Register a titanicml model as the next version of ``name`` (``az ml model create``).
 
@@ -76,7 +82,12 @@ def register_model(
     path : str or Path, optional
         A titanicml model directory (see :meth:`TrainingResult.save`); it is
         verified, then uploaded as the artifacts of a run in the experiment
-        ``titanicml-registry``. Exactly one of ``run_id`` and ``path`` is given.
+        ``titanicml-registry``. Or a joblib/pickle file of a fitted scikit-learn
+        estimator: registering it trusts it (a pickle runs code when loaded); it is
+        read through the allow-list, wrapped as an MLflow model signed with the
+        workspace's key, and its path and sha256 are recorded as the version's tags
+        ``titanicml.source_file`` and ``titanicml.source_sha256``. Exactly one of
+        ``run_id`` and ``path`` is given.
     tracking_uri : str, optional
         MLflow store (see :func:`titanicml.store.resolve_tracking_uri`).
     description : str, optional
@@ -85,11 +96,19 @@ def register_model(
         Tags of the version. ``titanicml.signing_key`` is set to the model's key.
     workspace : str or Path, optional
         Workspace whose keys are trusted (see :func:`titanicml.config.workspace_dir`).
+    model_type : {"custom_model", "mlflow_model"}, optional
+        ``az ml``'s ``--type``: ``custom_model`` is a pickle file (or a folder with
+        one), ``mlflow_model`` a model directory. Default: by what ``path`` is.
+    sample_input : str or Path, optional
+        Rows a pickled estimator takes (CSV, Parquet, or a JSON request body): its
+        signature and input example. Needed only when neither the job that wrote the
+        file nor the estimator's ``feature_names_in_`` tells its input columns.
 
     Raises
     ------
     ConfigError
-        If the name is invalid, or not exactly one of ``run_id`` and ``path`` is given.
+        If the name is invalid, not exactly one of ``run_id`` and ``path`` is given,
+        or ``model_type`` does not fit the path.
     ModelError
         If the run does not exist or holds no titanicml model, or the directory is
         not a titanicml model; :class:`~titanicml.exceptions.UntrustedModelError` if
@@ -100,12 +119,26 @@ def register_model(
     if (run_id is None) == (path is None):
         raise ConfigError("register a model from exactly one of run_id= (--run) and path= (--path)")
     uri = resolve_tracking_uri(tracking_uri)
+    tags = {str(k): str(v) for k, v in (tags or {}).items()}
     if path is not None:
         root = Path(path).expanduser().absolute()
-        metadata, key = _check_model_dir(root, workspace)
-        client = get_client(uri)
-        run_id = _upload(client, uri, root, name)
+        pickle = pickle_source(root, model_type)
+        if pickle is None and sample_input is not None:
+            raise ConfigError("--sample-input is for a pickle file; a model directory has its own")
+        if pickle is not None:
+            with tempfile.TemporaryDirectory(prefix="titanicml-wrap-") as tmp:
+                wrapped = wrap_pickle(pickle, Path(tmp) / "model", uri, sample_input, workspace)
+                metadata, key = _check_model_dir(wrapped.root, workspace)
+                client = get_client(uri)
+                run_id = _upload(client, uri, wrapped.root, name, pickle)
+            tags.update(wrapped.tags)
+        else:
+            metadata, key = _check_model_dir(root, workspace)
+            client = get_client(uri)
+            run_id = _upload(client, uri, root, name)
     else:
+        if model_type is not None or sample_input is not None:
+            raise ConfigError("--type and --sample-input go with --path, not --run")
         client = get_client(uri)
         metadata, key = _check_run(client, uri, str(run_id), workspace)
     source = f"runs:/{run_id}/{MODEL_ARTIFACT_PATH}"
@@ -115,7 +148,7 @@ def register_model(
             name,
             source,
             run_id,
-            tags={**{str(k): str(v) for k, v in (tags or {}).items()}, SIGNING_KEY_TAG: key},
+            tags={**tags, SIGNING_KEY_TAG: key},
             description=description,
         )
         version = _wait_ready(client, name, int(created.version))
@@ -175,8 +208,13 @@ def _check_model_dir(root: Path, workspace: str | Path | None) -> tuple[dict[str
     return read_metadata(root), str(manifest["public_key"])
 
 
-def _upload(client: MlflowClient, tracking_uri: str, root: Path, name: str) -> str:
-    """Upload a model directory as the ``model`` artifacts of a new run; return its id."""
+def _upload(
+    client: MlflowClient, tracking_uri: str, root: Path, name: str, origin: Path | None = None
+) -> str:
+    """Upload a model directory as the ``model`` artifacts of a new run; return its id.
+
+    ``origin`` is what the directory was made from (a pickle), when not itself.
+    """
     with quiet_mlflow():
         experiment_id = ensure_experiment(client, REGISTRY_EXPERIMENT, tracking_uri)
         run = client.create_run(
@@ -184,7 +222,7 @@ def _upload(client: MlflowClient, tracking_uri: str, root: Path, name: str) -> s
             run_name=f"register-{name}",
             tags={
                 "mlflow.source.name": "titanicml",
-                f"{TAG_PREFIX}registered_from": str(root),
+                f"{TAG_PREFIX}registered_from": str(origin or root),
             },
         )
         run_id = run.info.run_id
@@ -221,7 +259,7 @@ def _check_run(
             "--path instead"
         )
     source = f"runs:/{run_id}/{MODEL_ARTIFACT_PATH}"
-    with tempfile.TemporaryDirectory(prefix="titanicml-register-") as tmp, quiet_mlflow():
+    with tempfile.TemporaryDirectory(prefix="titanicml-register-") as tmp, quiet_downloads():
         root = Path(
             mlflow.artifacts.download_artifacts(
                 source, dst_path=tmp, tracking_uri=tracking_uri, registry_uri=tracking_uri

@@ -11,14 +11,17 @@ can be moved.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from titanicml.exceptions import ModelNotFoundError
+from titanicml.exceptions import ModelError, ModelNotFoundError
 from titanicml.model.layout import METADATA_FILE
 from titanicml.registry.references import (
     ALIAS_HINT,
@@ -43,12 +46,36 @@ __all__ = [
     "list_versions",
     "model_version",
     "open_store",
+    "quiet_downloads",
     "registered_model",
     "resolve_model_uri",
     "to_registered_model",
     "unknown_alias_error",
     "version_files_uri",
 ]
+
+
+# MLflow's switch for the progress bar it draws while it copies a model's files.
+_PROGRESS_BAR_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
+
+@contextlib.contextmanager
+def quiet_downloads() -> Iterator[None]:
+    """MLflow without its INFO lines and without the progress bar of its file copies.
+
+    A model is a hundred small files: the bar is a screenful of redraws, in a terminal
+    and in an endpoint's log alike.
+    """
+    previous = os.environ.get(_PROGRESS_BAR_ENV)
+    os.environ[_PROGRESS_BAR_ENV] = "false"
+    try:
+        with quiet_mlflow():
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop(_PROGRESS_BAR_ENV, None)
+        else:
+            os.environ[_PROGRESS_BAR_ENV] = previous
 
 
 @dataclass(frozen=True)
@@ -219,7 +246,15 @@ def resolve_model_uri(reference: str, tracking_uri: str | None = None) -> tuple[
 def find_version(
     reference: str | ModelReference, tracking_uri: str | None, with_metadata: bool = False
 ) -> RegisteredModel:
-    """Resolve a reference to its version (metadata read from the model if asked)."""
+    """Resolve a reference to its version (metadata read from the model if asked).
+
+    A file named where a reference was expected (``--model ./outputs/model.pkl``) is
+    described, with how to register it.
+    """
+    if isinstance(reference, str) and Path(reference).expanduser().is_file():
+        from titanicml.model.pickled import describe_model_file
+
+        raise ModelError(describe_model_file(Path(reference).expanduser()))
     ref = reference if isinstance(reference, ModelReference) else parse_model_reference(reference)
     client, uri = open_store(tracking_uri)
     model, found = model_version(client, uri, ref)
@@ -374,7 +409,7 @@ def _read_version_metadata(
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
-    with tempfile.TemporaryDirectory(prefix="titanicml-meta-") as tmp, quiet_mlflow():
+    with tempfile.TemporaryDirectory(prefix="titanicml-meta-") as tmp, quiet_downloads():
         try:
             files = client.get_model_version_download_uri(version.name, str(version.version))
             path = mlflow.artifacts.download_artifacts(
