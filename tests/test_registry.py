@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow.artifacts
@@ -476,3 +478,64 @@ def test_cli_list_on_an_empty_store(tmp_path, cli):
     out = cli("model", "list", "--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert out.returncode == 0, out.stderr
     assert "No registered model" in out.stdout and "titanicml model register" in out.stdout
+
+
+# --- Reading a SQLite registry without MLflow (issue 10 §5) ----------------------------
+
+
+def test_the_sqlite_reader_answers_as_mlflow_does(registry):
+    from mlflow import MlflowClient
+
+    from titanicml.registry.sqlite_reader import SqliteRegistry, open_reader
+
+    reader = open_reader(registry)
+    assert isinstance(reader, SqliteRegistry)
+    client = MlflowClient(registry, registry)
+    mine, theirs = reader.get_registered_model(NAME), client.get_registered_model(NAME)
+    assert mine.aliases == {k: int(v) for k, v in theirs.aliases.items()} == {"champion": 1}
+    assert (mine.description, mine.last_updated_timestamp) == (
+        theirs.description,
+        theirs.last_updated_timestamp,
+    )
+    fields = ("name", "source", "run_id", "description", "creation_timestamp", "status")
+    for number in (1, 2):
+        a, b = reader.get_model_version(NAME, str(number)), client.get_model_version(NAME, number)
+        assert int(a.version) == int(b.version) == number
+        assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
+        assert a.tags == b.tags
+    assert reader.get_model_version(NAME, "2").tags.get("stage") == "b"
+    listed = [int(v.version) for v in reader.search_model_versions(filter_string=f"name='{NAME}'")]
+    assert sorted(listed) == [1, 2]
+
+
+def test_registry_reads_import_no_mlflow(registry):
+    code = (
+        "import sys\n"
+        "from titanicml.registry import get_model, list_models, list_versions\n"
+        f"model = get_model('{NAME}@champion', {registry!r})\n"
+        "assert model.version == 1 and model.metrics['accuracy'] > 0.5, model\n"
+        f"assert [m.name for m in list_models({registry!r})] == ['{NAME}']\n"
+        f"assert [v.version for v in list_versions('{NAME}', {registry!r})] == [1, 2]\n"
+        "try:\n"
+        f"    get_model('nope', {registry!r})\n"
+        "except LookupError as exc:\n"
+        f"    assert 'registered: {NAME}' in str(exc), exc\n"
+        "assert 'mlflow' not in sys.modules, 'mlflow was imported'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_an_unknown_schema_revision_is_read_through_mlflow(registry, tmp_path):
+    import sqlite3
+
+    from titanicml.registry import get_model
+    from titanicml.registry.sqlite_reader import open_reader
+
+    copy = tmp_path / "mlflow.db"
+    shutil.copyfile(registry.removeprefix("sqlite:///"), copy)
+    with sqlite3.connect(copy) as connection:
+        connection.execute("update alembic_version set version_num = 'from-the-future'")
+    assert open_reader(f"sqlite:///{copy}") is None
+    with pytest.raises(Exception, match=r"from-the-future|revision|migrat|schema"):
+        get_model(f"{NAME}:1", f"sqlite:///{copy}")  # MLflow's own refusal, not a guess

@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_STORE",
     "ERROR_TAG",
     "HEARTBEAT_TAG",
+    "HOST_TAG",
     "MODEL_ARTIFACT_PATH",
     "TAG_PREFIX",
     "check_store",
@@ -39,6 +40,7 @@ __all__ = [
     "ensure_experiment",
     "get_client",
     "heartbeat_value",
+    "owner_gone",
     "owner_tags",
     "quiet_mlflow",
     "resolve_tracking_uri",
@@ -202,7 +204,7 @@ def close_stale_runs(client: MlflowClient) -> list[str]:
         )
         for run in runs:
             tags = run.data.tags
-            if not _owner_gone(tags):
+            if not owner_gone(tags):
                 continue
             client.set_tag(
                 run.info.run_id,
@@ -219,7 +221,8 @@ def close_stale_runs(client: MlflowClient) -> list[str]:
     return closed
 
 
-def _owner_gone(tags: dict[str, Any]) -> bool:
+def owner_gone(tags: dict[str, Any]) -> bool:
+    """Whether the process a RUNNING run's owner tags name is gone (on this host)."""
     try:
         pid = int(tags[PID_TAG])
     except (KeyError, ValueError):

@@ -30,6 +30,7 @@ from titanicml.registry.references import (
     ModelReference,
     parse_model_reference,
 )
+from titanicml.registry.sqlite_reader import SqliteRegistry, open_reader
 from titanicml.store import check_store, get_client, quiet_mlflow, resolve_tracking_uri
 
 if TYPE_CHECKING:
@@ -169,7 +170,7 @@ def list_models(tracking_uri: str | None = None) -> list[ModelSummary]:
 
     A store that does not exist yet holds no model: the list is empty.
     """
-    client, _ = open_store(tracking_uri, missing_ok=True)
+    client, _ = open_store(tracking_uri, missing_ok=True, read_only=True)
     if client is None:
         return []
     versions: dict[str, list[int]] = {}
@@ -196,7 +197,7 @@ def list_versions(name: str, tracking_uri: str | None = None) -> list[Registered
     ModelNotFoundError
         If no model has that name.
     """
-    client, uri = open_store(tracking_uri)
+    client, uri = open_store(tracking_uri, read_only=True)
     model = registered_model(client, uri, name)
     by_version = aliases_by_version(model.aliases)
     found = sorted(_all_versions(client, name), key=lambda v: int(v.version))
@@ -256,7 +257,7 @@ def find_version(
 
         raise ModelError(describe_model_file(Path(reference).expanduser()))
     ref = reference if isinstance(reference, ModelReference) else parse_model_reference(reference)
-    client, uri = open_store(tracking_uri)
+    client, uri = open_store(tracking_uri, read_only=True)
     model, found = model_version(client, uri, ref)
     aliases = aliases_by_version(model.aliases)
     metadata = _read_version_metadata(client, found, uri) if with_metadata else None
@@ -275,9 +276,13 @@ def version_files_uri(model: RegisteredModel, tracking_uri: str) -> str:
 
 
 def open_store(
-    tracking_uri: str | None, missing_ok: bool = False
-) -> tuple[MlflowClient | None, str]:
-    """Return a client on an existing store (``None`` if absent and ``missing_ok``)."""
+    tracking_uri: str | None, missing_ok: bool = False, read_only: bool = False
+) -> tuple[Any, str]:
+    """Return a client on an existing store (``None`` if absent and ``missing_ok``).
+
+    With ``read_only``, a SQLite store is read without MLflow when it can be
+    (:mod:`titanicml.registry.sqlite_reader`): the client then only reads.
+    """
     uri = resolve_tracking_uri(tracking_uri)
     try:
         check_store(uri)
@@ -285,18 +290,18 @@ def open_store(
         if missing_ok:
             return None, uri
         raise
+    if read_only and (reader := open_reader(uri)) is not None:
+        return reader, uri
     return get_client(uri), uri
 
 
 def registered_model(client: MlflowClient, tracking_uri: str, name: str) -> Any:
     """Return MLflow's record of a registered model; the error lists the known names."""
-    from mlflow.exceptions import MlflowException
-
     if NAME_PATTERN.match(name):
         try:
             return client.get_registered_model(name)
-        except MlflowException as exc:
-            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+        except Exception as exc:  # MLflow's or the SQLite reader's "does not exist"
+            if not _does_not_exist(exc):
                 raise
     raise _unknown_name(client, tracking_uri, name)
 
@@ -305,8 +310,6 @@ def model_version(
     client: MlflowClient, tracking_uri: str, ref: ModelReference
 ) -> tuple[Any, ModelVersion]:
     """Return MLflow's registered model and version records a reference names."""
-    from mlflow.exceptions import MlflowException
-
     model = registered_model(client, tracking_uri, ref.name)
     if ref.alias is not None:
         if ref.alias not in model.aliases:
@@ -324,8 +327,8 @@ def model_version(
         number = max(numbers)
     try:
         return model, client.get_model_version(ref.name, str(number))
-    except MlflowException as exc:
-        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+    except Exception as exc:  # MLflow's or the SQLite reader's "does not exist"
+        if not _does_not_exist(exc):
             raise
     numbers = sorted(int(v.version) for v in _all_versions(client, ref.name))
     listed = f"it has versions {_ranges(numbers)}" if numbers else "it has no version"
@@ -406,6 +409,11 @@ def _read_version_metadata(
     client: MlflowClient, version: ModelVersion, tracking_uri: str
 ) -> dict[str, Any] | None:
     """Read ``titanicml/metadata.json`` of a version; ``None`` if it cannot be read."""
+    if isinstance(client, SqliteRegistry):
+        found = client.read_model_file(version, METADATA_FILE)
+        if found is not None:
+            return found
+        client = get_client(tracking_uri)  # files elsewhere: MLflow fetches them
     import mlflow.artifacts
     from mlflow.exceptions import MlflowException
 
@@ -421,6 +429,10 @@ def _read_version_metadata(
             return json.loads(Path(path).read_text(encoding="utf-8"))
         except (MlflowException, OSError, ValueError):
             return None
+
+
+def _does_not_exist(exc: Exception) -> bool:
+    return getattr(exc, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
 
 
 def _iso(timestamp_ms: int | None) -> str:
