@@ -1,4 +1,4 @@
-"""``titanicml online-endpoint ...``: serve a model with key auth, show keys, call it."""
+"""``titanicml online-endpoint ...``: local endpoints (create, update...), serve, keys, invoke."""
 
 from __future__ import annotations
 
@@ -12,27 +12,173 @@ from titanicml.cli._args import EXIT_USER_ERROR
 from titanicml.serve.limits import ServerLimits
 
 DEFAULT_ENDPOINT = "titanic-endpoint"
+SERVE_URL = "http://127.0.0.1:8080/score"
+#: The header that names (and picks) a deployment, as Azure ML's endpoints have it.
+DEPLOYMENT_HEADER = "azureml-model-deployment"
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add the ``online-endpoint`` group to the CLI."""
     group = commands.add_parser(
         "online-endpoint",
-        help="serve a model over HTTP with key auth, and call it",
-        description="A local online endpoint, as Azure ML's managed online endpoints.",
+        help="local online endpoints (keys, traffic, deployments), as az ml has them",
+        description="Online endpoints as Azure ML manages them, on this machine: create one "
+        "from endpoint.yml, add deployments (titanicml online-deployment), split traffic, "
+        "call it with its key. 'serve' runs one model in the foreground instead.",
     )
     verbs = group.add_subparsers(dest="verb", metavar="VERB", required=True)
+    _add_local_verbs(verbs)
+    _add_serve(verbs)
+    _add_key_verbs(verbs)
+    invoke = verbs.add_parser(
+        "invoke",
+        help="send a request file to an endpoint and print its answer",
+        description="POST a request file to an endpoint with its key (az ml online-endpoint "
+        "invoke). A local endpoint made by 'create' is called at its scoring URI; "
+        "otherwise --url (default that of 'serve').",
+    )
+    invoke.add_argument("--request-file", required=True, help="JSON (or .csv) request body")
+    invoke.add_argument("--name", "-n", default=DEFAULT_ENDPOINT, help="endpoint to call")
+    invoke.add_argument(
+        "--deployment-name", "-d", default=None, help="send it to this deployment, not by traffic"
+    )
+    invoke.add_argument("--url", default=None, help="scoring URI (default: the endpoint's)")
+    invoke.add_argument("--key", default=None, help="key to send (default: the endpoint's)")
+    _workspace_option(invoke)
+    invoke.set_defaults(handler=_invoke)
 
-    serve = verbs.add_parser("serve", help="serve a model on 127.0.0.1 (Ctrl-C stops it)")
+
+def _workspace_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workspace", default=None, help="titanicml workspace folder (default $TITANICML_HOME)"
+    )
+
+
+def _add_local_verbs(verbs: argparse._SubParsersAction) -> None:
+    create = verbs.add_parser(
+        "create",
+        help="create a local endpoint from endpoint.yml (or one on Azure ML: --target azure)",
+        description="Create a named local endpoint from endpoint.yml (Azure ML's "
+        "managedOnlineEndpoint schema, auth_mode: key): its keys are made and its router "
+        "starts in the background. Add a deployment next: titanicml online-deployment "
+        "create -f deployment.yml --all-traffic. With --target azure, create the file's "
+        "endpoint on Azure ML (--dry-run: only validate it with azure-ai-ml's loader), or "
+        "with --model an endpoint and a deployment for that model.",
+    )
+    create.add_argument("--file", "-f", default=None, help="endpoint.yml")
+    create.add_argument("--name", "-n", default=None, help="endpoint name (overrides the file's)")
+    create.add_argument(
+        "--target",
+        choices=["local", "azure"],
+        default="local",
+        help="local (default): this machine; azure: Azure ML (-f endpoint.yml, or --model)",
+    )
+    create.add_argument(
+        "--port", type=int, default=0, help="local router's port on 127.0.0.1 (default: a free one)"
+    )
+    create.add_argument(
+        "--model",
+        default=None,
+        help="with --target azure: titanic-model@champion, titanic-model:3, runs:/ID/model",
+    )
+    create.add_argument(
+        "--deployment-name", default="blue", help="with --target azure: the deployment's name"
+    )
+    create.add_argument(
+        "--instance-type", default=None, help="with --target azure: VM size (Standard_DS3_v2)"
+    )
+    create.add_argument(
+        "--instance-count", type=int, default=1, help="with --target azure: instances"
+    )
+    add_azure_options(create)
+    _workspace_option(create)
+    create.set_defaults(handler=_create)
+
+    update = verbs.add_parser(
+        "update",
+        help="change a local endpoint's traffic and mirror traffic",
+        description="Change how a local endpoint splits its requests between deployments "
+        '(--traffic "blue=90 green=10", adding up to 100) and which share is copied to '
+        'another deployment whose answers are discarded (--mirror-traffic "green=10"). '
+        "No request is dropped. Also restarts a router that stopped.",
+    )
+    update.add_argument("--name", "-n", default=DEFAULT_ENDPOINT, help="endpoint name")
+    update.add_argument(
+        "--traffic", default=None, help='percent per deployment, e.g. "blue=90 green=10"'
+    )
+    update.add_argument(
+        "--mirror-traffic",
+        default=None,
+        help='percent copied to a deployment without live traffic, e.g. "green=10" ("" none)',
+    )
+    _workspace_option(update)
+    update.set_defaults(handler=_update)
+
+    listing = verbs.add_parser(
+        "list",
+        help="list the local endpoints (JSON)",
+        description="Print the local endpoints of the workspace as JSON.",
+    )
+    _workspace_option(listing)
+    listing.set_defaults(handler=_list)
+
+    show = verbs.add_parser(
+        "show",
+        help="show a local endpoint: scoring URI, state, traffic (JSON)",
+        description="Print a local endpoint as az ml online-endpoint show does: scoring "
+        "URI, provisioning state (Failed if its router stopped), traffic, mirror traffic.",
+    )
+    show.add_argument("--name", "-n", default=DEFAULT_ENDPOINT, help="endpoint name")
+    show.add_argument(
+        "--query", default=None, metavar="FIELD", help="print one field only, e.g. scoring_uri"
+    )
+    _workspace_option(show)
+    show.set_defaults(handler=_show)
+
+    delete = verbs.add_parser(
+        "delete",
+        help="delete a local endpoint, its deployments and their processes",
+        description="Stop the endpoint's router and every deployment's instances (each "
+        "finishes its requests), and remove the endpoint's keys, records and logs.",
+    )
+    delete.add_argument("--name", "-n", default=DEFAULT_ENDPOINT, help="endpoint name")
+    delete.add_argument(
+        "--yes", "-y", action="store_true", help="accepted for az ml compatibility; no prompt"
+    )
+    _workspace_option(delete)
+    delete.set_defaults(handler=_delete)
+
+    logs = verbs.add_parser(
+        "get-logs",
+        help="print the last requests the endpoint answered (JSON lines)",
+        description="Print the request log of every deployment of a local endpoint, merged "
+        "by time: each line names its deployment; copies of mirror traffic have "
+        '"mirror": true. A deployment\'s console output: online-deployment get-logs.',
+    )
+    logs.add_argument("--name", "-n", default=DEFAULT_ENDPOINT, help="endpoint name")
+    logs.add_argument("--lines", "-l", type=int, default=100, help="how many (default 100)")
+    _workspace_option(logs)
+    logs.set_defaults(handler=_logs)
+
+
+def _add_serve(verbs: argparse._SubParsersAction) -> None:
+    serve = verbs.add_parser(
+        "serve",
+        help="serve one model on 127.0.0.1 in the foreground (Ctrl-C stops it)",
+        description="Serve one model with key auth in the foreground: the one-command "
+        "endpoint. For named endpoints with deployments and traffic, use create.",
+    )
     serve.add_argument(
         "--model",
         required=True,
         help="titanic-model@champion, titanic-model:3, runs:/ID/model or a folder",
     )
     serve.add_argument("--name", default=DEFAULT_ENDPOINT, help="endpoint name (keys, log)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--auth", choices=["key", "none"], default="key")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    serve.add_argument(
+        "--auth", choices=["key", "none"], default="key", help="key (default) or none"
+    )
     serve.add_argument(
         "--key", default=None, help="the endpoint's one key (replaces its stored keys)"
     )
@@ -68,49 +214,37 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help=f"time an idle connection stays open (default {limits.keep_alive_timeout:g})",
     )
-    serve.add_argument("--workspace", default=None)
-    serve.add_argument("--tracking-uri", default=None)
+    _workspace_option(serve)
+    serve.add_argument("--tracking-uri", default=None, help="MLflow store of the model")
     serve.set_defaults(handler=_serve)
 
-    credentials = verbs.add_parser("get-credentials", help="print the endpoint's two keys")
-    credentials.add_argument("--name", default=DEFAULT_ENDPOINT)
+
+def _add_key_verbs(verbs: argparse._SubParsersAction) -> None:
+    credentials = verbs.add_parser(
+        "get-credentials",
+        help="print the endpoint's two keys",
+        description="Print the endpoint's primary and secondary keys (JSON), as az ml "
+        "online-endpoint get-credentials; made on first use.",
+    )
+    credentials.add_argument("--name", "-n", default=DEFAULT_ENDPOINT, help="endpoint name")
     credentials.add_argument(
         "--query", choices=["primaryKey", "secondaryKey"], default=None, help="print one key only"
     )
-    credentials.add_argument("--workspace", default=None)
+    _workspace_option(credentials)
     credentials.set_defaults(handler=_credentials)
 
-    regenerate = verbs.add_parser("regenerate-keys", help="replace one of the keys")
-    regenerate.add_argument("--name", default=DEFAULT_ENDPOINT)
-    regenerate.add_argument("--key-type", choices=["primary", "secondary"], required=True)
-    regenerate.add_argument("--workspace", default=None)
+    regenerate = verbs.add_parser(
+        "regenerate-keys",
+        help="replace one of the keys",
+        description="Replace the primary or the secondary key with a new one; a running "
+        "endpoint takes it within a second, the other key keeps working.",
+    )
+    regenerate.add_argument("--name", "-n", default=DEFAULT_ENDPOINT, help="endpoint name")
+    regenerate.add_argument(
+        "--key-type", choices=["primary", "secondary"], required=True, help="the key to replace"
+    )
+    _workspace_option(regenerate)
     regenerate.set_defaults(handler=_regenerate)
-
-    invoke = verbs.add_parser("invoke", help="send a request file to an endpoint")
-    invoke.add_argument("--request-file", required=True, help="JSON (or .csv) request body")
-    invoke.add_argument("--name", default=DEFAULT_ENDPOINT, help="endpoint whose key to use")
-    invoke.add_argument("--url", default="http://127.0.0.1:8080/score")
-    invoke.add_argument("--key", default=None, help="key to send (default: the endpoint's)")
-    invoke.add_argument("--workspace", default=None)
-    invoke.set_defaults(handler=_invoke)
-
-    create = verbs.add_parser(
-        "create",
-        help="create a managed online endpoint on Azure ML (key auth, all traffic)",
-        description="Create a managed online endpoint with key auth and a deployment "
-        "taking all its traffic on Azure ML (az ml online-endpoint create + online-"
-        "deployment create --all-traffic); --dry-run writes the YAML files instead.",
-    )
-    create.add_argument("--target", required=True, choices=["azure"], help="where to deploy")
-    create.add_argument("--name", default=DEFAULT_ENDPOINT, help="endpoint name")
-    create.add_argument(
-        "--model", required=True, help="titanic-model@champion, titanic-model:3, runs:/ID/model"
-    )
-    create.add_argument("--deployment-name", default="blue")
-    create.add_argument("--instance-type", default=None, help="VM size (default Standard_DS3_v2)")
-    create.add_argument("--instance-count", type=int, default=1)
-    add_azure_options(create)
-    create.set_defaults(handler=_create)
 
 
 def add_azure_options(parser: argparse.ArgumentParser) -> None:
@@ -151,11 +285,57 @@ def report_deployment(result: object, kind: str) -> None:
 
 
 def _create(args: argparse.Namespace) -> int:
+    from titanicml.exceptions import ConfigError
+
+    if args.target == "azure":
+        if args.model is None and args.file is None:
+            raise ConfigError(
+                "online-endpoint create --target azure needs -f endpoint.yml, or --model "
+                "(titanic-model@champion, titanic-model:3, runs:/ID/model)"
+            )
+        return _create_on_azure(args) if args.model else _create_file_on_azure(args)
+    if args.file is None:
+        raise ConfigError(
+            "online-endpoint create needs -f endpoint.yml (name: titanic-endpoint, "
+            "auth_mode: key); --model is for --target azure"
+        )
+    if args.model is not None:
+        raise ConfigError(
+            "a local endpoint takes its models from its deployments: leave out --model and "
+            "run titanicml online-deployment create -f deployment.yml --all-traffic"
+        )
+    from titanicml.deploy.local.endpoints import create_endpoint, show_endpoint
+
+    record = create_endpoint(args.file, args.name, args.workspace, args.port)
+    print(
+        f"endpoint {record.name} created at {record.scoring_uri}; add a deployment: "
+        "titanicml online-deployment create -f deployment.yml --all-traffic",
+        file=sys.stderr,
+    )
+    print_json(show_endpoint(record.name, args.workspace))
+    return 0
+
+
+def print_json(content: object, query: str | None = None) -> None:
+    """Print JSON as az ml does (or one field of it, raw, with ``query``)."""
+    from titanicml.exceptions import ConfigError
+
+    if query is not None:
+        if not isinstance(content, dict) or query not in content:
+            fields = ", ".join(content) if isinstance(content, dict) else ""
+            raise ConfigError(f"no field {query!r} to print; the fields are: {fields}")
+        value = content[query]
+        print(value if isinstance(value, str) else json.dumps(value))
+        return
+    print(json.dumps(content, indent=2))
+
+
+def _create_on_azure(args: argparse.Namespace) -> int:
     from titanicml.deploy.azure import create_online_endpoint
 
     result = create_online_endpoint(
         args.model,
-        args.name,
+        args.name or DEFAULT_ENDPOINT,
         args.deployment_name,
         instance_type=args.instance_type,
         instance_count=args.instance_count,
@@ -166,6 +346,72 @@ def _create(args: argparse.Namespace) -> int:
         on_step=lambda message: print(message, file=sys.stderr, flush=True),
     )
     report_deployment(result, "online")
+    return 0
+
+
+def _create_file_on_azure(args: argparse.Namespace) -> int:
+    from titanicml.deploy.azure import create_online_endpoint_from_file
+
+    entity = create_online_endpoint_from_file(
+        args.file,
+        args.name,
+        dry_run=args.dry_run,
+        workspace=azure_workspace(args),
+        on_step=lambda message: print(message, file=sys.stderr, flush=True),
+    )
+    report_file(entity, "online endpoint", args.dry_run)
+    return 0
+
+
+def report_file(entity: object, kind: str, dry_run: bool) -> None:
+    """Say what an Azure ML file made, or (dry run) that the SDK's loader took it."""
+    name = getattr(entity, "name", "")
+    if dry_run:
+        print(f"valid Azure ML {kind} {name} (loaded by azure-ai-ml); nothing created: --dry-run")
+    else:
+        print(f"Azure ML {kind} {name} created", file=sys.stderr)
+
+
+def _update(args: argparse.Namespace) -> int:
+    from titanicml.deploy.local.endpoints import describe, endpoint_paths, update_endpoint
+
+    record = update_endpoint(args.name, args.traffic, args.mirror_traffic, args.workspace)
+    print(
+        f"endpoint {record.name}: traffic {record.traffic or '{}'}, "
+        f"mirror traffic {record.mirror_traffic or '{}'}",
+        file=sys.stderr,
+    )
+    print_json(describe(endpoint_paths(args.name, args.workspace), record))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from titanicml.deploy.local.endpoints import list_endpoints
+
+    print_json(list_endpoints(args.workspace))
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from titanicml.deploy.local.endpoints import show_endpoint
+
+    print_json(show_endpoint(args.name, args.workspace), args.query)
+    return 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    from titanicml.deploy.local.endpoints import delete_endpoint
+
+    delete_endpoint(args.name, args.workspace)
+    print(f"endpoint {args.name} deleted; no process of it runs", file=sys.stderr)
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from titanicml.deploy.local.endpoints import endpoint_logs
+
+    for entry in endpoint_logs(args.name, max(args.lines, 1), args.workspace):
+        print(json.dumps(entry, separators=(",", ":")))
     return 0
 
 
@@ -240,6 +486,8 @@ def _regenerate(args: argparse.Namespace) -> int:
 
 
 def _invoke(args: argparse.Namespace) -> int:
+    from titanicml.deploy.local.endpoints import endpoint_paths
+    from titanicml.deploy.local.state import read_endpoint
     from titanicml.exceptions import DataError
     from titanicml.serve.auth import ENV_KEY, read_keys
     from titanicml.serve.server import invoke
@@ -247,9 +495,14 @@ def _invoke(args: argparse.Namespace) -> int:
     path = Path(args.request_file)
     if not path.is_file():
         raise DataError(f"no request file at {path}; write the JSON body to send into a file")
+    url = args.url
+    if url is None:
+        record = read_endpoint(endpoint_paths(args.name, args.workspace))
+        url = record.scoring_uri if record is not None else SERVE_URL
     key = args.key or os.environ.get(ENV_KEY) or read_keys(args.name, args.workspace).primary
     content_type = "text/csv" if path.suffix.lower() == ".csv" else "application/json"
-    answer = invoke(args.url, path.read_bytes(), key=key, content_type=content_type)
+    pin = {DEPLOYMENT_HEADER: args.deployment_name} if args.deployment_name else None
+    answer = invoke(url, path.read_bytes(), key=key, content_type=content_type, headers=pin)
     print(json.dumps(answer.body, indent=2))
     if answer.status >= 400:
         message = answer.body.get("error", {}).get("message", answer.body)
@@ -257,4 +510,7 @@ def _invoke(args: argparse.Namespace) -> int:
             f"titanicml: error: the endpoint answered {answer.status}: {message}", file=sys.stderr
         )
         return EXIT_USER_ERROR
+    served = answer.headers.get(DEPLOYMENT_HEADER)
+    if served:
+        print(f"answered by deployment {served}", file=sys.stderr)
     return 0

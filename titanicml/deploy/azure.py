@@ -36,7 +36,10 @@ if TYPE_CHECKING:
 __all__ = [
     "DeployResult",
     "create_batch_endpoint",
+    "create_online_deployment_from_file",
     "create_online_endpoint",
+    "create_online_endpoint_from_file",
+    "load_azure_file",
 ]
 
 MODEL_FOLDER = "model"
@@ -272,3 +275,115 @@ def _load_entities(kind: str, files: dict[str, Path]) -> tuple[Any, Any]:
     return ml.load_batch_endpoint(files["endpoint"]), load_model_batch_deployment(
         files["deployment"]
     )
+
+
+def create_online_endpoint_from_file(
+    file: str | Path,
+    name: str | None = None,
+    *,
+    dry_run: bool = False,
+    client: Any = None,
+    workspace: WorkspaceConfig | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> Any:
+    """Create the managed online endpoint an ``endpoint.yml`` describes, on Azure ML.
+
+    The file is loaded with the SDK's ``load_online_endpoint`` (which validates it);
+    with ``dry_run`` nothing is created. Returns the loaded entity.
+    """
+    entity = load_azure_file("online_endpoint", file, {"name": name})
+    if dry_run:
+        return entity
+    client = client or _client(workspace)
+    (on_step or _silent)(f"creating online endpoint {entity.name}")
+    return client.online_endpoints.begin_create_or_update(entity).result()
+
+
+def create_online_deployment_from_file(
+    file: str | Path,
+    name: str | None = None,
+    endpoint_name: str | None = None,
+    *,
+    all_traffic: bool = False,
+    dry_run: bool = False,
+    client: Any = None,
+    workspace: WorkspaceConfig | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> Any:
+    """Create the deployment a ``deployment.yml`` describes, on Azure ML.
+
+    Loaded with the SDK's ``load_online_deployment``; with ``all_traffic`` the endpoint
+    then sends it 100 % of its traffic. With ``dry_run`` nothing is created. Returns the
+    loaded entity.
+    """
+    overrides = {"name": name, "endpoint_name": endpoint_name}
+    entity = load_azure_file("online_deployment", file, overrides)
+    if dry_run:
+        return entity
+    client = client or _client(workspace)
+    step = on_step or _silent
+    step(f"creating deployment {entity.name} of {entity.endpoint_name}")
+    client.online_deployments.begin_create_or_update(entity).result()
+    if all_traffic:
+        step(f"sending 100% of {entity.endpoint_name}'s traffic to {entity.name}")
+        endpoint = client.online_endpoints.get(entity.endpoint_name)
+        endpoint.traffic = {entity.name: 100}
+        client.online_endpoints.begin_create_or_update(endpoint).result()
+    return entity
+
+
+def _silent(_message: str) -> None:
+    pass
+
+
+def _client(workspace: WorkspaceConfig | None) -> Any:
+    from titanicml.backends.azure.workspace import make_client, resolve_workspace
+
+    return make_client(workspace or resolve_workspace())
+
+
+_SCHEMAS = {
+    "online_endpoint": "managedOnlineEndpoint",
+    "online_deployment": "managedOnlineDeployment",
+}
+
+
+def load_azure_file(kind: str, file: str | Path, overrides: dict[str, Any] | None = None) -> Any:
+    """Load an Azure ML YAML file with the SDK's own loader (``load_<kind>``), which checks it.
+
+    Parameters
+    ----------
+    kind : str
+        ``online_endpoint`` or ``online_deployment``.
+    file : str or Path
+        The YAML file.
+    overrides : dict, optional
+        Fields to set over the file's (``None`` values are left out).
+
+    Raises
+    ------
+    ConfigError
+        If there is no such file, or the SDK refuses it (the message says why).
+    """
+    path = Path(file)
+    if not path.is_file():
+        raise ConfigError(f"no file at {path}; check the path given to -f")
+    try:
+        import azure.ai.ml as ml
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"reading Azure ML files needs the Azure SDK: {INSTALL_HINT} ({exc})"
+        ) from None
+    loader = getattr(ml, f"load_{kind}")
+    params = [{key: value} for key, value in (overrides or {}).items() if value is not None]
+    try:
+        return loader(path, params_override=params)
+    except Exception as exc:  # the SDK raises marshmallow, YAML and its own errors
+        detail = " ".join(str(exc).split())
+        cut = detail.find("Visit this link")
+        detail = detail[:cut].strip() if cut > 0 else detail[:400]
+        schema = f"https://azuremlschemas.azureedge.net/latest/{_SCHEMAS[kind]}.schema.json"
+        raise ConfigError(
+            f"{path} is not a valid Azure ML {kind.replace('_', ' ')} file: {detail}; "
+            f"fix the file (schema: {schema})"
+        ) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -158,10 +158,11 @@ def serve(
 
 @dataclass(frozen=True)
 class InvokeResult:
-    """An endpoint's answer."""
+    """An endpoint's answer: its status, JSON body and headers (names in lower case)."""
 
     status: int
     body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def invoke(
@@ -170,30 +171,36 @@ def invoke(
     key: str | None = None,
     content_type: str = "application/json",
     timeout: float = 30.0,
+    headers: dict[str, str] | None = None,
 ) -> InvokeResult:
     """POST a request body to an endpoint and return its JSON answer.
+
+    ``headers`` are sent besides the content type and the key (e.g.
+    ``azureml-model-deployment`` to pick a deployment).
 
     Raises
     ------
     EndpointError
         If nothing answers at ``url``, or the answer is not JSON.
     """
-    headers = {"Content-Type": content_type}
+    sent = {"Content-Type": content_type, **(headers or {})}
     if key:
-        headers["Authorization"] = f"Bearer {key}"
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        sent["Authorization"] = f"Bearer {key}"
+    request = urllib.request.Request(url, data=body, headers=sent, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, raw = response.status, response.read()
+            status, raw, answered = response.status, response.read(), response.headers
     except urllib.error.HTTPError as error:
-        status, raw = error.code, error.read()
+        status, raw, answered = error.code, error.read(), error.headers
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise EndpointError(
             f"no endpoint answers at {url} ({reason}); start one with "
-            "'titanicml online-endpoint serve --model ...'"
+            "'titanicml online-endpoint serve --model ...', or see the state of a local "
+            "endpoint with 'titanicml online-endpoint show --name NAME'"
         ) from None
     try:
-        return InvokeResult(status, json.loads(raw))
+        received = {name.lower(): value for name, value in answered.items()}
+        return InvokeResult(status, json.loads(raw), received)
     except json.JSONDecodeError:
         raise EndpointError(f"{url} answered {status} with a body that is not JSON") from None
