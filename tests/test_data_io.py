@@ -341,3 +341,23 @@ def test_cli_says_how_many_rows_had_no_target(tmp_path, cli):
     assert out.returncode == 0, out.stderr
     assert "Rows without a target: 20 of 100 left out of training" in out.stdout
     assert "missing_target" in out.stdout  # the data-check table shows the finding too
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x01a\x94K\x01s.",  # a pickle
+        b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\n\x00\x3e\x00",  # a program
+        b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00",  # a spreadsheet (zip)
+    ],
+    ids=["pickle", "program", "xlsx"],
+)
+def test_a_binary_file_named_csv_is_not_a_text_table(tmp_path, cli, content):
+    path = tmp_path / "data.csv"
+    path.write_bytes(content * 40)
+    with pytest.raises(DataFormatError, match="is not a text table") as caught:
+        read_table(path)
+    assert "cannot read" not in str(caught.value)  # said once, not wrapped
+    out = cli("train", "--data", path, "--target", "y", cwd=tmp_path)
+    assert out.returncode == 2 and "is not a text table" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -148,6 +148,20 @@ def test_serve_with_a_missing_model_exits_2(tmp_path, cli):
     assert "no MLflow store" in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
+def test_serve_on_a_port_in_use_is_one_line_and_exit_2(saved_model, cli):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = cli("online-endpoint", "serve", "--model", saved_model, "--port", str(port))
+    assert out.returncode == 2, out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert f"port {port} on 127.0.0.1 is already in use" in line and "--port" in line
+    assert "Serving" not in out.stderr and "Errno" not in out.stderr
+
+
 def test_ten_thousand_requests_without_an_error(endpoint, titanic, titanic_result):
     rows = json.loads(titanic.drop(columns=["Survived"]).head(50).to_json(orient="records"))
     expected = titanic_result.predict(titanic.head(50)).tolist()

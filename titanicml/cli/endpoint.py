@@ -416,9 +416,10 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from titanicml.serve.server import endpoint_config, require_serving_packages, serve
+    from titanicml.serve.server import endpoint_config, listen, require_serving_packages, serve
 
     require_serving_packages()
+    sock = listen(args.host, args.port)  # a port in use is said at once, before the model loads
     asked = ServerLimits(
         max_connections=args.max_connections,
         header_timeout=args.header_timeout,
@@ -455,7 +456,7 @@ def _serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    serve(config, host=args.host, port=args.port, limits=limits)
+    serve(config, limits=limits, sock=sock)
     return 0
 
 

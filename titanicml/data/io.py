@@ -98,11 +98,14 @@ def read_table(path: str | Path) -> pd.DataFrame:
             f"give a .csv or .parquet file ({', '.join(TABLE_SUFFIXES)})"
         )
     kind = "parquet" if suffix in PARQUET_SUFFIXES else "csv"
+    options = csv_options(path) if kind == "csv" else {}  # its errors say what they found
     try:
-        frame = pd.read_csv(path, **csv_options(path)) if kind == "csv" else pd.read_parquet(path)
+        frame = pd.read_csv(path, **options) if kind == "csv" else pd.read_parquet(path)
     except pd.errors.EmptyDataError:
         raise DataFormatError(f"{path} is empty; give a file with a header row and data") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError, EOFError) as exc:
+    except UnicodeDecodeError:
+        raise DataFormatError(_not_text(path)) from None
+    except (pd.errors.ParserError, csv.Error, OSError, ValueError, EOFError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataFormatError(f"cannot read {path} as {kind}: {first_line}") from None
     check_unique_columns(frame.columns, str(path))
@@ -132,14 +135,28 @@ def csv_options(path: str | Path) -> dict[str, Any]:
             head = text.read(SNIFF_BYTES)
             if "\n" not in head:  # a header longer than the sample: read all of it
                 head += text.readline()
-    except (OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
+    except UnicodeDecodeError:
+        raise DataFormatError(_not_text(path)) from None
+    except (OSError, EOFError, ValueError) as exc:
         raise DataFormatError(f"cannot read {path} as {suffix[1:]}: {exc}") from None
+    if "\x00" in head:  # text tables hold no NUL byte; pickles and programs do
+        raise DataFormatError(_not_text(path))
     if not head.strip():
         raise DataFormatError(f"{path} is empty; give a file with a header row and data")
     delimiter = sniff_delimiter(head, default)
-    header = next(csv.reader(io.StringIO(head), delimiter=delimiter), [])
+    try:
+        header = next(csv.reader(io.StringIO(head), delimiter=delimiter), [])
+    except csv.Error as exc:
+        raise DataFormatError(f"cannot read {path} as {suffix[1:]}: {exc}") from None
     check_unique_columns(header, str(path))
     return {"sep": delimiter, "compression": compression}
+
+
+def _not_text(path: Path) -> str:
+    return (
+        f"{path} is not a text table: it holds binary data (a pickle, a spreadsheet or a "
+        "program?), not UTF-8 text; give a CSV file (save it as CSV UTF-8) or a .parquet file"
+    )
 
 
 def sniff_delimiter(sample: str, default: str = ",") -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -119,11 +121,38 @@ def require_serving_packages() -> None:
         )
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """Bind and listen on ``host:port``; a port in use is a clear error, not uvicorn's.
+
+    Raises
+    ------
+    ConfigError
+        If the port is taken or the address cannot be bound, naming ``--port``.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"port {port} on {host} is already in use (another server, or an endpoint "
+                "still running); choose a free one with --port, e.g. --port "
+                f"{port + 1}"
+            ) from None
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}; check --host") from None
+    return sock
+
+
 def serve(
     config: EndpointConfig,
     host: str = "127.0.0.1",
     port: int = 8080,
     limits: ServerLimits | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve until interrupted (uvicorn, one process, with :mod:`.protocol`'s guards).
 
@@ -132,10 +161,17 @@ def serve(
     config : EndpointConfig
         The model, keys and request log.
     host, port : str, int
-        Where to listen.
+        Where to listen (unless ``sock`` is given).
     limits : ServerLimits, optional
         Connections and timeouts; ``max_connections`` is lowered to fit the
         open-file limit (:meth:`~.limits.ServerLimits.within_file_limit`).
+    sock : socket, optional
+        A listening socket (:func:`listen`), to bind before saying where it serves.
+
+    Raises
+    ------
+    ConfigError
+        If the port is in use.
     """
     require_serving_packages()
     import uvicorn
@@ -144,16 +180,16 @@ def serve(
     from titanicml.serve.protocol import guarded_protocol
 
     limits = (limits or ServerLimits()).within_file_limit()
-    uvicorn.run(
+    sock = sock or listen(host, port)
+    server_config = uvicorn.Config(
         create_app(config),
-        host=host,
-        port=port,
         http=guarded_protocol(limits),
         ws="none",
         timeout_keep_alive=limits.keep_alive_timeout,  # type: ignore[arg-type]
         log_level="warning",
         access_log=False,
     )
+    uvicorn.Server(server_config).run(sockets=[sock])
 
 
 @dataclass(frozen=True)
