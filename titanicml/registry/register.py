@@ -22,6 +22,7 @@ from titanicml.exceptions import ConfigError, ModelError
 from titanicml.model.layout import read_metadata
 from titanicml.registry.pickles import pickle_source, wrap_pickle
 from titanicml.registry.references import ModelReference, check_alias, check_name
+from titanicml.registry.sqlite_reader import open_reader
 from titanicml.registry.versions import (
     RegisteredModel,
     aliases_by_version,
@@ -139,6 +140,9 @@ def register_model(
     else:
         if model_type is not None or sample_input is not None:
             raise ConfigError("--type and --sample-input go with --path, not --run")
+        reader = open_reader(uri)  # a wrong run id is said without loading MLflow
+        if reader is not None and not reader.has_run(str(run_id)):
+            raise _no_run(str(run_id), uri)
         client = get_client(uri)
         metadata, key = _check_run(client, uri, str(run_id), workspace)
     source = f"runs:/{run_id}/{MODEL_ARTIFACT_PATH}"
@@ -247,10 +251,7 @@ def _check_run(
     try:
         client.get_run(run_id)
     except MlflowException:
-        raise ModelError(
-            f"no MLflow run {run_id!r} in {tracking_uri}; titanicml train prints the id of "
-            "its run (MLflow run: ...), or pass --tracking-uri for another store"
-        ) from None
+        raise _no_run(run_id, tracking_uri) from None
     paths = {a.path for a in client.list_artifacts(run_id, MODEL_ARTIFACT_PATH)}
     if f"{MODEL_ARTIFACT_PATH}/MLmodel" not in paths:
         raise ModelError(
@@ -270,6 +271,13 @@ def _check_run(
         except ModelError as exc:  # name the run, not the temporary copy
             raise type(exc)(str(exc).replace(str(root), source)) from None
         return read_metadata(root), str(manifest["public_key"])
+
+
+def _no_run(run_id: str, tracking_uri: str) -> ModelError:
+    return ModelError(
+        f"no MLflow run {run_id!r} in {tracking_uri}; titanicml train prints the id of "
+        "its run (MLflow run: ...), or pass --tracking-uri for another store"
+    )
 
 
 def _ensure_registered_model(client: MlflowClient, name: str, description: str | None) -> None:

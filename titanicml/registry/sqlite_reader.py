@@ -135,6 +135,11 @@ class SqliteRegistry:
             raise RecordNotFound(f"no version {version} of {name!r}")
         return self._version(row)
 
+    def has_run(self, run_id: str) -> bool:
+        """Whether the store holds a run of that id (deleted ones included)."""
+        found = self._db.execute("select 1 from runs where run_uuid = ?", (run_id,)).fetchone()
+        return found is not None
+
     def read_model_file(self, version: VersionRecord, relative: str) -> dict[str, Any] | None:
         """Read a JSON file of a version's model folder when it is on this disk."""
         folder = self._model_folder(version)
