@@ -51,6 +51,11 @@ class _WarningLines(logging.Handler):
 
 def _show_library_warnings() -> None:
     logger = logging.getLogger("titanicml")
+    # A library's logging configuration (dictConfig/fileConfig disable the loggers that
+    # exist) or level must not hide these lines: the CLI owns the user's terminal.
+    logger.disabled = False
+    if logger.getEffectiveLevel() > logging.WARNING:
+        logger.setLevel(logging.WARNING)
     if not any(isinstance(h, _WarningLines) for h in logger.handlers):
         logger.addHandler(_WarningLines(logging.WARNING))
 
