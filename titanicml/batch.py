@@ -17,7 +17,7 @@ import csv
 import os
 import time
 from collections.abc import Callable, Generator, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ from titanicml.exceptions import ColumnError, ConfigError, DataError, DataFormat
 if TYPE_CHECKING:
     import pandas as pd
 
+    from titanicml.capture.writer import JobCapture
     from titanicml.model.predictor import TabularModel
 
     Chunk = tuple[int, pd.DataFrame]  # (row number of the first row in its file, rows)
@@ -130,6 +131,7 @@ def score_file(
     on_progress: Callable[[BatchProgress], None] | None = None,
     overwrite: bool = False,
     on_bad_rows: str = "error",
+    capture: Callable[[TabularModel], JobCapture] | None = None,
 ) -> BatchSummary:
     """Score a CSV or Parquet file (or a folder of them) into one predictions file.
 
@@ -155,6 +157,9 @@ def score_file(
         A CSV row with more or fewer fields than the header: ``"error"`` stops before
         anything is scored, naming the lines; ``"skip"`` leaves it out, writes it to
         ``<output>.bad-rows.csv`` and counts it in the summary.
+    capture : callable, optional
+        Called with the loaded model, returns the :class:`~titanicml.capture.writer.JobCapture`
+        that keeps every scored row in the production data store (closed at the end).
 
     Returns
     -------
@@ -194,6 +199,7 @@ def score_file(
     _check_output(target, source, overwrite, on_bad_rows)
     scorer = _resolve_model(model)
     _check_id_column(scorer, id_column)
+    job = capture(scorer) if capture is not None else None
     started = time.monotonic()
 
     folder = source.is_dir()
@@ -201,7 +207,8 @@ def score_file(
     total_rows = _parquet_rows(files)
     rows, warnings = 0, []
     side = bad_rows_path(target)
-    with Staging(target.parent, prefix=f".{target.name}.") as staging:
+    kept = closing(job) if job is not None else nullcontext()
+    with Staging(target.parent, prefix=f".{target.name}.") as staging, kept:
         temporary = staging.path / target.name
         bad_rows = BadRowsFile(on_bad_rows, staging.path / side.name, side, ROW_COLUMN)
         with _open_writer(temporary, target.suffix.lower()) as writer, closing(bad_rows):
@@ -218,6 +225,8 @@ def score_file(
                         out = _score_chunk(scorer, frame, path, start, folder, id_column)
                         first, last = out[ROW_COLUMN].iloc[0], out[ROW_COLUMN].iloc[-1]
                         writer.write(out, f"{path.name}, rows {first}-{last}")
+                        if job is not None:
+                            job.add(frame, out)
                         rows += len(out)
                         del frame, out  # at most one chunk alive while the next is read
                         if on_progress is not None:

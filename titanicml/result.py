@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from titanicml.data.resolve import DataRef
+    from titanicml.explain import Explanation
     from titanicml.model.predictor import TabularModel
     from titanicml.spec import TrainSpec
 
@@ -107,6 +108,16 @@ class TrainingResult:
                 "predict_proba is for classifiers; this model is a regressor: use predict"
             )
         return self.model.predict_proba(X)
+
+    def explain(self, X: Any, background: Any = None) -> Explanation:
+        """Explain the model on raw rows: each input column's contribution, row by row.
+
+        See :func:`titanicml.explain.explain_model` and ``docs/explain.md`` (what is
+        exact, and in which output space).
+        """
+        from titanicml.explain import explain_model
+
+        return explain_model(self.model, X, background=background)
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the model as an MLflow model directory (see :mod:`titanicml.model.layout`).

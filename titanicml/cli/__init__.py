@@ -27,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (cheap: no heavy import)."""
-    from titanicml.cli import batch, data, deployment, endpoint, job, model, train
+    from titanicml.cli import batch, data, deployment, endpoint, explain, job, model, monitor, train
 
     parser = _Parser(
         prog="titanicml",
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"titanicml {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for group in (train, data, job, model, endpoint, deployment, batch):
+    for group in (train, data, job, model, endpoint, deployment, batch, monitor, explain):
         group.add_commands(commands)
     return parser
 

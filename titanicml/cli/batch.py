@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from titanicml.cli._args import EXIT_INTERRUPTED, rows
+from titanicml.cli.monitor import add_capture_options
 
 
 def add_commands(commands: Any) -> None:
@@ -58,6 +59,15 @@ def add_commands(commands: Any) -> None:
         help="a CSV row with more or fewer fields than the header: stop naming its line "
         "(error, the default), or leave it out and write it to OUTPUT.bad-rows.csv (skip)",
     )
+    invoke.add_argument(
+        "--name",
+        "-n",
+        default="titanic-batch",
+        help="endpoint name its rows are kept under in the production data store "
+        "(default titanic-batch; see titanicml monitor status)",
+    )
+    invoke.add_argument("--workspace", default=None, help="titanicml workspace folder")
+    add_capture_options(invoke, sampling=False)
     invoke.set_defaults(handler=_batch_invoke)
 
     from titanicml.cli.endpoint import add_azure_options
@@ -140,6 +150,7 @@ def _batch_invoke(args: argparse.Namespace) -> int:
                 on_progress=report,
                 overwrite=args.overwrite,
                 on_bad_rows=args.on_bad_rows,
+                capture=_capture(args),
             )
     except KeyboardInterrupt:
         print(f"titanicml: interrupted; nothing was written to {args.output}", file=sys.stderr)
@@ -156,3 +167,18 @@ def _batch_invoke(args: argparse.Namespace) -> int:
         f"({summary.rows_per_second:,.0f} rows/s): {summary.output}{skipped}"
     )
     return 0
+
+
+def _capture(args: argparse.Namespace) -> Any:
+    """Return what makes the writer of the job's rows, once the model is loaded."""
+    from titanicml.capture import CaptureSettings
+    from titanicml.capture.writer import JobCapture
+    from titanicml.serve.server import model_identity
+
+    settings = CaptureSettings(args.retention_days)
+
+    def start(model: Any) -> JobCapture:
+        _, name, version = model_identity(args.model)
+        return JobCapture(args.name, model, name, version, settings, args.workspace)
+
+    return start

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from titanicml.cli.endpoint import DEFAULT_ENDPOINT, print_json
+from titanicml.cli.monitor import add_capture_options
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -37,6 +38,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "--overwrite", action="store_true", help="replace a deployment of the same name"
     )
     _store_options(create)
+    add_capture_options(create)
     create.add_argument(
         "--target",
         choices=["local", "azure"],
@@ -163,6 +165,8 @@ def _create(args: argparse.Namespace) -> int:
         workspace=args.workspace,
         tracking_uri=args.tracking_uri,
         on_step=_step,
+        retention_days=args.retention_days,
+        sampling_rate=args.sampling_rate,
     )
     print_json(show_deployment(record.name, record.endpoint_name, args.workspace))
     return 0

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from titanicml.cli._args import EXIT_USER_ERROR
+from titanicml.cli.monitor import add_capture_options
 from titanicml.serve.limits import ServerLimits
 
 DEFAULT_ENDPOINT = "titanic-endpoint"
@@ -184,6 +185,7 @@ def _add_serve(verbs: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--max-body-bytes", type=int, default=None, help="default 2 MiB")
     serve.add_argument("--request-log", default=None, help="request log file (JSON lines)")
+    add_capture_options(serve)
     limits = ServerLimits()
     serve.add_argument(
         "--max-connections",
@@ -435,6 +437,8 @@ def _serve(args: argparse.Namespace) -> int:
         tracking_uri=args.tracking_uri,
         request_log=args.request_log,
         max_body_bytes=args.max_body_bytes,
+        retention_days=args.retention_days,
+        sampling_rate=args.sampling_rate,
     )
     limits = asked.within_file_limit()
     if limits.max_connections < asked.max_connections:

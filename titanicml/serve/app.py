@@ -16,7 +16,12 @@ Bad requests get a JSON error naming the problem and a 4xx status: 400
 wrong key), 408 (the body did not arrive in time), 413 (body too large), 415
 (unsupported content type). The key is checked before the body is read. Every
 answer of the score routes, success or error, is one line of the request log, and
-so is a client that left before its body arrived (status 499, nobody to answer).
+so is a client that left before its body arrived (status 499, nobody to answer). With a
+:class:`~titanicml.capture.CaptureWriter` every such answer is also kept in the
+production data store (one row per input row; the raw body of a refused request).
+
+The request id is the client's ``x-request-id`` (or Azure's
+``x-ms-client-request-id``), else one is made; every answer returns it under both names.
 
 The OpenAPI document (:mod:`.openapi`) declares the ``bearer`` security scheme
 (when keys are on) and shows request examples made of the served model's own
@@ -49,11 +54,19 @@ from titanicml.serve.openapi import declare_bearer, example_records, score_doc
 if TYPE_CHECKING:
     from starlette.types import Receive
 
+    from titanicml.capture import CaptureWriter
     from titanicml.model.predictor import TabularModel
     from titanicml.serve.auth import EndpointKeys, KeyFile
     from titanicml.serve.requestlog import RequestLog
 
-__all__ = ["CLIENT_LEFT", "DEFAULT_MAX_BODY_BYTES", "EndpointConfig", "create_app"]
+__all__ = [
+    "CLIENT_LEFT",
+    "DEFAULT_MAX_BODY_BYTES",
+    "REQUEST_ID_HEADERS",
+    "EndpointConfig",
+    "create_app",
+    "request_id_of",
+]
 
 DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 # The status logged for a client that closed the connection before its body arrived
@@ -61,6 +74,8 @@ DEFAULT_MAX_BODY_BYTES = 2 * 1024 * 1024
 CLIENT_LEFT = 499
 # Larger batches are scored in a worker thread, so the event loop keeps serving.
 _INLINE_ROWS = 256
+#: The headers a client's request id is read from (in this order) and returned in.
+REQUEST_ID_HEADERS = ("x-request-id", "x-ms-client-request-id")
 
 
 @dataclass
@@ -80,6 +95,8 @@ class EndpointConfig:
         Where every answer of the score routes is logged (successes and errors).
     max_body_bytes : int
         Larger bodies are refused with 413.
+    capture : CaptureWriter or None
+        Where every answer of the score routes is kept as production data.
     """
 
     model: TabularModel
@@ -88,6 +105,7 @@ class EndpointConfig:
     keys: EndpointKeys | KeyFile | None
     request_log: RequestLog | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    capture: CaptureWriter | None = None
 
 
 _UNAUTHORIZED = (
@@ -107,8 +125,18 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else str(value)
 
 
+def request_id_of(request: Request) -> str:
+    """Return the client's ``x-request-id`` (or ``x-ms-client-request-id``), else a new id."""
+    headers = request.headers
+    return headers.get("x-request-id") or headers.get("x-ms-client-request-id") or uuid.uuid4().hex
+
+
+def _id_headers(request_id: str) -> dict[str, str]:
+    return dict.fromkeys(REQUEST_ID_HEADERS, request_id)
+
+
 def _error(status: int, code: str, message: str, request_id: str) -> Response:
-    headers = {"x-request-id": request_id}
+    headers = _id_headers(request_id)
     if status == 401:
         headers["www-authenticate"] = 'Bearer realm="titanicml"'
     return _json(error_payload(code, message), status, headers)
@@ -167,6 +195,7 @@ def create_app(config: EndpointConfig) -> FastAPI:
     rows = example_records(model)
     keys = config.keys
     log = config.request_log
+    capture = config.capture
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -180,6 +209,8 @@ def create_app(config: EndpointConfig) -> FastAPI:
         yield
         if log is not None:
             log.close()
+        if capture is not None:
+            capture.close()
 
     app = FastAPI(
         title="titanicml online endpoint",
@@ -214,20 +245,29 @@ def create_app(config: EndpointConfig) -> FastAPI:
             }
         )
 
-    def record(entry: dict[str, Any], status: int, request_id: str, started: float) -> None:
-        # A dict handed to the log's queue; it is serialized on the log's own thread.
+    def record(
+        entry: dict[str, Any],
+        status: int,
+        request_id: str,
+        started: float,
+        body: bytes | None = None,
+    ) -> None:
+        # A dict handed to the log's and the capture's queues, serialized on their threads.
+        if log is None and capture is None:
+            return
+        line = {
+            "time": time.time(),
+            "request_id": request_id,
+            "model": config.model_name,
+            "version": config.model_version,
+            "status": status,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            **entry,
+        }
         if log is not None:
-            log.write(
-                {
-                    "time": time.time(),
-                    "request_id": request_id,
-                    "model": config.model_name,
-                    "version": config.model_version,
-                    "status": status,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-                    **entry,
-                }
-            )
+            log.write(line)
+        if capture is not None:
+            capture.add(line, body)
 
     def refuse(
         status: int,
@@ -236,16 +276,18 @@ def create_app(config: EndpointConfig) -> FastAPI:
         request_id: str,
         started: float,
         entry: dict[str, Any],
+        body: bytes | None = None,
     ) -> Response:
         response = _error(status, code, message, request_id)
         entry["error"] = {"code": code, "message": message}
-        record(entry, status, request_id, started)
+        record(entry, status, request_id, started, body)
         return response
 
     async def score(request: Request) -> Response:
         started = time.perf_counter()
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = request_id_of(request)
         entry: dict[str, Any] = {}
+        body: bytes | None = None
         try:
             if keys is not None and not authorized(
                 request.headers.get("authorization"), keys.current()
@@ -265,21 +307,22 @@ def create_app(config: EndpointConfig) -> FastAPI:
                 else:
                     scored = await run_in_threadpool(model.score_records, records)
             except RequestError as exc:
-                return refuse(exc.status, "BadRequest", str(exc), request_id, started, entry)
+                status = exc.status
+                return refuse(status, "BadRequest", str(exc), request_id, started, entry, body)
             except DataError as exc:
-                return refuse(400, "BadRequest", str(exc), request_id, started, entry)
+                return refuse(400, "BadRequest", str(exc), request_id, started, entry, body)
             result = response_payload(
                 model, scored, config.model_name, config.model_version, request_id
             )
             entry["predictions"] = scored.labels
             entry["probabilities"] = result.get("probabilities")
-            response = _json(result, headers={"x-request-id": request_id})
+            response = _json(result, headers=_id_headers(request_id))
             record(entry, 200, request_id, started)
             return response
         except Exception as exc:
             # A fault, not a bad request: the server answers 500, and the log says so.
             entry["error"] = {"code": "InternalServerError", "message": repr(exc)}
-            record(entry, 500, request_id, started)
+            record(entry, 500, request_id, started, body)
             raise
 
     doc = score_doc(rows, secured=keys is not None)

@@ -25,6 +25,7 @@ __all__ = [
     "endpoint_config",
     "invoke",
     "load_for_serving",
+    "model_identity",
     "require_serving_packages",
     "serve",
 ]
@@ -47,18 +48,22 @@ def load_for_serving(
     """
     from titanicml.registry import load_model
 
+    uri, name, version = model_identity(reference, tracking_uri)
+    return load_model(uri, tracking_uri=tracking_uri, workspace=workspace), name, version
+
+
+def model_identity(reference: str | Path, tracking_uri: str | None = None) -> tuple[str, str, str]:
+    """Return the URI to load a model reference from, and the name and version to report."""
     text = str(reference)
     if Path(text).is_dir():
-        return load_model(text, workspace=workspace), Path(text).resolve().name, "local"
+        return text, Path(text).resolve().name, "local"
     if text.startswith("runs:/"):
         run_id = text.removeprefix("runs:/").split("/")[0]
-        model = load_model(text, tracking_uri=tracking_uri, workspace=workspace)
-        return model, f"run-{run_id[:8]}", run_id
+        return text, f"run-{run_id[:8]}", run_id
     from titanicml.registry import parse_model_reference, resolve_model_uri
 
     uri, version = resolve_model_uri(text, tracking_uri)
-    name = parse_model_reference(text).name
-    return load_model(uri, tracking_uri=tracking_uri, workspace=workspace), name, str(version)
+    return uri, parse_model_reference(text).name, str(version)
 
 
 def endpoint_config(
@@ -70,13 +75,21 @@ def endpoint_config(
     tracking_uri: str | None = None,
     request_log: str | Path | None = None,
     max_body_bytes: int | None = None,
+    retention_days: float | None = None,
+    sampling_rate: float = 1.0,
 ) -> EndpointConfig:
-    """Load the model, the keys and the request log of an endpoint.
+    """Load the model, the keys, the request log and the production data writer of an endpoint.
+
+    Every answer is kept in the workspace's production data store (deployment
+    ``default``) until ``retention_days`` (default: kept until removed), for the
+    share ``sampling_rate`` of the requests (:mod:`titanicml.capture`).
 
     With key auth the endpoint follows its keys file (:class:`~.auth.KeyFile`), so a
     key regenerated while it runs takes effect; ``key`` (``--key``) replaces the
     endpoint's keys with that one key first.
     """
+    from titanicml.capture import CaptureSettings, CaptureWriter
+    from titanicml.capture.records import RowSchema
     from titanicml.config import workspace_dir
     from titanicml.serve.app import DEFAULT_MAX_BODY_BYTES, EndpointConfig
     from titanicml.serve.auth import KeyFile, keys_file, load_keys
@@ -84,6 +97,7 @@ def endpoint_config(
 
     if auth not in ("key", "none"):
         raise ConfigError(f"auth must be 'key' or 'none', got {auth!r}")
+    settings = CaptureSettings(retention_days, sampling_rate)
     keys: KeyFile | None = None
     if auth == "key":
         keys = KeyFile(keys_file(name, workspace), load_keys(name, workspace, key))
@@ -96,8 +110,19 @@ def endpoint_config(
         keys=keys,
         request_log=RequestLog(log_path),
         max_body_bytes=max_body_bytes or DEFAULT_MAX_BODY_BYTES,
+        capture=CaptureWriter(
+            name,
+            DEFAULT_DEPLOYMENT,
+            RowSchema.of_model(loaded),
+            f"{model_name}:{version}",
+            settings,
+            workspace,
+        ),
     )
 
+
+#: The deployment name of the answers of ``online-endpoint serve`` (one model, no deployments).
+DEFAULT_DEPLOYMENT = "default"
 
 #: What the online endpoint imports, by module name (``titanicml[serve]`` installs them).
 SERVING_MODULES = ("fastapi", "uvicorn", "httptools")

@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from titanicml.capture import CaptureSettings
 from titanicml.deploy.local import processes
 from titanicml.deploy.local.endpoints import (
     endpoint_paths,
@@ -68,6 +69,8 @@ def create_deployment(
     workspace: str | Path | None = None,
     tracking_uri: str | None = None,
     on_step: Step | None = None,
+    retention_days: float | None = None,
+    sampling_rate: float = 1.0,
 ) -> DeploymentRecord:
     """Create (or, with ``overwrite``, replace) a deployment from ``deployment.yml``.
 
@@ -87,6 +90,9 @@ def create_deployment(
         The MLflow store of the registered model (default: titanicml's).
     on_step : callable, optional
         Called with a line of progress.
+    retention_days, sampling_rate : float, optional
+        How its answers are kept in the production data store (default: every
+        answer, until removed; :class:`titanicml.capture.CaptureSettings`).
 
     Raises
     ------
@@ -96,6 +102,7 @@ def create_deployment(
         unknown model; :class:`~titanicml.exceptions.EndpointError` if it does not
         become ready.
     """
+    capture = asdict(CaptureSettings(retention_days, sampling_rate))
     spec = read_deployment_file(file, name, endpoint_name)
     paths = endpoint_paths(spec.endpoint_name, workspace)
     with endpoint_lock(paths):
@@ -107,6 +114,7 @@ def create_deployment(
                 "--overwrite to replace it, or change it with 'online-deployment update'"
             )
         record = _new_record(spec, tracking_uri)
+        record.capture = capture
         if old is not None:
             record.created = old.created
         return _roll_out(paths, endpoint, record, old, all_traffic, on_step or _quiet)
@@ -189,6 +197,7 @@ def _start_instances(
                 auth_mode=endpoint.auth_mode,
                 max_concurrent=record.max_concurrent_requests_per_instance,
                 request_log=str(paths.request_log(record.name, index)),
+                **record.capture,
             )
             arguments = ["instance", "--settings", settings.to_json()]
             log = paths.console_log(record.name, index)
@@ -242,7 +251,7 @@ def update_deployment(
         if file is not None:
             spec = read_deployment_file(file, name, endpoint_name)
             record = _new_record(spec, tracking_uri or old.tracking_uri)
-            record.created = old.created
+            record.created, record.capture = old.created, old.capture
         else:
             record = DeploymentRecord.from_dict(old.to_dict())
             record.instances = []

@@ -7,7 +7,8 @@ the key of every request; the router only forwards), plus what a deployment adds
 - every answer says which deployment made it (``azureml-model-deployment``);
 - at most ``max_concurrent_requests_per_instance`` score requests at once, when the
   deployment sets it: past it a 429, as Azure ML answers;
-- its request log names the deployment, and marks the router's mirror copies.
+- its request log names the deployment, and marks the router's mirror copies;
+  so do its rows in the production data store (:mod:`titanicml.capture`).
 """
 
 from __future__ import annotations
@@ -19,13 +20,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from titanicml.capture import CaptureWriter
 from titanicml.model.payload import error_payload
 from titanicml.serve.requestlog import RequestLog
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["DeploymentLog", "DeploymentMiddleware", "InstanceSettings", "run_instance"]
+__all__ = [
+    "DeploymentCapture",
+    "DeploymentLog",
+    "DeploymentMiddleware",
+    "InstanceSettings",
+    "run_instance",
+]
 
 #: Instances are called by the router, which keeps its connections: keep them long.
 KEEP_ALIVE_SECONDS = 60
@@ -47,6 +55,8 @@ class InstanceSettings:
     auth_mode: str
     max_concurrent: int | None
     request_log: str
+    retention_days: float | None = None
+    sampling_rate: float = 1.0
 
     def to_json(self) -> str:
         """Return the settings as the command line passes them."""
@@ -71,6 +81,16 @@ class DeploymentLog(RequestLog):
         if _mirrored.get():
             entry["mirror"] = True
         super().write(entry)
+
+
+class DeploymentCapture(CaptureWriter):
+    """A production data writer that marks the router's mirror copies."""
+
+    def add(self, entry: dict[str, Any], body: bytes | None = None) -> None:
+        """Queue one answer, marked ``mirror`` when it answers a mirror copy."""
+        if _mirrored.get():
+            entry["mirror"] = True
+        super().add(entry, body)
 
 
 class DeploymentMiddleware:
@@ -128,6 +148,8 @@ def run_instance(settings: InstanceSettings, descriptors: list[int]) -> None:
     """Load the model and serve it on the listening sockets ``descriptors`` until SIGTERM."""
     import uvicorn
 
+    from titanicml.capture import CaptureSettings
+    from titanicml.capture.records import RowSchema
     from titanicml.serve.app import EndpointConfig, create_app
     from titanicml.serve.auth import KeyFile, keys_file, read_keys
     from titanicml.serve.limits import ServerLimits
@@ -140,6 +162,7 @@ def run_instance(settings: InstanceSettings, descriptors: list[int]) -> None:
     if settings.auth_mode == "key":
         name = settings.endpoint
         keys = KeyFile(keys_file(name, workspace), read_keys(name, workspace))
+    capture = CaptureSettings(settings.retention_days, settings.sampling_rate)
     model, model_name, version = load_for_serving(settings.model, settings.tracking_uri, workspace)
     config = EndpointConfig(
         model=model,
@@ -147,6 +170,14 @@ def run_instance(settings: InstanceSettings, descriptors: list[int]) -> None:
         model_version=version,
         keys=keys,
         request_log=DeploymentLog(settings.request_log, settings.deployment),
+        capture=DeploymentCapture(
+            settings.endpoint,
+            settings.deployment,
+            RowSchema.of_model(model),
+            f"{model_name}:{version}",
+            capture,
+            workspace,
+        ),
     )
     app = DeploymentMiddleware(create_app(config), settings.deployment, settings.max_concurrent)
     limits = ServerLimits().within_file_limit()

@@ -67,6 +67,7 @@ _PIN = DEPLOYMENT_HEADER.encode()
 _EXPECT = b"expect"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _REQUEST_ID = b"x-request-id"
+_REQUEST_IDS = frozenset({_REQUEST_ID, b"x-ms-client-request-id"})
 _MIRROR_LINE = MIRROR_HEADER.encode() + b": 1\r\n\r\n"
 _NO_HEAD = b"HTTP/1.1 405 Method Not Allowed\r\nallow: GET, POST\r\ncontent-length: 0\r\n\r\n"
 _REASONS = {
@@ -220,7 +221,7 @@ class _Client(asyncio.Protocol, Sink):
         elif lower == _EXPECT:
             self.expect = value.lower() == b"100-continue"
             return
-        elif lower == _REQUEST_ID:
+        elif lower in _REQUEST_IDS:  # the client's id: the mirror copy keeps it too
             self.request_id = value
         self.headers.append(name + b": " + value + b"\r\n")
 

@@ -180,6 +180,8 @@ class DeploymentRecord(DeploymentSpec):
     tracking_uri: str | None
     instances: list[InstanceRecord] = field(default_factory=list)
     generation: int = 0
+    #: Production data settings: ``retention_days`` and ``sampling_rate`` (titanicml.capture).
+    capture: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
 
