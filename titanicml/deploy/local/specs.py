@@ -2,20 +2,24 @@
 
 The files are validated by azure-ai-ml's own loaders (``load_online_endpoint``,
 ``load_online_deployment``), so a file that runs locally is one Azure ML takes, and
-the settings are read from the loaded entities. The defaults of what a file leaves
+the settings are read from the loaded entities. Without the ``azure`` extra (a local
+endpoint needs only ``serve``) the file is read as plain YAML into the same fields,
+with a warning that it was not checked against Azure's schema. The defaults of what a file leaves
 out are Azure's (request timeout 5 s; probes: initial delay 10 s, period 10 s,
 timeout 2 s, failure threshold 30).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from titanicml.deploy.azure import load_azure_file
 from titanicml.deploy.local.state import DeploymentSpec
-from titanicml.exceptions import ConfigError
+from titanicml.exceptions import BackendUnavailableError, ConfigError
 
 __all__ = [
     "EndpointSpec",
@@ -50,7 +54,7 @@ def read_endpoint_file(path: str | Path, name: str | None = None) -> EndpointSpe
     """Load ``endpoint.yml`` with the SDK; ``name`` overrides the file's (``--name``)."""
     from titanicml.model.azure_files import check_endpoint_name
 
-    entity = load_azure_file("online_endpoint", path, {"name": name})
+    entity = _load("online_endpoint", path, {"name": name})
     if not entity.name:
         raise ConfigError(f"{path} names no endpoint; add 'name: titanic-endpoint' or pass --name")
     check_endpoint_name("endpoint", entity.name)
@@ -72,7 +76,7 @@ def read_deployment_file(
     from titanicml.model.azure_files import check_endpoint_name
 
     overrides = {"name": name, "endpoint_name": endpoint_name}
-    entity = load_azure_file("online_deployment", path, overrides)
+    entity = _load("online_deployment", path, overrides)
     for label, value, flag in (
         ("deployment", entity.name, "name: blue' or pass --name"),
         (
@@ -104,6 +108,38 @@ def read_deployment_file(
         liveness_probe=_probe(entity.liveness_probe),
         readiness_probe=_probe(entity.readiness_probe),
     )
+
+
+def _load(kind: str, path: str | Path, overrides: dict[str, Any]) -> Any:
+    """Return the SDK's entity, or (without azure-ai-ml) the YAML's fields as attributes."""
+    try:
+        return load_azure_file(kind, path, overrides)
+    except BackendUnavailableError:
+        pass
+    import yaml
+
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path} is not a readable YAML file: {exc}; fix the file") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path} is not an Azure ML {kind.replace('_', ' ')} file (a mapping)")
+    document.update({key: value for key, value in overrides.items() if value is not None})
+    logging.getLogger("titanicml").warning(
+        "%s was read as YAML, not checked against Azure ML's schema: install "
+        '"titanicml[azure]" to validate it as Azure ML will',
+        path,
+    )
+    fields = {key: _namespace(value) for key, value in document.items()}
+    defaults = ("name", "endpoint_name", "auth_mode", "description", "model", "instance_type")
+    defaults += ("instance_count", "request_settings", "liveness_probe", "readiness_probe")
+    return SimpleNamespace(**{**dict.fromkeys(defaults), **fields})
+
+
+def _namespace(value: Any) -> Any:
+    if isinstance(value, dict):
+        return SimpleNamespace(**{str(k): _namespace(v) for k, v in value.items()})
+    return value
 
 
 def _model_reference(model: Any, path: Path) -> str:
