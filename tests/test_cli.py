@@ -152,3 +152,24 @@ def test_quickstart_at_20_seconds_keeps_the_budget_and_scores_in_range(tmp_path)
     assert elapsed <= 20 * 1.1 + 5 + 3, f"{elapsed:.1f} s (3 s allowed for the interpreter start)"
     accuracy = float(out.stdout.split("5-fold CV accuracy")[1].split()[0])
     assert 0.78 <= accuracy <= 0.90
+
+
+def test_library_warnings_show_even_after_a_logging_config_disabled_them(tmp_path, capsys, cli):
+    """import-linter (run in-process by test_architecture) calls dictConfig, which disables
+    every existing logger: titanicml's warnings (runs left RUNNING, ...) must still show."""
+    import logging
+    from logging import config as logging_config
+
+    loggers = [logging.getLogger(name) for name in logging.root.manager.loggerDict]
+    states = {logger.name: logger.disabled for logger in loggers}
+    try:
+        logging.getLogger("titanicml")
+        logging_config.dictConfig({"version": 1})  # disable_existing_loggers defaults to True
+        assert logging.getLogger("titanicml").disabled
+        out = cli("model", "list", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}")
+        assert out.returncode == 0, out.stderr
+        logging.getLogger("titanicml").warning("a run was left RUNNING")
+        assert "titanicml: warning: a run was left RUNNING" in capsys.readouterr().err
+    finally:  # leave the other tests of this process the loggers as they were
+        for logger in loggers:
+            logger.disabled = states[logger.name]
