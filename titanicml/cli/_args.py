@@ -53,3 +53,10 @@ def compact_table(title: str) -> Any:
         title=title, title_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True,
         pad_edge=False,
     )  # fmt: skip
+
+
+def workspace_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--workspace``: the titanicml workspace folder (keys, endpoints, production data)."""
+    parser.add_argument(
+        "--workspace", default=None, help="titanicml workspace folder (default $TITANICML_HOME)"
+    )

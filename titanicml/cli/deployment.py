@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from titanicml.cli._args import workspace_option
 from titanicml.cli.endpoint import DEFAULT_ENDPOINT, print_json
 from titanicml.cli.monitor import add_capture_options
 
@@ -79,7 +80,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         description="Print every deployment of a local endpoint with its state (JSON).",
     )
     listing.add_argument("--endpoint-name", "-e", default=DEFAULT_ENDPOINT, help="endpoint name")
-    _workspace(listing)
+    workspace_option(listing)
     listing.set_defaults(handler=_list)
 
     show = verbs.add_parser(
@@ -90,7 +91,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         "command that restarts it.",
     )
     _names(show, required=True)
-    _workspace(show)
+    workspace_option(show)
     show.set_defaults(handler=_show)
 
     delete = verbs.add_parser(
@@ -104,7 +105,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     delete.add_argument(
         "--yes", "-y", action="store_true", help="accepted for az ml compatibility; no prompt"
     )
-    _workspace(delete)
+    workspace_option(delete)
     delete.set_defaults(handler=_delete)
 
     logs = verbs.add_parser(
@@ -115,7 +116,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     _names(logs, required=True)
     logs.add_argument("--lines", "-l", type=int, default=100, help="lines per instance")
-    _workspace(logs)
+    workspace_option(logs)
     logs.set_defaults(handler=_logs)
 
 
@@ -136,14 +137,8 @@ def _names(parser: argparse.ArgumentParser, required: bool) -> None:
     )
 
 
-def _workspace(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--workspace", default=None, help="titanicml workspace folder (default $TITANICML_HOME)"
-    )
-
-
 def _store_options(parser: argparse.ArgumentParser) -> None:
-    _workspace(parser)
+    workspace_option(parser)
     parser.add_argument("--tracking-uri", default=None, help="MLflow store of the registered model")
 
 

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from titanicml.cli._args import EXIT_USER_ERROR
+from titanicml.cli._args import EXIT_USER_ERROR, workspace_option
 from titanicml.cli.monitor import add_capture_options
 from titanicml.serve.limits import ServerLimits
 
@@ -45,14 +45,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     )
     invoke.add_argument("--url", default=None, help="scoring URI (default: the endpoint's)")
     invoke.add_argument("--key", default=None, help="key to send (default: the endpoint's)")
-    _workspace_option(invoke)
+    workspace_option(invoke)
     invoke.set_defaults(handler=_invoke)
-
-
-def _workspace_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--workspace", default=None, help="titanicml workspace folder (default $TITANICML_HOME)"
-    )
 
 
 def _add_local_verbs(verbs: argparse._SubParsersAction) -> None:
@@ -92,7 +86,7 @@ def _add_local_verbs(verbs: argparse._SubParsersAction) -> None:
         "--instance-count", type=int, default=1, help="with --target azure: instances"
     )
     add_azure_options(create)
-    _workspace_option(create)
+    workspace_option(create)
     create.set_defaults(handler=_create)
 
     update = verbs.add_parser(
@@ -112,7 +106,7 @@ def _add_local_verbs(verbs: argparse._SubParsersAction) -> None:
         default=None,
         help='percent copied to a deployment without live traffic, e.g. "green=10" ("" none)',
     )
-    _workspace_option(update)
+    workspace_option(update)
     update.set_defaults(handler=_update)
 
     listing = verbs.add_parser(
@@ -120,7 +114,7 @@ def _add_local_verbs(verbs: argparse._SubParsersAction) -> None:
         help="list the local endpoints (JSON)",
         description="Print the local endpoints of the workspace as JSON.",
     )
-    _workspace_option(listing)
+    workspace_option(listing)
     listing.set_defaults(handler=_list)
 
     show = verbs.add_parser(
@@ -133,7 +127,7 @@ def _add_local_verbs(verbs: argparse._SubParsersAction) -> None:
     show.add_argument(
         "--query", default=None, metavar="FIELD", help="print one field only, e.g. scoring_uri"
     )
-    _workspace_option(show)
+    workspace_option(show)
     show.set_defaults(handler=_show)
 
     delete = verbs.add_parser(
@@ -146,7 +140,7 @@ def _add_local_verbs(verbs: argparse._SubParsersAction) -> None:
     delete.add_argument(
         "--yes", "-y", action="store_true", help="accepted for az ml compatibility; no prompt"
     )
-    _workspace_option(delete)
+    workspace_option(delete)
     delete.set_defaults(handler=_delete)
 
     logs = verbs.add_parser(
@@ -158,7 +152,7 @@ def _add_local_verbs(verbs: argparse._SubParsersAction) -> None:
     )
     logs.add_argument("--name", "-n", default=DEFAULT_ENDPOINT, help="endpoint name")
     logs.add_argument("--lines", "-l", type=int, default=100, help="how many (default 100)")
-    _workspace_option(logs)
+    workspace_option(logs)
     logs.set_defaults(handler=_logs)
 
 
@@ -216,7 +210,7 @@ def _add_serve(verbs: argparse._SubParsersAction) -> None:
         metavar="SECONDS",
         help=f"time an idle connection stays open (default {limits.keep_alive_timeout:g})",
     )
-    _workspace_option(serve)
+    workspace_option(serve)
     serve.add_argument("--tracking-uri", default=None, help="MLflow store of the model")
     serve.set_defaults(handler=_serve)
 
@@ -232,7 +226,7 @@ def _add_key_verbs(verbs: argparse._SubParsersAction) -> None:
     credentials.add_argument(
         "--query", choices=["primaryKey", "secondaryKey"], default=None, help="print one key only"
     )
-    _workspace_option(credentials)
+    workspace_option(credentials)
     credentials.set_defaults(handler=_credentials)
 
     regenerate = verbs.add_parser(
@@ -245,7 +239,7 @@ def _add_key_verbs(verbs: argparse._SubParsersAction) -> None:
     regenerate.add_argument(
         "--key-type", choices=["primary", "secondary"], required=True, help="the key to replace"
     )
-    _workspace_option(regenerate)
+    workspace_option(regenerate)
     regenerate.set_defaults(handler=_regenerate)
 
 

@@ -11,6 +11,8 @@ import json
 import sys
 from typing import Any
 
+from titanicml.cli._args import workspace_option
+
 DEFAULT_ENDPOINT = "titanic-endpoint"
 
 
@@ -64,7 +66,7 @@ def add_commands(commands: Any) -> None:
     )
     status.add_argument("--endpoint", "-e", default=DEFAULT_ENDPOINT, help="endpoint name")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    _workspace(status)
+    workspace_option(status)
     status.set_defaults(handler=_status)
 
     labels = verbs.add_parser(
@@ -83,14 +85,8 @@ def add_commands(commands: Any) -> None:
         default=None,
         help="row number within the request (default: the label applies to every row)",
     )
-    _workspace(labels)
+    workspace_option(labels)
     labels.set_defaults(handler=_labels)
-
-
-def _workspace(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--workspace", default=None, help="titanicml workspace folder (default $TITANICML_HOME)"
-    )
 
 
 def _status(args: argparse.Namespace) -> int:
