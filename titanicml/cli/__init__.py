@@ -27,7 +27,20 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser (cheap: no heavy import)."""
-    from titanicml.cli import batch, data, deployment, endpoint, explain, job, model, monitor, train
+    from titanicml.cli import (
+        batch,
+        data,
+        deployment,
+        endpoint,
+        explain,
+        fairness,
+        job,
+        model,
+        monitor,
+        report,
+        retrain,
+        train,
+    )
 
     parser = _Parser(
         prog="titanicml",
@@ -36,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"titanicml {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
-    for group in (train, data, job, model, endpoint, deployment, batch, monitor, explain):
+    groups = (train, data, job, model, endpoint, deployment, batch, monitor, retrain, explain)
+    for group in (*groups, fairness, report):
         group.add_commands(commands)
     return parser
 

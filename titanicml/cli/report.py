@@ -1,0 +1,9 @@
+"""``titanicml report``: being built."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def add_commands(commands: Any) -> None:
+    """Add the ``report`` command (not yet)."""

@@ -1,0 +1,9 @@
+"""``titanicml retrain``: being built."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def add_commands(commands: Any) -> None:
+    """Add the ``retrain`` command (not yet)."""
