@@ -229,6 +229,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def p50(fn, n: int = 3000) -> float:
+    """Median milliseconds of ``fn()`` over ``n`` calls, after 200 warm-up calls."""
+    for _ in range(200):
+        fn()
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples) * 1000
+
+
 def in_process(model_dir: Path) -> dict[str, float]:
     import numpy as np
     import pandas as pd
@@ -240,16 +252,6 @@ def in_process(model_dir: Path) -> dict[str, float]:
     scorer = model._row_scorer()
     booster = model.pipeline[-1].booster_
     features = scorer.features([ROW])
-
-    def p50(fn, n: int = 3000) -> float:
-        for _ in range(200):
-            fn()
-        samples = []
-        for _ in range(n):
-            started = time.perf_counter()
-            fn()
-            samples.append(time.perf_counter() - started)
-        return statistics.median(samples) * 1000
 
     return {
         "titanicml row scorer (featurize + predict)": p50(lambda: model.score_records([ROW])),

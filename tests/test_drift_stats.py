@@ -19,6 +19,7 @@ from titanicml.monitor.stats.drift import (
     Measurement,
     benjamini_hochberg,
     interval,
+    jensen_shannon,
     measure_categorical,
     measure_numeric,
     rows_needed,
@@ -232,3 +233,36 @@ def test_domain_classifier_sees_a_joint_shift_no_single_column_shows():
     same = pd.DataFrame({"x": x[1], "y": x[1] + 0.3 * rng.normal(size=400)})
     quiet = domain_classifier_auroc(reference, same, ["x", "y"], n_boot=50)
     assert quiet.lower < 0.6
+
+
+def test_wasserstein_value_is_scipys_on_the_full_supports():
+    from scipy.stats import wasserstein_distance
+
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=700).round(1), rng.gamma(2.0, size=400).round(2)
+    m = measure_numeric(numeric(a), numeric(b), "normalized_wasserstein_distance")
+    assert m.value == pytest.approx(wasserstein_distance(a, b) / b.std(ddof=1), rel=1e-12)
+
+
+def test_jensen_shannon_rows_are_scipys_and_an_empty_row_is_zero():
+    from scipy.spatial.distance import jensenshannon
+
+    rng = np.random.default_rng(5)
+    p, q = rng.integers(0, 9, (6, 4)).astype(float), rng.integers(1, 9, (6, 4)).astype(float)
+    p[2] = [3, 0, 0, 1]
+    assert jensen_shannon(p, q) == pytest.approx(jensenshannon(p, q, base=2, axis=1))
+    # By hand: (1/2, 1/2, 0) against (0, 1/2, 1/2) is sqrt(1/2) (see above); identical is 0.
+    pair = jensen_shannon(np.array([[1.0, 1, 0], [2, 2, 0]]), np.array([[0.0, 1, 1], [1, 1, 0]]))
+    assert pair == pytest.approx([math.sqrt(0.5), 0.0])
+    assert jensen_shannon(np.zeros((1, 3)), np.ones((1, 3))) == pytest.approx([0.0])
+
+
+@pytest.mark.parametrize(("count", "n"), [(0, 10), (2, 10), (10, 10), (1, 1_000_000), (37, 91)])
+def test_wilson_interval_is_scipys(count, n):
+    from scipy.stats import binomtest
+
+    ci = binomtest(count, n).proportion_ci(0.9, method="wilson")
+    r = rate("out_of_bounds_rate", count, n, 0.0, confidence=0.9)
+    assert (r.lower, r.upper) == pytest.approx((ci.low, ci.high), rel=1e-12, abs=1e-15)
+    # No value is an alert of a zero-threshold rate: its lower bound is exactly 0.
+    assert count > 0 or r.lower == 0.0

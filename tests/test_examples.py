@@ -144,13 +144,13 @@ def _check_script(returncode: int, stdout: str, stderr: str, work: Path, env: di
     _assert_stopped(pids)
 
 
-def _execute_notebook(env: dict[str, str], monkeypatch):
+def _execute_notebook(env: dict[str, str], monkeypatch, path: Path = NOTEBOOK):
     import nbformat
     from nbclient import NotebookClient
 
     for key in ("TITANICML_HOME", "MLFLOW_TRACKING_URI", "PATH", "TMPDIR"):
         monkeypatch.setenv(key, env[key])  # the kernel starts with this environment
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook,
         timeout=300,
@@ -213,3 +213,87 @@ def test_committed_notebook_has_no_outputs():
         assert cell.outputs == [], f"cell {cell.id} has outputs: strip them before committing"
         assert cell.execution_count is None, f"cell {cell.id} has an execution count"
         assert "execution" not in cell.metadata, f"cell {cell.id} has execution timings"
+
+
+MONITOR_NOTEBOOK = EXAMPLES / "monitor.ipynb"
+
+
+def test_the_monitor_notebook_walks_the_loop(tmp_path, monkeypatch):
+    """examples/monitor.ipynb: drifted traffic, an alert, a promoted challenger, cleanup."""
+    env = _environment(tmp_path)
+    try:
+        notebook = _execute_notebook(env, monkeypatch, MONITOR_NOTEBOOK)
+    finally:
+        _delete_endpoint(env)
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    outputs = [output for cell in code_cells for output in cell.outputs]
+    assert not [output for output in outputs if output.output_type == "error"]
+    printed = "".join(output.get("text", "") for output in outputs)
+    assert "titanicml: error" not in printed and "Traceback" not in printed, printed
+    assert "alert: True" in printed
+    assert "promoted titanic-model:2 on titanic-endpoint (deployment green)" in printed
+    assert "deployment: green model: {'name': 'titanic-model', 'version': '2'}" in printed
+    assert "endpoint titanic-endpoint deleted" in printed
+    assert json.loads(_titanicml(env, "online-endpoint", "list").stdout) == []
+
+
+def test_the_monitor_notebook_is_committed_without_outputs():
+    import nbformat
+
+    notebook = nbformat.read(MONITOR_NOTEBOOK, as_version=4)
+    nbformat.validate(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.id
+
+
+RAI_NOTEBOOK = EXAMPLES / "responsible-ai.ipynb"
+
+
+def test_the_responsible_ai_notebook_explains_checks_and_reports(tmp_path, monkeypatch):
+    """examples/responsible-ai.ipynb: explanations, fairness, cohorts, the report inline.
+
+    It runs in a folder of its own (it writes titanic-report.html where it runs).
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    env = _environment(tmp_path)
+    for key in ("TITANICML_HOME", "MLFLOW_TRACKING_URI", "PATH", "TMPDIR"):
+        monkeypatch.setenv(key, env[key])
+    notebook = nbformat.read(RAI_NOTEBOOK, as_version=4)
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3",
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()  # fmt: skip
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    outputs = [output for cell in code_cells for output in cell.outputs]
+    assert not [output for output in outputs if output.output_type == "error"]
+    printed = "".join(output.get("text", "") for output in outputs)
+    assert "Traceback" not in printed, printed
+
+    def cell_with(text: str):
+        return next(cell for cell in code_cells if text in cell.source)
+
+    shown = cell_with("beeswarm_plot(explanation").outputs
+    assert [o for o in shown if "image/png" in o.get("data", {})], "no SHAP summary figure"
+    disparities = cell_with("assess_fairness(").outputs[0]["data"]["text/plain"]
+    assert "demographic_parity_difference" in disparities
+    cohorts = cell_with("error_cohorts(").outputs[0]["data"]["text/plain"]
+    assert "coverage" in cohorts and " = " in cohorts  # rules in the user's columns
+    report_cell = cell_with("build_report(").outputs
+    assert "accuracy >= 0.8: " in "".join(o.get("text", "") for o in report_cell)
+    inline = next(o for o in report_cell if o.output_type == "execute_result")["data"]
+    assert "<iframe" in inline["text/html"] and "Scorecard" in inline["text/html"]
+    page = (tmp_path / "titanic-report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "<script" not in page
+
+
+def test_the_responsible_ai_notebook_is_committed_without_outputs():
+    import nbformat
+
+    notebook = nbformat.read(RAI_NOTEBOOK, as_version=4)
+    nbformat.validate(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.id

@@ -36,6 +36,7 @@ NON_DEFAULT = TrainSpec(
     ensemble=False,
     on_leakage="warn",
     on_no_skill="warn",
+    holdout=0.2,
 )
 
 
@@ -93,6 +94,7 @@ def test_automl_job_round_trips():
         "estimators",
         "on_leakage",
         "on_no_skill",
+        "holdout",
     }
 
 

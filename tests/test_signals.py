@@ -146,6 +146,75 @@ def test_prediction_drift_and_model_performance_from_logged_predictions(titanic)
     assert set(performance.index) == {"accuracy", "precision", "recall", "f1_score", "roc_auc"}
 
 
+def logged_window(frame, rows=400, seed=0):
+    """A window with logged predictions and probabilities (women: 0.8, men: 0.2)."""
+    rng = np.random.default_rng(seed)
+    quiet = window(frame, rows=rows, seed=seed)
+    proba = np.clip(0.2 + 0.6 * (quiet["Sex"] == "female") + rng.normal(0, 0.05, rows), 0, 1)
+    return quiet, quiet.assign(
+        prediction=(proba > 0.5).astype(int), probability_0=1 - proba, probability_1=proba
+    )
+
+
+def test_float_labels_match_their_classes_as_values(titanic):
+    """A label column read as floats (1.0, NaN) is class "1", not the text "1.0"."""
+    frame, _ = titanic
+    quiet, logged = logged_window(frame)
+    truth = quiet["Survived"].astype(float)
+    truth.iloc[:10] = np.nan  # why a CSV's label column reads as float
+    expected = (logged["prediction"] == truth)[truth.notna()].mean()
+    assert 0.5 < expected < 1
+    for labels in (truth, truth.astype(object), truth.map(lambda v: None if v != v else str(v))):
+        result = compute_signals(
+            logged, frame, labels=labels, features=["Sex"], signals=["model_performance"]
+        )
+        accuracy = result.table.set_index("metric").loc["accuracy"]
+        assert accuracy["value"] == pytest.approx(expected)
+        assert accuracy["n_production"] == len(quiet) - 10
+    # The out-of-fold labels of the estimated performance (CBPE) too.
+    oof = logged[["probability_0", "probability_1"]].to_numpy()
+    estimates = [
+        compute_signals(
+            logged,
+            frame,
+            features=["Sex"],
+            signals=["estimated_performance"],
+            calibration=(oof, labels),
+        ).table.iloc[0]["value"]
+        for labels in (quiet["Survived"].to_numpy(), quiet["Survived"].astype(float).to_numpy())
+    ]
+    assert estimates[0] == pytest.approx(estimates[1])
+
+
+def test_prediction_drift_computes_the_metrics_asked_for(titanic):
+    frame, _ = titanic
+    _, logged = logged_window(frame)
+    logged["prediction"] = np.where(logged["probability_1"] > 0.5, "yes", "no")  # categorical
+    reference = logged[["prediction", "probability_0", "probability_1"]].copy()
+    reference["probability_1"] = np.clip(reference["probability_1"] - 0.3, 0, 1)
+    reference["probability_0"] = 1 - reference["probability_1"]
+    reference["prediction"] = np.where(reference["probability_1"] > 0.5, "yes", "no")
+    result = compute_signals(
+        logged,
+        frame,
+        features=["Sex"],
+        signals=["prediction_drift"],
+        numeric_metrics=["population_stability_index", "two_sample_kolmogorov_smirnov_test"],
+        categorical_metrics=["pearsons_chi_squared_test"],
+        reference_predictions=reference,
+    )
+    table = result.table.set_index(["feature", "metric"])
+    assert set(table.index) == {
+        ("probability_0", "population_stability_index"),
+        ("probability_0", "two_sample_kolmogorov_smirnov_test"),
+        ("probability_1", "population_stability_index"),
+        ("probability_1", "two_sample_kolmogorov_smirnov_test"),
+        ("prediction", "pearsons_chi_squared_test"),
+    }
+    assert table.loc[("probability_1", "population_stability_index"), "alert"]
+    assert table.loc[("prediction", "pearsons_chi_squared_test"), "p_value"] < 1e-6
+
+
 def test_unknown_signal_or_metric_is_a_clear_error(titanic):
     frame, profile = titanic
     with pytest.raises(ConfigError, match="unknown signal 'drift'"):

@@ -22,6 +22,13 @@ option                  flag                 Azure AutoML job
 ``n_jobs``              ``--n-jobs``         ``limits.max_cores_per_trial``
 ``ensemble``            ``--[no-]ensemble``  ``training.enable_{stack,vote}_ensemble``
 ``on_leakage``          ``--on-leakage``     (none)
+``on_no_skill``         ``--on-no-skill``    (none)
+``holdout``             ``--holdout``        (none: titanicml sets the rows apart before
+                                             any backend sees the data, so an Azure job
+                                             gets the training rows only; Azure's own
+                                             ``test_data_size`` is a random split scored
+                                             in Azure and not shipped with the model,
+                                             and is not set)
 ======================  ===================  =========================================
 """
 
@@ -338,6 +345,11 @@ OPTIONS: tuple[Option, ...] = (
         "on_no_skill", "str", "what to do when the best model does not beat the trivial "
         "baseline (majority class or mean): fail the training, or warn",
         "--on-no-skill", choices=NO_SKILL_ACTIONS,
+    ),
+    Option(
+        "holdout", "float", "share of the rows set apart before the search (stratified, "
+        "seeded): scored after it and shipped in the model, the frozen rows a retrained "
+        "model is gated on (default 0: none)", "--holdout", metavar="SHARE",
     ),
 )  # fmt: skip
 

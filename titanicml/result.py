@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from titanicml.data.resolve import DataRef
     from titanicml.explain import Explanation
+    from titanicml.fairness import FairnessReport
     from titanicml.model.predictor import TabularModel
     from titanicml.spec import TrainSpec
 
@@ -55,7 +56,16 @@ class TrainingResult:
     extras : dict
         Backend facts: ``"ensemble"`` (the local backend's ensemble selection: the
         candidate families, the blend's weights and scores, whether it was chosen),
+        ``"oof"`` (how :attr:`oof` was made, or why there is none),
         ``"azure"`` (the Azure ML job: name, studio URL, ...).
+    oof : DataFrame, optional
+        Out-of-fold predictions of the selected model on the training rows, from the
+        search's folds: ``label``, ``prediction``, ``probability_<class>``; saved as
+        ``titanicml/oof.parquet`` (:func:`titanicml.model.layout.read_oof`).
+    holdout : DataFrame, optional
+        The rows set apart before the search (``holdout``), saved as
+        ``titanicml/holdout.parquet`` (:func:`titanicml.model.layout.read_holdout`);
+        ``extras["holdout"]`` holds the share, the row count and the model's scores.
     """
 
     model: TabularModel
@@ -75,6 +85,8 @@ class TrainingResult:
     run_id: str | None = None
     tracking_uri: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    oof: pd.DataFrame | None = None
+    holdout: pd.DataFrame | None = None
 
     @property
     def best_estimator(self) -> str:
@@ -119,6 +131,19 @@ class TrainingResult:
 
         return explain_model(self.model, X, background=background)
 
+    def fairness(self, data: Any, sensitive: Any = (), **options: Any) -> FairnessReport:
+        """Assess fairness by group of ``sensitive`` columns on labelled rows.
+
+        On the training table (``data``) the model's out-of-fold predictions are used
+        (:attr:`oof`); on other labelled rows, its own. ``options`` are those of
+        :func:`titanicml.fairness.assess_fairness` (``bins``, ``mitigate``, ...).
+        """
+        from titanicml.fairness import assess_fairness
+
+        return assess_fairness(
+            self.model, data, sensitive=sensitive, target=self.spec.target, oof=self.oof, **options
+        )
+
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the model as an MLflow model directory (see :mod:`titanicml.model.layout`).
 
@@ -130,6 +155,11 @@ class TrainingResult:
             Replace an existing directory (atomically).
         """
         from titanicml.model.artifact import save_model
+        from titanicml.model.layout import HOLDOUT_FILE, OOF_FILE
+
+        frames = {} if self.oof is None else {OOF_FILE: self.oof}
+        if self.holdout is not None:
+            frames[HOLDOUT_FILE] = self.holdout
 
         return save_model(
             self.model,
@@ -138,6 +168,7 @@ class TrainingResult:
             tables=self.tables(),
             profile=self.profile,
             overwrite=overwrite,
+            frames=frames,
         )
 
     def metadata(self) -> dict[str, Any]:
@@ -150,7 +181,18 @@ class TrainingResult:
             "run_id": self.run_id,
             "data": self.data.to_params(),
             "spec": self.spec.to_dict(),
+            "oof": self.oof_facts(),
+            **({"holdout": self.extras["holdout"]} if "holdout" in self.extras else {}),
         }
+
+    def oof_facts(self) -> dict[str, Any]:
+        """How :attr:`oof` was made (``source``), or why there is none (``reason``)."""
+        if "oof" in self.extras:
+            return self.extras["oof"]
+        if self.oof is not None:
+            return {"available": True}
+        reason = f"the {self.backend} backend does not compute out-of-fold predictions"
+        return {"available": False, "reason": reason}
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Return the tables saved with the model and the run (leaderboard, features, checks)."""

@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_ESTIMATORS",
     "ESTIMATORS",
     "LEAKAGE_ACTIONS",
+    "MAX_HOLDOUT",
     "NO_SKILL_ACTIONS",
     "TASKS",
     "TrainSpec",
@@ -25,6 +26,8 @@ __all__ = [
 TASKS = ("auto", "binary", "multiclass", "regression")
 LEAKAGE_ACTIONS = ("drop", "warn", "error")
 NO_SKILL_ACTIONS = ("error", "warn")
+#: The largest share of the rows ``holdout`` may set apart.
+MAX_HOLDOUT = 0.5
 
 #: Estimator families titanicml searches, by FLAML's learner name, with the
 #: display name used in leaderboards and MLflow.
@@ -75,6 +78,11 @@ class TrainSpec:
         Cores per trial; ``-1`` uses all.
     ensemble : bool
         Try a weighted ensemble of the best families after the search.
+    holdout : float
+        Share of the rows set apart before the search (stratified for classifiers,
+        seeded by ``seed``): never trained on, scored after it and shipped in the model
+        (``titanicml/holdout.parquet``) as the frozen rows a retrained model is gated
+        on. ``0`` (the default) sets none apart.
     on_no_skill : {"error", "warn"}
         What to do when the best model does not beat the trivial baseline (the
         majority class, or the mean) on the same folds.
@@ -97,6 +105,7 @@ class TrainSpec:
     ensemble: bool = True
     on_leakage: str = "drop"
     on_no_skill: str = "error"
+    holdout: float = 0.0
     dropped: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -121,6 +130,11 @@ class TrainSpec:
         if not is_int(self.n_jobs) or not (self.n_jobs >= 1 or self.n_jobs == -1):
             raise ConfigError(
                 f"n_jobs must be a positive integer or -1 (all cores), got {self.n_jobs!r}"
+            )
+        if not is_number(self.holdout) or not 0 <= self.holdout <= MAX_HOLDOUT:
+            raise ConfigError(
+                f"holdout must be a share of the rows from 0 to {MAX_HOLDOUT:g}, "
+                f"got {self.holdout!r}; e.g. holdout=0.2"
             )
         if not isinstance(self.ensemble, bool):
             raise ConfigError(f"ensemble must be True or False, got {self.ensemble!r}")

@@ -64,6 +64,11 @@ class Trainer:
         When the best model does not beat the trivial baseline (the majority class, or
         the mean, on the same folds): raise :class:`~titanicml.exceptions.NoSkillError`
         (its ``result`` holds the leaderboard), or keep the model with a finding.
+    holdout : float
+        Share of the rows set apart before the search (stratified for classifiers,
+        seeded): the backend never sees them; the model is scored on them after the
+        search (``holdout_*`` metrics of the run) and ships them
+        (``titanicml/holdout.parquet``), the frozen rows a retrain gates on. ``0``: none.
     experiment_name : str
         MLflow experiment of the runs.
     tracking_uri : str, optional
@@ -71,6 +76,10 @@ class Trainer:
         in the working directory.
     track : bool
         Log the run to MLflow.
+    report : bool
+        With ``track``, also log the model's report to the run (``report/report.html``
+        and its plots as PNG; ``docs/responsible-ai.md``). It costs 1-6 s after the
+        search (the quickstart model, by machine load); ``False`` skips it.
     backend_options : dict, optional
         Passed to the backend's constructor.
     """
@@ -91,9 +100,11 @@ class Trainer:
         ensemble: bool = True,
         on_leakage: str = "drop",
         on_no_skill: str = "error",
+        holdout: float = 0.0,
         experiment_name: str = "titanicml",
         tracking_uri: str | None = None,
         track: bool = True,
+        report: bool = True,
         backend_options: dict[str, Any] | None = None,
     ) -> None:
         self.target = target
@@ -110,9 +121,11 @@ class Trainer:
         self.ensemble = ensemble
         self.on_leakage = on_leakage
         self.on_no_skill = on_no_skill
+        self.holdout = holdout
         self.experiment_name = experiment_name
         self.tracking_uri = tracking_uri
         self.track = track
+        self.report = report
         self.backend_options = backend_options
 
     @classmethod
@@ -168,6 +181,7 @@ class Trainer:
         data: Any,
         on_progress: ProgressCallback | None = None,
         on_checks: Callable[[pd.DataFrame], None] | None = None,
+        holdout_rows: pd.DataFrame | None = None,
     ) -> TrainingResult:
         """Run the search and return the best model.
 
@@ -180,6 +194,10 @@ class Trainer:
         on_checks : callable, optional
             Called with the data checks' findings (a DataFrame) once they are done,
             before the search starts.
+        holdout_rows : DataFrame, optional
+            Rows to set apart instead of drawing ``holdout`` (a champion's frozen
+            holdout, for its challenger): rows of ``data`` equal to one of them are
+            not trained on, and they are scored and shipped as the holdout.
 
         Raises
         ------
@@ -197,6 +215,7 @@ class Trainer:
         spec = self.spec()
         backend = get_backend(self.backend, **(self.backend_options or {}))
         frame, data_ref = resolve_data(data)
+        frame, holdout = _set_apart(frame, spec, holdout_rows)
         # Refuse a bad target, metric or leaking data before any run is created.
         spec, prepared, checks = check_before_training(frame, spec)
         if on_checks is not None:
@@ -219,6 +238,8 @@ class Trainer:
             used = [c for c in result.model.input_columns if c in frame.columns]
             result.profile = profile_frame(frame[used], _PROFILED_CELLS, spec.seed)
             judge_skill(result, prepared.y, spec)
+            if holdout is not None:
+                _score_holdout(result, *holdout)
             result.elapsed = time.monotonic() - started
             return result
 
@@ -226,17 +247,67 @@ class Trainer:
             if not self.track:
                 return train(interrupts)
 
+            from titanicml.report.tracking import log_training_report
             from titanicml.tracking import TrainingRun
 
             with TrainingRun(self.experiment_name, spec, data_ref, self.tracking_uri) as run:
                 result = train(interrupts)
                 run.log_result(result)
+                _log_holdout(run, result)
+                if self.report:  # the page and its PNGs; a failure is a warning only
+                    log_training_report(result, frame, run.client)
                 interrupts.raise_if_interrupted()
         return result
 
     def __repr__(self) -> str:
         params = ", ".join(f"{name}={value!r}" for name, value in self.get_params().items())
         return f"Trainer({params})"
+
+
+def _set_apart(
+    frame: pd.DataFrame, spec: TrainSpec, rows: pd.DataFrame | None
+) -> tuple[pd.DataFrame, tuple[pd.DataFrame, bool] | None]:
+    """Return the rows to train on and the holdout (with whether it was stratified)."""
+    if rows is None and spec.holdout == 0:
+        return frame, None
+    from titanicml.data.holdout import split_holdout
+    from titanicml.data.target import prepare_target
+
+    task = prepare_target(frame, spec.target, spec.task).task
+    training, held, stratified = split_holdout(
+        frame, spec.target, task, spec.holdout, spec.seed, rows
+    )
+    return training, None if held is None else (held, stratified)
+
+
+def _score_holdout(result: TrainingResult, rows: pd.DataFrame, stratified: bool) -> None:
+    """Score the model on the rows set apart; keep them and the scores in the result."""
+    from titanicml.model.scoring import score_rows
+
+    result.holdout = rows
+    result.extras["holdout"] = {
+        "rows": len(rows),
+        "share": result.spec.holdout,
+        "stratified": stratified,
+        "metrics": score_rows(result.model, rows, result.spec.target),
+    }
+
+
+def _log_holdout(run: Any, result: TrainingResult) -> None:
+    """Log the holdout's scores as ``holdout_<metric>`` metrics of the run."""
+    facts = result.extras.get("holdout")
+    if not facts:
+        return
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    metrics = [Metric("holdout_rows", float(facts["rows"]), now, 0)]
+    metrics += [
+        Metric(f"holdout_{name}", value, now, 0)
+        for name, value in facts["metrics"].items()
+        if value == value
+    ]
+    run.client.log_batch(run.run_id, metrics=metrics)
 
 
 def _accepts(method: Any, name: str) -> bool:

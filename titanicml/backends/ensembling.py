@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from titanicml.model.ensemble import WeightedEnsemble
     from titanicml.spec import TrainSpec
 
-__all__ = ["EnsembleOutcome", "greedy_selection", "select_ensemble"]
+__all__ = ["EnsembleOutcome", "greedy_selection", "out_of_fold", "search_folds", "select_ensemble"]
 
 MAX_MEMBERS = 5
 SELECTION_ROUNDS = 25
@@ -49,6 +49,11 @@ class EnsembleOutcome:
         The chosen ensemble, fitted on all rows, when it beats every single family.
     row : dict or None
         The chosen ensemble's leaderboard row.
+    oof : dict
+        Each rescored family's out-of-fold output on the shared folds (probabilities
+        for classifiers, predictions for regressors).
+    blend : ndarray or None
+        The chosen ensemble's out-of-fold output (its members', weighted).
     """
 
     rescored: dict[str, dict[str, float]]
@@ -56,6 +61,8 @@ class EnsembleOutcome:
     scores: dict[str, float] | None = None
     estimator: WeightedEnsemble | None = None
     row: dict[str, Any] | None = None
+    oof: dict[str, np.ndarray] = field(default_factory=dict)
+    blend: np.ndarray | None = None
 
     def summary(self) -> dict[str, Any]:
         """Return what the selection tried and decided (``result.extras["ensemble"]``)."""
@@ -96,15 +103,18 @@ def select_ensemble(
 
     from titanicml.backends.learners import fit_config
 
-    folds = _folds(task, spec, y)
+    folds = search_folds(task, spec, y)
     members: list[tuple[str, dict[str, Any], np.ndarray]] = []
     for row in leaderboard.head(MAX_MEMBERS).to_dict("records"):
         if time.monotonic() + _COST_PER_MEMBER * float(row["fit_time"]) > deadline:
             break
         config = json.loads(row["config"])
-        oof = _out_of_fold(found, row["estimator"], config, matrix, y, folds, task, n_jobs)
+        oof = out_of_fold(found, row["estimator"], config, matrix, y, folds, task, n_jobs)
         members.append((row["estimator"], config, oof))
-    outcome = EnsembleOutcome({name: _fold_scores(oof, y, folds, task) for name, _, oof in members})
+    outcome = EnsembleOutcome(
+        {name: _fold_scores(oof, y, folds, task) for name, _, oof in members},
+        oof={name: oof for name, _, oof in members},
+    )
     if len(members) < 2:
         return outcome
 
@@ -133,6 +143,7 @@ def select_ensemble(
     ]
     from titanicml.model.ensemble import WeightedEnsemble
 
+    outcome.blend = blend
     outcome.estimator = WeightedEnsemble.from_fitted(
         estimators=estimators,
         weights=[float(c) for _, c in chosen],
@@ -153,13 +164,14 @@ def select_ensemble(
     return outcome
 
 
-def _folds(task: str, spec: TrainSpec, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+def search_folds(task: str, spec: TrainSpec, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Return the search's cross-validation folds of ``y`` (train and validation positions)."""
     from titanicml.backends.learners import cv_splitter
 
     return list(cv_splitter(task, spec.cv, spec.seed).split(y.reshape(-1, 1), y))
 
 
-def _out_of_fold(
+def out_of_fold(
     found: SearchOutput,
     name: str,
     config: dict[str, Any],
@@ -169,6 +181,11 @@ def _out_of_fold(
     task: str,
     n_jobs: int,
 ) -> np.ndarray:
+    """Fit one configuration on each fold's training rows; return its output on the others.
+
+    Probabilities over every class for classifiers (rows x classes), predictions for
+    regressors.
+    """
     import numpy as np
 
     from titanicml.backends.learners import fit_config, full_proba

@@ -28,6 +28,7 @@ from titanicml.backends.learners import (
     full_proba,
     search_model,
 )
+from titanicml.backends.oof import selected_out_of_fold
 from titanicml.backends.sampling import Refit, search_sample
 from titanicml.exceptions import SearchCancelled, TitanicMLError, TrainingError
 from titanicml.spec import ESTIMATORS
@@ -304,6 +305,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     leaderboard = _leaderboard(trials, metric)
     _check_cancelled(job)
     extras: dict[str, Any] = {}
+    outcome = None
     if ensemble_time:
         from titanicml.backends.ensembling import select_ensemble
 
@@ -332,6 +334,11 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
             ).estimator
     leaderboard.insert(2, "selected", [True] + [False] * (len(leaderboard) - 1))
     _check_cancelled(job)
+    # Half the reserve at most: a refit on the folds costs what one trial's CV cost.
+    oof, extras["oof"] = selected_out_of_fold(
+        found, leaderboard, outcome, x, y, target.task, target.classes, spec,
+        job.deadline - reserve / 2, n_jobs, sampled=sample is not None,
+    )  # fmt: skip
     if sample is not None:
         refit = Refit(featurizer, inputs, target.y, sample, featurize_seconds, target.task)
         estimator, fitted_rows = refit.run(
@@ -363,6 +370,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
         rows_dropped=target.n_dropped,
         elapsed=time.monotonic() - started,
         extras=extras,
+        oof=oof,
     )
 
 

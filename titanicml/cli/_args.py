@@ -60,3 +60,26 @@ def workspace_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workspace", default=None, help="titanicml workspace folder (default $TITANICML_HOME)"
     )
+
+
+def add_azure_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options shared by the ``create`` verbs that deploy to Azure ML."""
+    parser.add_argument(
+        "--dry-run", action="store_true", help="write the YAML files, create nothing"
+    )
+    parser.add_argument("--output-dir", default=None, metavar="DIR", help="folder for --dry-run")
+    parser.add_argument("--subscription", default=None, help="default: AZURE_SUBSCRIPTION_ID")
+    parser.add_argument("--resource-group", default=None, help="default: AZURE_RESOURCE_GROUP")
+    parser.add_argument(
+        "--workspace-name", default=None, help="default: AZUREML_WORKSPACE_NAME or config.json"
+    )
+    parser.add_argument("--tracking-uri", default=None, help="MLflow store of the model")
+
+
+def azure_workspace(args: argparse.Namespace) -> object | None:
+    """Resolve the Azure workspace of a ``create`` verb (``None`` for a dry run)."""
+    if args.dry_run:
+        return None
+    from titanicml.backends.azure.workspace import resolve_workspace
+
+    return resolve_workspace(args.subscription, args.resource_group, args.workspace_name)

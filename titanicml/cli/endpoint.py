@@ -8,7 +8,12 @@ import os
 import sys
 from pathlib import Path
 
-from titanicml.cli._args import EXIT_USER_ERROR, workspace_option
+from titanicml.cli._args import (  # add_azure_options, azure_workspace: used from here too
+    EXIT_USER_ERROR,
+    add_azure_options,
+    azure_workspace,
+    workspace_option,
+)
 from titanicml.cli.monitor import add_capture_options
 from titanicml.serve.limits import ServerLimits
 
@@ -241,29 +246,6 @@ def _add_key_verbs(verbs: argparse._SubParsersAction) -> None:
     )
     workspace_option(regenerate)
     regenerate.set_defaults(handler=_regenerate)
-
-
-def add_azure_options(parser: argparse.ArgumentParser) -> None:
-    """Add the options shared by the ``create`` verbs that deploy to Azure ML."""
-    parser.add_argument(
-        "--dry-run", action="store_true", help="write the YAML files, create nothing"
-    )
-    parser.add_argument("--output-dir", default=None, metavar="DIR", help="folder for --dry-run")
-    parser.add_argument("--subscription", default=None, help="default: AZURE_SUBSCRIPTION_ID")
-    parser.add_argument("--resource-group", default=None, help="default: AZURE_RESOURCE_GROUP")
-    parser.add_argument(
-        "--workspace-name", default=None, help="default: AZUREML_WORKSPACE_NAME or config.json"
-    )
-    parser.add_argument("--tracking-uri", default=None, help="MLflow store of the model")
-
-
-def azure_workspace(args: argparse.Namespace) -> object | None:
-    """Resolve the Azure workspace of a ``create`` verb (``None`` for a dry run)."""
-    if args.dry_run:
-        return None
-    from titanicml.backends.azure.workspace import resolve_workspace
-
-    return resolve_workspace(args.subscription, args.resource_group, args.workspace_name)
 
 
 def report_deployment(result: object, kind: str) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from titanicml.cli._args import cell, compact_table, rows
+from titanicml.cli.fairness import labelled_arguments
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -25,7 +26,10 @@ def add_commands(commands: Any) -> None:
         "to the model's output (one-hot, target-encoded, missing-indicator, word and date "
         "features summed back to their column). Prints the global importance (mean "
         "|contribution|), writes contributions.csv and, with --output, the plots as PNG. "
-        "See docs/explain.md for what is exact and in which output space.",
+        "With --cohorts, the error analysis instead: the cohorts where the model errs most "
+        "(a tree of depth 3, 20 rows a leaf, on the out-of-fold errors when --data is the "
+        "training data). With --what-if --row N, the smallest changes of row N, within the "
+        "observed values, that flip its prediction. See docs/explain.md.",
     )
     explain.add_argument(
         "--model",
@@ -66,11 +70,61 @@ def add_commands(commands: Any) -> None:
         metavar="URI",
         help="MLflow store (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
     )
+    analysis = explain.add_argument_group("error analysis and what-if")
+    analysis.add_argument(
+        "--cohorts",
+        action="store_true",
+        help="print the error cohorts (worst first) instead of the contributions",
+    )
+    analysis.add_argument(
+        "--what-if",
+        action="store_true",
+        help="print the counterfactuals of --row: the fewest, smallest changes that flip it",
+    )
+    analysis.add_argument(
+        "--row", type=int, default=None, metavar="N", help="the row of --what-if (0-based)"
+    )
+    analysis.add_argument(
+        "--columns",
+        nargs="+",
+        default=None,
+        metavar="COL",
+        help="columns cohorts are described in / a what-if may change (default: the model's "
+        "numeric and categorical inputs)",
+    )
+    analysis.add_argument(
+        "--frozen", nargs="+", default=[], metavar="COL", help="columns a what-if never changes"
+    )
+    analysis.add_argument(
+        "--max-changes",
+        type=int,
+        default=2,
+        choices=(1, 2),
+        help="most columns a what-if changes at once (default 2)",
+    )
+    labelled_arguments(analysis)
+    analysis.add_argument(
+        "--json", action="store_true", help="print --cohorts or --what-if as JSON"
+    )
     explain.set_defaults(handler=_explain)
 
 
 def _explain(args: argparse.Namespace) -> int:
     from rich.console import Console
+
+    from titanicml.cli.analysis import show_cohorts, show_what_if
+    from titanicml.exceptions import ConfigError
+
+    if args.cohorts and args.what_if:
+        raise ConfigError("choose --cohorts or --what-if, not both")
+    if args.what_if and args.row is None:
+        raise ConfigError("--what-if needs the row to change: --row N (0-based)")
+    if args.row is not None and not args.what_if:
+        raise ConfigError("--row is for --what-if; add --what-if")
+    if args.cohorts:
+        return show_cohorts(args)
+    if args.what_if:
+        return show_what_if(args)
 
     from titanicml.data.io import read_table
     from titanicml.explain import explain_model

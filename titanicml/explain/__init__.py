@@ -7,6 +7,7 @@ module              holds
 ``paths``           the contributions of each estimator kind, in a stated space
 ``columns``         which input column each featurized column comes from
 ``plots``           importance bars, beeswarm and dependence plots (matplotlib)
+``served``          ``RowExplainer``: request rows explained for the endpoint, fast
 ==================  ==========================================================
 
 See ``docs/explain.md`` for what is exact and in which output space.

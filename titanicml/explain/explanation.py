@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from titanicml.explain.paths import Attribution
     from titanicml.model.predictor import TabularModel
 
-__all__ = ["Explanation", "explain_model"]
+__all__ = ["Explanation", "explain_model", "explained_labels", "featurize", "split_pipeline"]
 
 #: What each output space means, for a human.
 SPACES = {
@@ -193,13 +193,13 @@ def explain_model(model: TabularModel, rows: Any, background: Any = None) -> Exp
 
     frame, _ = model.prepare(rows)
     pipeline = model.pipeline_ if "pipeline_" in model.__dict__ else model.pipeline
-    featurizer, estimator = _split(pipeline)
+    featurizer, estimator = split_pipeline(pipeline)
     features = feature_map(featurizer, list(frame.columns))
-    matrix = _featurize(featurizer, frame)
+    matrix = featurize(featurizer, frame)
     if background is None:
         reference = matrix
     else:
-        reference = _featurize(featurizer, model.prepare(background)[0])
+        reference = featurize(featurizer, model.prepare(background)[0])
     labels = model.labels
     n_classes = None if labels is None else len(labels)
     attribution = attribute(estimator, matrix, reference, n_classes)
@@ -208,16 +208,23 @@ def explain_model(model: TabularModel, rows: Any, background: Any = None) -> Exp
             f"the estimator explained {attribution.values.shape[1]} features but the "
             f"featurizer makes {len(features.names)}; titanicml cannot sum them by column"
         )
+    return Explanation(attribution, features, frame, explained_labels(labels))
+
+
+def explained_labels(labels: list | None) -> list:
+    """Return the explained outputs of a model of class ``labels`` (``None``: a regressor).
+
+    The positive class of a binary classifier, every class of a multiclass one,
+    ``[None]`` for a regressor.
+    """
     if labels is None:
-        explained: list = [None]
-    elif len(labels) == 2:
-        explained = [labels[1]]
-    else:
-        explained = list(labels)
-    return Explanation(attribution, features, frame, explained)
+        return [None]
+    if len(labels) == 2:
+        return [labels[1]]
+    return list(labels)
 
 
-def _split(pipeline: Any) -> tuple[Any, Any]:
+def split_pipeline(pipeline: Any) -> tuple[Any, Any]:
     """Return (featurizer or None, estimator) of a pipeline or a bare estimator."""
     from sklearn.pipeline import Pipeline
 
@@ -229,7 +236,8 @@ def _split(pipeline: Any) -> tuple[Any, Any]:
     return None, pipeline
 
 
-def _featurize(featurizer: Any, frame: pd.DataFrame) -> np.ndarray:
+def featurize(featurizer: Any, frame: pd.DataFrame) -> np.ndarray:
+    """Return the featurized rows of ``frame`` as a float matrix (dense)."""
     import numpy as np
 
     if featurizer is None or featurizer == "passthrough":

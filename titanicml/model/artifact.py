@@ -57,6 +57,7 @@ def save_model(
     tables: Mapping[str, pd.DataFrame] | None = None,
     profile: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    frames: Mapping[str, pd.DataFrame] | None = None,
 ) -> Path:
     """Write a fitted model to ``path`` as an MLflow model directory.
 
@@ -80,6 +81,9 @@ def save_model(
         Profile of the training features, the reference for drift.
     overwrite : bool
         Replace an existing directory.
+    frames : mapping of str to DataFrame, optional
+        Written as Parquet at their path in the directory
+        (:data:`~titanicml.model.layout.OOF_FILE`, ...), covered by the manifest.
 
     Raises
     ------
@@ -114,6 +118,9 @@ def save_model(
                     metadata={"titanicml_version": __version__, "task": model.task},
                 )
             _write_metadata(built / META_DIR, model, metadata, tables or {}, profile)
+            for name, frame in (frames or {}).items():
+                (built / name).parent.mkdir(parents=True, exist_ok=True)
+                frame.to_parquet(built / name, index=False)
             # score.py and azure/*.yml, before the manifest so that it covers them.
             write_azure_files(
                 built,

@@ -8,6 +8,8 @@
     titanicml/metadata.json                            task, target, metrics, spec, data
     titanicml/{leaderboard,features,data_checks}.csv   what the search found
     titanicml/profile.json                             training profile (drift reference)
+    titanicml/oof.parquet                              out-of-fold predictions on the training rows
+    titanicml/holdout.parquet                          the rows set apart before the search
     score.py, azure/*.yml                              Azure ML deployment files
     MANIFEST.json                                      sha256 of every file, signed
 
@@ -26,17 +28,23 @@ from typing import TYPE_CHECKING, Any
 from titanicml.exceptions import ModelError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from titanicml.model.predictor import TabularModel
 
 __all__ = [
+    "HOLDOUT_FILE",
     "METADATA_FILE",
     "META_DIR",
     "MODEL_ARTIFACT",
     "MODEL_FILE",
+    "OOF_FILE",
     "PROFILE_FILE",
     "load_model_dir",
     "load_model_file",
+    "read_holdout",
     "read_metadata",
+    "read_oof",
 ]
 
 MODEL_FILE = "model.joblib"
@@ -45,6 +53,10 @@ MODEL_ARTIFACT = "model"
 META_DIR = "titanicml"
 METADATA_FILE = f"{META_DIR}/metadata.json"
 PROFILE_FILE = f"{META_DIR}/profile.json"
+#: Out-of-fold predictions of the selected model on its training rows (absent: none made).
+OOF_FILE = f"{META_DIR}/oof.parquet"
+#: The rows set apart before the search (``holdout``), every column, target included.
+HOLDOUT_FILE = f"{META_DIR}/holdout.parquet"
 
 
 def load_model_file(path: Path, expected_sha256: str | None = None) -> TabularModel:
@@ -106,3 +118,34 @@ def read_metadata(root: Path) -> dict[str, Any] | None:
         return json.loads((root / METADATA_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def read_oof(root: Path) -> pd.DataFrame | None:
+    """Return the out-of-fold predictions saved with a model, ``None`` if it has none.
+
+    Columns ``label``, ``prediction`` and, for classifiers, ``probability_<class>`` per
+    class; one row per training row the model was fitted on, in their order (rows
+    without a target dropped). ``metadata.json``'s ``oof`` says how they were made, or
+    why there are none. Read a directory already verified (:func:`load_model_dir`).
+    """
+    import pandas as pd
+
+    path = Path(root) / OOF_FILE
+    if not path.is_file():
+        return None
+    return pd.read_parquet(path)
+
+
+def read_holdout(root: Path) -> pd.DataFrame | None:
+    """Return the rows set apart before the model's search, ``None`` if there were none.
+
+    Every column of the training table, target included (``metadata.json``'s
+    ``holdout`` gives the share, the row count and the model's scores on them). Read a
+    directory already verified (:func:`load_model_dir`).
+    """
+    import pandas as pd
+
+    path = Path(root) / HOLDOUT_FILE
+    if not path.is_file():
+        return None
+    return pd.read_parquet(path)

@@ -42,6 +42,7 @@ from titanicml.monitor.stats.table import (
     make_row,
     performance_rows,
     quality_rows,
+    skipped_row,
 )
 
 if TYPE_CHECKING:
@@ -236,7 +237,9 @@ def compute_signals(
     needs_predictions = wanted & {"prediction_drift", "model_performance", "estimated_performance"}
     predicted = _predictions(production, model) if needs_predictions else None
     if "prediction_drift" in wanted and predicted is not None:
-        rows += _prediction_drift(predicted, reference, reference_predictions, model, options)
+        rows += _prediction_drift(
+            predicted, reference, reference_predictions, model, metrics, options
+        )
     if labels is not None and predicted is not None and "model_performance" in wanted:
         truth = production[labels] if isinstance(labels, str) else labels
         rows += performance_rows(
@@ -339,8 +342,10 @@ def _prediction_drift(
     reference: Any,
     reference_predictions: pd.DataFrame | None,
     model: Any,
+    metrics: Mapping[str, tuple[str, ...]],
     options: dict[str, Any],
 ) -> list[dict[str, Any]]:
+    """Return the drift rows of the predicted labels and probabilities, with ``metrics``."""
     if reference_predictions is None and model is not None and not isinstance(reference, Mapping):
         reference_predictions = model.predict_frame(reference)
     names = list(predicted.columns)
@@ -353,10 +358,6 @@ def _prediction_drift(
     ref_set: FeatureSet = feature_set(reference_predictions, names)
     if model is not None and getattr(model, "is_classifier", False):
         ref_set.force_categorical(PREDICTION_COLUMN)
-    metrics = {
-        "numeric": ("normalized_wasserstein_distance",),
-        "categorical": ("jensen_shannon_distance",),
-    }
     return drift_rows("prediction_drift", predicted, ref_set, metrics, options)
 
 
@@ -369,7 +370,7 @@ def _estimated(
 ) -> list[dict[str, Any]]:
     import numpy as np
 
-    from titanicml.monitor.stats.performance import estimated_accuracy
+    from titanicml.monitor.stats.performance import class_codes, estimated_accuracy
 
     proba_columns = [c for c in predicted.columns if c.startswith(PROBABILITY_PREFIX)]
     if not proba_columns:
@@ -378,7 +379,8 @@ def _estimated(
     oof_proba = np.asarray(oof_proba, dtype="float64")
     if oof_proba.ndim == 1:
         oof_proba = np.column_stack([1 - oof_proba, oof_proba])
-    codes = _encode_labels(oof_labels, proba_columns, model)
+    names = [c.removeprefix(PROBABILITY_PREFIX) for c in proba_columns]
+    codes = class_codes(oof_labels, names)  # as values: a label 1.0 is class "1"
     estimate = estimated_accuracy(
         oof_proba,
         codes,
@@ -402,18 +404,6 @@ def _estimated(
             f"[{estimate.lower:.3f}, {estimate.upper:.3f}] (CBPE, isotonic calibration)",
         )
     ]
-
-
-def _encode_labels(labels: Any, proba_columns: list[str], model: Any) -> Any:
-    """Encode labels as ``0..k-1`` in the order of the probability columns."""
-    import numpy as np
-
-    values = np.asarray(labels)
-    if values.dtype.kind in "iu" and values.max(initial=0) < len(proba_columns):
-        return values.astype(int)
-    names = [c.removeprefix(PROBABILITY_PREFIX) for c in proba_columns]
-    index = {name: i for i, name in enumerate(names)}
-    return np.array([index.get(str(v), -1) for v in values])
 
 
 def _multivariate(
@@ -454,18 +444,7 @@ def _multivariate(
 
 
 def _skipped(signal: str, feature: str | None, why: str) -> dict[str, Any]:
-    return make_row(
-        signal,
-        feature,
-        "",
-        math.nan,
-        math.nan,
-        math.nan,
-        None,
-        False,
-        status="skipped",
-        message=f"not computed: {why}",
-    )
+    return skipped_row(signal, feature, f"not computed: {why}")
 
 
 def _json_value(value: Any) -> Any:

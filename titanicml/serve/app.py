@@ -3,7 +3,9 @@
 =====================  ======================================================
 route                  answer
 =====================  ======================================================
-``POST /score``        predictions for any dialect of :mod:`.dialects`
+``POST /score``        predictions for any dialect of :mod:`.dialects`; with
+                       ``"explain": true`` (or ``?explain=true``) each row's largest
+                       contributions too (:mod:`.explaining`)
 ``POST /invocations``  the same (MLflow's route name)
 ``GET /``, ``/health`` liveness
 ``GET /ready``         readiness: the model is loaded and warmed up
@@ -12,9 +14,10 @@ route                  answer
 =====================  ======================================================
 
 Bad requests get a JSON error naming the problem and a 4xx status: 400
-(malformed body, unknown or wrong-typed column, empty batch), 401 (missing or
-wrong key), 408 (the body did not arrive in time), 413 (body too large), 415
-(unsupported content type). The key is checked before the body is read. Every
+(malformed body, unknown or wrong-typed column, empty batch, bad ``explain``), 401
+(missing or wrong key), 408 (the body did not arrive in time), 413 (body too large),
+415 (unsupported content type); 501 answers ``explain`` for a model that cannot be
+explained. The key is checked before the body is read. Every
 answer of the score routes, success or error, is one line of the request log, and
 so is a client that left before its body arrived (status 499, nobody to answer). With a
 :class:`~titanicml.capture.CaptureWriter` every such answer is also kept in the
@@ -48,6 +51,12 @@ from titanicml.exceptions import DataError, RequestError
 from titanicml.model.dialects import parse_request
 from titanicml.model.payload import error_payload, response_payload
 from titanicml.serve.auth import authorized
+from titanicml.serve.explaining import (
+    NOT_EXPLAINABLE,
+    ExplainerCache,
+    NotExplainable,
+    explain_option,
+)
 from titanicml.serve.limits import BODY_DEADLINE
 from titanicml.serve.openapi import declare_bearer, example_records, score_doc
 
@@ -196,6 +205,7 @@ def create_app(config: EndpointConfig) -> FastAPI:
     keys = config.keys
     log = config.request_log
     capture = config.capture
+    explainers = ExplainerCache(model)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -283,6 +293,15 @@ def create_app(config: EndpointConfig) -> FastAPI:
         record(entry, status, request_id, started, body)
         return response
 
+    async def explain(
+        records: list[dict[str, Any]], top: int, predicted: list, inline: bool
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        # The first explain request builds the explainer (shap may load): off the loop.
+        explainer = explainers.built() or await run_in_threadpool(explainers.get)
+        if inline:
+            return explainer.explain(records, top, predicted)
+        return await run_in_threadpool(explainer.explain, records, top, predicted)
+
     async def score(request: Request) -> Response:
         started = time.perf_counter()
         request_id = request_id_of(request)
@@ -302,18 +321,29 @@ def create_app(config: EndpointConfig) -> FastAPI:
             try:
                 dialect, records = parse_request(body, request.headers.get("content-type"))
                 entry["dialect"], entry["inputs"] = dialect, records
-                if len(records) <= _INLINE_ROWS:
+                top = explain_option(body, dialect != "csv", request.scope["query_string"])
+                inline = len(records) <= _INLINE_ROWS
+                if inline:
                     scored = model.score_records(records)
                 else:
                     scored = await run_in_threadpool(model.score_records, records)
+                if top is not None:
+                    entry["explain"] = top
+                    explained = await explain(records, top, scored.labels, inline)
             except RequestError as exc:
                 status = exc.status
                 return refuse(status, "BadRequest", str(exc), request_id, started, entry, body)
             except DataError as exc:
                 return refuse(400, "BadRequest", str(exc), request_id, started, entry, body)
+            except NotExplainable as exc:
+                return refuse(
+                    NOT_EXPLAINABLE, "NotImplemented", str(exc), request_id, started, entry, body
+                )
             result = response_payload(
                 model, scored, config.model_name, config.model_version, request_id
             )
+            if top is not None:
+                result["explanations"], result["explanation"] = explained
             entry["predictions"] = scored.labels
             entry["probabilities"] = result.get("probabilities")
             response = _json(result, headers=_id_headers(request_id))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi.security import HTTPBearer
 
+from titanicml.explain.served import DEFAULT_TOP
 from titanicml.model.dialects import DIALECTS
 
 if TYPE_CHECKING:
@@ -69,6 +70,39 @@ def example_records(model: TabularModel) -> list[dict[str, Any]]:
     return [{c.name: _PLACEHOLDERS.get(c.dtype) for c in model.plan.inputs}]
 
 
+#: The body's ``explain`` option (:mod:`.explaining`).
+EXPLAIN: dict[str, Any] = {
+    "description": f"Explain each row: true (the {DEFAULT_TOP} largest contributions, in the "
+    'model\'s input columns) or {"top": k}; false or absent: no explanation. See '
+    "docs/explain.md for the output space (log-odds, probability or prediction).",
+    "oneOf": [
+        {"type": "boolean"},
+        {
+            "type": "object",
+            "properties": {"top": {"type": "integer", "minimum": 1, "default": DEFAULT_TOP}},
+            "additionalProperties": False,
+        },
+    ],
+}
+#: The same option in the URL, for any body (CSV too); not with ``explain`` in the body.
+EXPLAIN_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "explain",
+        "in": "query",
+        "required": False,
+        "description": "true: explain each row (as the body's explain option)",
+        "schema": {"type": "boolean", "default": False},
+    },
+    {
+        "name": "top",
+        "in": "query",
+        "required": False,
+        "description": f"with explain=true: how many contributions per row (default {DEFAULT_TOP})",
+        "schema": {"type": "integer", "minimum": 1, "default": DEFAULT_TOP},
+    },
+]
+
+
 def score_doc(rows: list[dict[str, Any]], secured: bool) -> dict[str, Any]:
     """Return the score routes' OpenAPI fields, with request examples made of ``rows``.
 
@@ -97,6 +131,10 @@ def score_doc(rows: list[dict[str, Any]], secured: bool) -> dict[str, Any]:
             "value": {"dataframe_split": {"columns": columns, "data": split}}
         },
         "mlflow dataframe_records": {"value": {"dataframe_records": rows}},
+        "hands-on, explained": {
+            "summary": "the hands-on's curl, with each row's 5 largest contributions",
+            "value": {"data": rows[:1], "explain": {"top": 5}},
+        },
     }
     doc: dict[str, Any] = {
         "requestBody": {
@@ -106,20 +144,28 @@ def score_doc(rows: list[dict[str, Any]], secured: bool) -> dict[str, Any]:
                     "schema": {
                         "type": "object",
                         "description": "Exactly one of the keys: " + ", ".join(DIALECTS),
-                        "properties": {key: {} for key in DIALECTS},
+                        "properties": {**{key: {} for key in DIALECTS}, "explain": EXPLAIN},
                     },
                     "examples": examples,
                 },
                 "text/csv": {"schema": {"type": "string"}, "example": text.getvalue()},
             },
         },
+        "parameters": EXPLAIN_PARAMETERS,
         "responses": {
-            "200": {"description": "predictions, class probabilities, model name and version"},
-            "400": {"description": "malformed body, unknown or wrong-typed column, empty batch"},
+            "200": {
+                "description": "predictions, class probabilities, model name and version; "
+                "with explain, each row's largest contributions (explanations)"
+            },
+            "400": {
+                "description": "malformed body, unknown or wrong-typed column, empty batch, "
+                "bad explain value"
+            },
             **({"401": {"description": "missing or wrong key"}} if secured else {}),
             "408": {"description": "the body did not arrive within the body timeout"},
             "413": {"description": "body over the size limit"},
             "415": {"description": "unsupported content type"},
+            "501": {"description": "explain asked of a model that cannot be explained (why)"},
             "503": {"description": "every connection is busy; retry after Retry-After seconds"},
         },
     }

@@ -73,8 +73,9 @@ def asset_identity(data: DataRef, table: pd.DataFrame, full_width: int) -> tuple
     """Return the name and version under which the table is registered on Azure ML.
 
     A local data asset ``name@version`` keeps its name and version when the table is
-    uploaded whole; when columns were left out the version gets the hash of the
-    uploaded table (``3-1a2b3c4d``), since an Azure version never changes content.
+    uploaded whole; when columns or rows (a ``holdout``) were left out the version gets
+    the hash of the uploaded table (``3-1a2b3c4d``), since an Azure version never
+    changes content.
     Other data is registered as ``titanicml-training-data`` versioned by content hash.
     """
     from titanicml.data.assets import parse_reference
@@ -84,7 +85,7 @@ def asset_identity(data: DataRef, table: pd.DataFrame, full_width: int) -> tuple
     if data.asset:
         name, version = parse_reference(data.asset)
         if version is not None:
-            same = table.shape[1] == full_width
+            same = table.shape[1] == full_width and table.shape[0] == data.n_rows
             return name, str(version) if same else f"{version}-{digest[:8]}"
         return name, digest
     return DEFAULT_ASSET_NAME, digest

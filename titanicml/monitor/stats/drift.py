@@ -50,6 +50,7 @@ __all__ = [
     "Measurement",
     "benjamini_hochberg",
     "interval",
+    "jensen_shannon",
     "measure_categorical",
     "measure_numeric",
     "rows_needed",
@@ -114,10 +115,20 @@ def measure_numeric(
     import numpy as np
 
     grid = np.union1d(production.values, reference.values)
-    rng = np.random.default_rng(seed)
-    p, m_p = _replicates(production.values, production.weights, grid, n_boot, max_rows, rng)
-    q, m_q = _replicates(reference.values, reference.weights, grid, n_boot, max_rows, rng)
+    (p, m_p, n_p), (q, m_q, n_q) = _both_sides(
+        [
+            (production.values, production.weights, production.n),
+            (reference.values, reference.weights, reference.n),
+        ],
+        grid,
+        n_boot,
+        max_rows,
+        seed,
+    )
     if metric in (NWD, KS):
+        # Row 0 holds the observed distributions: the Wasserstein-1 distance is the area
+        # between their CDFs over the union of both supports (as scipy's
+        # wasserstein_distance: tests/test_drift_stats.py checks it against scipy).
         gap = np.abs(np.cumsum(p, axis=1) - np.cumsum(q, axis=1))
         if metric == NWD:
             values = gap[:, :-1] @ np.diff(grid) / max(_finite(reference.std), MIN_STD)
@@ -128,9 +139,7 @@ def measure_numeric(
         bins = np.searchsorted(edges, grid, side="right")
         onehot = np.zeros((grid.size, edges.size + 1))
         onehot[np.arange(grid.size), bins] = 1.0
-        n_p = np.concatenate([[production.n], np.full(n_boot, m_p)])
-        n_q = np.concatenate([[reference.n], np.full(n_boot, m_q)])
-        values = _binned(metric, (p @ onehot) * n_p[:, None], (q @ onehot) * n_q[:, None])
+        values = _binned(metric, (p @ onehot) * n_p, (q @ onehot) * n_q)
     else:
         raise ValueError(f"{metric!r} is not a metric of numeric columns")
     p_value = None
@@ -138,13 +147,6 @@ def measure_numeric(
         from scipy.stats import ks_2samp
 
         p_value = float(ks_2samp(production.sample(), reference.sample()).pvalue)
-    if metric == NWD:
-        from scipy.stats import wasserstein_distance
-
-        # The value itself from scipy, on the full supports.
-        values[0] = wasserstein_distance(
-            production.values, reference.values, production.weights, reference.weights
-        ) / max(_finite(reference.std), MIN_STD)
     return _measurement(values, p_value, m_p, m_q, confidence, metric)
 
 
@@ -175,15 +177,17 @@ def measure_categorical(
         prod_counts[index.get(key, pool)] += count
     if not prod_counts[-1] and not ref_counts[-1]:
         prod_counts, ref_counts = prod_counts[:-1], ref_counts[:-1]
-    rng = np.random.default_rng(seed)
-    grid = np.arange(prod_counts.size)
-    p, m_p = _replicates(grid, prod_counts, grid, n_boot, max_rows, rng)
-    q, m_q = _replicates(grid, ref_counts, grid, n_boot, max_rows, rng)
-    n_p = np.concatenate([[production.n], np.full(n_boot, m_p)])
-    n_q = np.concatenate([[reference.n], np.full(n_boot, m_q)])
     if metric not in CATEGORICAL_METRICS:
         raise ValueError(f"{metric!r} is not a metric of categorical columns")
-    values = _binned(metric, p * n_p[:, None], q * n_q[:, None])
+    grid = np.arange(prod_counts.size)
+    (p, m_p, n_p), (q, m_q, n_q) = _both_sides(
+        [(grid, prod_counts, production.n), (grid, ref_counts, reference.n)],
+        grid,
+        n_boot,
+        max_rows,
+        seed,
+    )
+    values = _binned(metric, p * n_p, q * n_q)
     p_value = None
     if metric == CHI2:
         from scipy.stats import chi2_contingency
@@ -195,6 +199,30 @@ def measure_categorical(
         else:
             p_value = 1.0
     return _measurement(values, p_value, m_p, m_q, confidence, metric)
+
+
+def _both_sides(
+    sides: list[tuple[np.ndarray, np.ndarray, int]],
+    grid: np.ndarray,
+    n_boot: int,
+    max_rows: int,
+    seed: int,
+) -> list[tuple[np.ndarray, int, np.ndarray]]:
+    """Resample each ``(support, weights, n)`` side on ``grid`` (production first).
+
+    Returns, per side, its shares (:func:`_replicates`), the rows each replicate drew,
+    and the rows behind each row of shares as a column (``n``, then the replicates'),
+    to turn shares into counts.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for support, weights, n in sides:
+        shares, drawn = _replicates(support, weights, grid, n_boot, max_rows, rng)
+        rows = np.concatenate([[n], np.full(n_boot, drawn)])[:, None]
+        out.append((shares, drawn, rows))
+    return out
 
 
 def _replicates(
@@ -222,14 +250,31 @@ def _replicates(
     return out, rows
 
 
+def jensen_shannon(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Return the Jensen-Shannon distance (base 2) between each row of ``p`` and ``q``.
+
+    Rows are counts or shares (normalized here); a row without any count gives 0.
+    The same computation as ``scipy.spatial.distance.jensenshannon(p, q, base=2,
+    axis=1)``, from ``scipy.special.rel_entr``: importing ``scipy.spatial`` alone took
+    a fifth of the monitor's time on a million rows (``benchmarks/monitor.py``).
+    """
+    import numpy as np
+    from scipy.special import rel_entr
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = p / p.sum(axis=1, keepdims=True)
+        q = q / q.sum(axis=1, keepdims=True)
+        m = (p + q) / 2
+        divergence = (rel_entr(p, m).sum(axis=1) + rel_entr(q, m).sum(axis=1)) / np.log(2)
+    return np.nan_to_num(np.sqrt(np.maximum(divergence, 0.0) / 2))
+
+
 def _binned(metric: str, p: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Apply a binned metric to rows of counts (production ``p``, reference ``q``)."""
     import numpy as np
 
     if metric == JSD:
-        from scipy.spatial.distance import jensenshannon
-
-        return np.nan_to_num(jensenshannon(p, q, base=2, axis=1))
+        return jensen_shannon(p, q)
     if metric == PSI:
         k = p.shape[1]
         sp = (p + 1) / (p.sum(axis=1, keepdims=True) + k)

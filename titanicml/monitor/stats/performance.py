@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Estimate",
+    "class_codes",
     "domain_classifier_auroc",
     "estimated_accuracy",
     "realized_performance",
@@ -44,6 +45,52 @@ class Estimate:
     lower: float
     upper: float
     n: int
+
+
+def class_codes(values: Any, classes: list[str]) -> np.ndarray:
+    """Return the position of each value in ``classes`` (``-1``: missing or no class).
+
+    Values are compared as values, not as text: a label read as the float 1.0 (a CSV
+    column with a missing value) is class ``"1"``, as the integer 1 and the text
+    ``"1"`` are; ``"1.0"`` is too. ``classes`` are the class names as the model's
+    probability columns spell them.
+    """
+    import numpy as np
+    import pandas as pd
+
+    index = {name: i for i, name in enumerate(classes)}
+    numbers = {}
+    for name, i in index.items():
+        number = _as_number(name)
+        if number is not None:
+            numbers.setdefault(number, i)
+
+    def code(value: Any) -> int:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return -1
+        found = index.get(str(value))
+        if found is not None:
+            return found
+        number = _as_number(value)
+        return -1 if number is None else numbers.get(number, -1)
+
+    series = pd.Series(np.asarray(values, dtype=object))
+    unique = pd.unique(series)
+    lookup = {value: code(value) for value in unique if value == value}
+    return series.map(lambda v: lookup.get(v, -1) if v == v else -1).to_numpy(dtype=int)
+
+
+def _as_number(value: Any) -> float | None:
+    """Return a number or numeric text as a float, else None (booleans are not numbers)."""
+    import numpy as np
+
+    if isinstance(value, bool | np.bool_):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def realized_performance(
@@ -196,7 +243,7 @@ def estimated_accuracy(
         Isotonic regression, or Platt's logistic fit, of each class against the rest.
     """
     import numpy as np
-    from scipy.stats import norm
+    from scipy.special import ndtri  # norm.ppf, without importing scipy.stats
 
     k = proba.shape[1]
     predicted = proba.argmax(axis=1)
@@ -211,7 +258,9 @@ def estimated_accuracy(
     correct = calibrated[np.arange(proba.shape[0]), predicted]
     n = correct.size
     value = float(correct.mean())
-    half = norm.ppf((1 + confidence) / 2) * math.sqrt(float((correct * (1 - correct)).sum())) / n
+    half = (
+        float(ndtri((1 + confidence) / 2)) * math.sqrt(float((correct * (1 - correct)).sum())) / n
+    )
     return Estimate("accuracy", value, max(0.0, value - half), min(1.0, value + half), n)
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "make_row",
     "performance_rows",
     "quality_rows",
+    "skipped_row",
 ]
 
 TABLE_COLUMNS = (
@@ -314,10 +315,13 @@ def _ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=key)
 
 
-def _skip(signal: str, name: str | None, why: str, weight: float = math.nan) -> dict[str, Any]:
+def skipped_row(
+    signal: str, feature: str | None, message: str, importance: float = math.nan
+) -> dict[str, Any]:
+    """Return the row of a figure that was not computed (status ``skipped``)."""
     return make_row(
         signal,
-        name,
+        feature,
         "",
         math.nan,
         math.nan,
@@ -325,9 +329,13 @@ def _skip(signal: str, name: str | None, why: str, weight: float = math.nan) -> 
         None,
         False,
         status="skipped",
-        importance=weight,
-        message=f"{name}: not judged: {why}",
+        importance=importance,
+        message=message,
     )
+
+
+def _skip(signal: str, name: str | None, why: str, weight: float = math.nan) -> dict[str, Any]:
+    return skipped_row(signal, name, f"{name}: not judged: {why}", weight)
 
 
 def quality_rows(
@@ -388,7 +396,7 @@ def performance_rows(
     import numpy as np
     import pandas as pd
 
-    from titanicml.monitor.stats.performance import realized_performance
+    from titanicml.monitor.stats.performance import class_codes, realized_performance
 
     truth = pd.Series(np.asarray(labels, dtype=object))
     if len(truth) != len(predicted):
@@ -411,9 +419,8 @@ def performance_rows(
             classes = [str(c) for c in model.classes_]
         if not classes:
             classes = sorted({str(v) for v in truth[keep]} | set(map(str, predicted["prediction"])))
-        index = {c: i for i, c in enumerate(classes)}
-        y = truth[keep].map(lambda v: index.get(str(v), -1)).to_numpy(dtype=int)
-        pred = predicted["prediction"][keep].map(lambda v: index.get(str(v), -1)).to_numpy(int)
+        y = class_codes(truth[keep], classes)
+        pred = class_codes(predicted["prediction"][keep], classes)
         proba = predicted[proba_columns].to_numpy(dtype="float64")[keep] if proba_columns else None
     estimates = realized_performance(
         task,

@@ -1,0 +1,166 @@
+"""Out-of-fold predictions of the selected model ship with every model (titanicml/oof.parquet)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from titanicml.backends.ensembling import EnsembleOutcome
+from titanicml.backends.learners import cv_splitter
+from titanicml.backends.oof import selected_out_of_fold
+from titanicml.model.layout import OOF_FILE, read_metadata, read_oof
+
+
+def _fold_mean_accuracy(oof: pd.DataFrame, classes: list, cv: int, seed: int) -> float:
+    """Mean over the search's folds of the OOF accuracy, as the leaderboard averages it."""
+    codes = pd.Series(range(len(classes)), index=classes).loc[oof["label"]].to_numpy()
+    folds = cv_splitter("binary", cv, seed).split(codes.reshape(-1, 1), codes)
+    hits = (oof["label"] == oof["prediction"]).to_numpy()
+    return float(np.mean([hits[valid].mean() for _, valid in folds]))
+
+
+@pytest.fixture(scope="module", name="oof_result")
+def fixture_oof_result(titanic):
+    """A Titanic training with time to spare: max_trials ends the search well before the budget.
+
+    (The shared ``titanic_result`` has a 30 s budget; on a loaded machine its search can use
+    the time the out-of-fold refit needs, and then the model ships none, saying why.)
+    """
+    from titanicml import Trainer
+
+    return Trainer(
+        target="Survived", time_budget=120, max_trials=10, exclude=["Boat", "Body"], track=False
+    ).fit(titanic)
+
+
+@pytest.fixture(scope="module", name="oof_model")
+def fixture_oof_model(oof_result, tmp_path_factory):
+    return oof_result.save(tmp_path_factory.mktemp("oof") / "model")
+
+
+def _training_rows(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    return frame[frame[target].notna()].reset_index(drop=True)
+
+
+def test_oof_has_one_row_per_training_row_and_the_leaderboards_cv_accuracy(titanic, oof_result):
+    result = oof_result
+    oof = result.oof
+    assert oof is not None, result.extras.get("oof")
+    rows = _training_rows(titanic, "Survived")
+    assert len(oof) == len(rows)
+    assert list(oof.columns) == [
+        "label",
+        "prediction",
+        *(f"probability_{c}" for c in result.classes),
+    ]
+    # Row order is the training rows': the labels are the target column itself.
+    np.testing.assert_array_equal(oof["label"].to_numpy(), rows["Survived"].to_numpy())
+    proba = oof[[f"probability_{c}" for c in result.classes]].to_numpy()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_array_equal(
+        oof["prediction"].to_numpy(), np.asarray(result.classes)[proba.argmax(axis=1)]
+    )
+    facts = result.extras["oof"]
+    assert facts["available"] is True and facts["folds"] == result.spec.cv
+    selected = result.leaderboard.iloc[0]
+    assert facts["estimator"] == selected["estimator"]
+    # Same folds as the leaderboard row: its CV accuracy is the mean of the folds' accuracy.
+    expected = _fold_mean_accuracy(oof, result.classes, result.spec.cv, result.spec.seed)
+    assert selected["cv_accuracy"] == pytest.approx(expected, abs=1e-9)
+    # Pooled over all rows it differs only by the folds' unequal sizes (262 or 261 rows).
+    pooled = float((oof["label"] == oof["prediction"]).mean())
+    assert pooled == pytest.approx(expected, abs=1e-3)
+    # Out of fold is not in-sample: the final model, fitted on every row, scores higher.
+    in_sample = float((result.predict(rows) == rows["Survived"].to_numpy()).mean())
+    assert in_sample > pooled
+
+
+def test_oof_is_saved_signed_and_read_back(oof_result, oof_model):
+    from titanicml.model.manifest import verify_manifest
+
+    back = read_oof(oof_model)
+    pd.testing.assert_frame_equal(back, oof_result.oof)
+    manifest = verify_manifest(oof_model)
+    assert OOF_FILE in manifest["sha256"]
+    assert read_metadata(oof_model)["oof"] == json.loads(json.dumps(oof_result.extras["oof"]))
+
+
+def test_models_without_oof_read_none_and_say_why(oof_result, tmp_path):
+    azure_like = dataclasses.replace(oof_result, oof=None, extras={}, backend="azure")
+    path = azure_like.save(tmp_path / "model")
+    assert read_oof(path) is None
+    facts = read_metadata(path)["oof"]
+    assert facts["available"] is False
+    assert "azure backend does not compute" in facts["reason"]
+
+
+def test_oof_without_ensemble_refits_the_selected_configuration_on_the_search_folds(titanic):
+    from titanicml import Trainer
+
+    result = Trainer(
+        target="Survived",
+        time_budget=20,
+        max_trials=6,
+        ensemble=False,
+        exclude=["Boat", "Body"],
+        track=False,
+    ).fit(titanic)
+    assert "fitted on each of the search's folds" in result.extras["oof"]["source"]
+    expected = _fold_mean_accuracy(result.oof, result.classes, result.spec.cv, result.spec.seed)
+    # FLAML scored the same configuration on the same folds.
+    assert result.leaderboard.iloc[0]["cv_accuracy"] == pytest.approx(expected, abs=1e-9)
+
+
+def test_regression_oof_has_values():
+    from sklearn.datasets import load_diabetes
+
+    from titanicml import Trainer
+
+    data = load_diabetes(as_frame=True).frame
+    result = Trainer(target="target", time_budget=10, max_trials=6, track=False).fit(data)
+    oof = result.oof
+    assert oof is not None, result.extras["oof"]
+    assert list(oof.columns) == ["label", "prediction"]
+    np.testing.assert_allclose(oof["label"].to_numpy(), data["target"].to_numpy())
+    r2 = (
+        1
+        - ((oof["label"] - oof["prediction"]) ** 2).sum()
+        / ((oof["label"] - oof["label"].mean()) ** 2).sum()
+    )
+    # The leaderboard averages the folds' R²; pooled over all rows it is close.
+    assert r2 == pytest.approx(result.leaderboard.iloc[0]["cv_r2"], abs=0.05)
+
+
+def _board(estimator: str, fit_time: float) -> pd.DataFrame:
+    return pd.DataFrame([{"estimator": estimator, "config": "{}", "fit_time": fit_time}])
+
+
+def test_the_ensembles_oof_is_its_blend_and_no_time_means_none():
+    from titanicml.spec import TrainSpec
+
+    spec = TrainSpec(target="y")
+    y = np.array([0, 1, 1, 0])
+    blend = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
+    outcome = EnsembleOutcome({}, blend=blend)
+    args = (np.zeros((4, 1)), y, "binary", ["no", "yes"], spec)
+    table, facts = selected_out_of_fold(
+        None, _board("ensemble", 1.0), outcome, *args, time.monotonic() + 60, 1
+    )
+    assert table["prediction"].tolist() == ["no", "yes", "no", "no"]
+    assert table["label"].tolist() == ["no", "yes", "yes", "no"]
+    np.testing.assert_array_equal(table["probability_yes"].to_numpy(), blend[:, 1])
+    assert facts["available"] and "weighted" in facts["source"]
+    # A family not rescored whose CV time does not fit before the deadline: none, and why.
+    table, facts = selected_out_of_fold(
+        None, _board("lgbm", 30.0), outcome, *args, time.monotonic() + 5, 1
+    )
+    assert table is None and not facts["available"] and "no time left" in facts["reason"]
+    table, facts = selected_out_of_fold(
+        None, _board("lgbm", 0.0), None, *args, time.monotonic() + 60, 1, sampled=True
+    )
+    assert table is None and "sample of the rows" in facts["reason"]

@@ -1,0 +1,122 @@
+"""Out-of-fold predictions of the selected model on the training rows.
+
+Every model the local backend returns carries them (``TrainingResult.oof``, saved as
+``titanicml/oof.parquet``): fairness, error cohorts and performance estimates need
+predictions the model made on rows it was not fitted on. They come from the search's
+own folds, so their scores are the leaderboard's:
+
+- the ensemble selection's rescoring already fitted the best families on those folds:
+  the selected family's output is reused, and an ensemble's is its members', weighted;
+- otherwise the selected configuration is fitted once more per fold, when the time left
+  before the deadline allows it;
+- a search on a sample of the rows (large data) ships none: the rows it scored are not
+  the rows the model was fitted on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from titanicml.backends.ensembling import EnsembleOutcome
+    from titanicml.backends.learners import SearchOutput
+    from titanicml.spec import TrainSpec
+
+__all__ = ["oof_frame", "selected_out_of_fold"]
+
+
+def selected_out_of_fold(
+    found: SearchOutput,
+    leaderboard: pd.DataFrame,
+    outcome: EnsembleOutcome | None,
+    matrix: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    classes: list | None,
+    spec: TrainSpec,
+    deadline: float,
+    n_jobs: int,
+    sampled: bool = False,
+) -> tuple[pd.DataFrame | None, dict[str, Any]]:
+    """Return the selected model's out-of-fold table (:func:`oof_frame`) and how it was made.
+
+    Parameters
+    ----------
+    leaderboard : DataFrame
+        The final leaderboard; its first row is the selected model.
+    outcome : EnsembleOutcome, optional
+        The ensemble selection's, when it ran (its out-of-fold outputs are reused).
+    deadline : float
+        ``time.monotonic()`` instant by which a refit on the folds must end; none is
+        started when the selected row's measured CV time does not fit before it.
+    sampled : bool
+        Whether the search ran on a sample of the rows (then none is returned).
+
+    Returns
+    -------
+    table : DataFrame or None
+        :func:`oof_frame` of the output, in training-row order.
+    facts : dict
+        ``available``, ``source`` or ``reason``, ``folds`` and ``seed``: saved in the
+        model's metadata as ``oof``.
+    """
+    from titanicml.backends.ensembling import out_of_fold, search_folds
+
+    top = leaderboard.iloc[0]
+    name = str(top["estimator"])
+    facts: dict[str, Any] = {"estimator": name, "folds": spec.cv, "seed": spec.seed}
+    if sampled:
+        reason = "the search ran on a sample of the rows, not on the rows the model was fitted on"
+        return None, {**facts, "available": False, "reason": reason}
+    if outcome is not None and name == "ensemble" and outcome.blend is not None:
+        source = "ensemble selection: its members' out-of-fold output, weighted"
+        return oof_frame(outcome.blend, y, task, classes), {
+            **facts,
+            "available": True,
+            "source": source,
+        }
+    if outcome is not None and name in outcome.oof:
+        source = "ensemble selection's rescoring on the search's folds"
+        return oof_frame(outcome.oof[name], y, task, classes), {
+            **facts,
+            "available": True,
+            "source": source,
+        }
+    left, cost = deadline - time.monotonic(), float(top["fit_time"])
+    if cost > left:
+        reason = (
+            f"no time left to fit the selected configuration on {spec.cv} folds "
+            f"({max(left, 0):.1f} s left, its CV took {cost:.1f} s); raise time_budget"
+        )
+        return None, {**facts, "available": False, "reason": reason}
+    folds = search_folds(task, spec, y)
+    output = out_of_fold(found, name, json.loads(top["config"]), matrix, y, folds, task, n_jobs)
+    source = "the selected configuration fitted on each of the search's folds"
+    return oof_frame(output, y, task, classes), {**facts, "available": True, "source": source}
+
+
+def oof_frame(output: np.ndarray, y: np.ndarray, task: str, classes: list | None) -> pd.DataFrame:
+    """Return the out-of-fold table: ``label``, ``prediction``, ``probability_<class>``.
+
+    ``y`` holds the encoded labels ``0..k-1`` (classification) or the values; labels and
+    predictions are written as the original labels.
+    """
+    import pandas as pd
+
+    if task == "regression" or classes is None:
+        return pd.DataFrame({"label": y.astype(float), "prediction": output.astype(float)})
+    labels = pd.Series(classes)
+    frame = pd.DataFrame(
+        {
+            "label": labels.iloc[y].to_numpy(),
+            "prediction": labels.iloc[output.argmax(axis=1)].to_numpy(),
+        }
+    )
+    for index, label in enumerate(classes):
+        frame[f"probability_{label}"] = output[:, index]
+    return frame

@@ -1,0 +1,395 @@
+"""``retrain``: the next training data, a challenger, the gate, and the rollout.
+
+:func:`retrain` finds the endpoint's champion (the model of the deployment that takes
+most of its traffic), builds the next version of its training data asset
+(:mod:`.data`), trains a challenger with the champion's own settings and frozen
+holdout, registers it with the alias ``challenger``, gates it (:mod:`.gate`) on rows
+neither trained on, logs the decision to an MLflow run (experiment
+``retrain-<endpoint>``), and on promotion rolls it out (:mod:`.rollout`) and moves the
+``champion`` alias.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from titanicml.exceptions import ConfigError, DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from titanicml.retrain.gate import GateDecision
+
+__all__ = ["EXIT_PROMOTED", "EXIT_REJECTED", "RetrainResult", "retrain"]
+
+#: Exit status: promoted, or nothing to do (no alert, no new labelled rows).
+EXIT_PROMOTED = 0
+#: Exit status: the gate kept the champion (``--dry-run``: would keep it).
+EXIT_REJECTED = 1
+
+
+@dataclass
+class RetrainResult:
+    """What one retrain did.
+
+    Attributes
+    ----------
+    status : str
+        ``promoted``, ``rejected``, ``no_alert`` (``if_alert`` and the monitor was
+        quiet), ``no_new_rows`` (no labelled production row the champion has not seen),
+        ``dry_run`` (the decision is in ``decision``; nothing was written).
+    champion, challenger : str
+        ``name:version`` (the challenger's is ``None`` when none was registered).
+    decision : GateDecision, optional
+        The gate's.
+    asset : str, optional
+        The training data asset version made (``name@version``).
+    lineage : dict
+        Row counts and sources of the challenger's data.
+    deployment : str, optional
+        The deployment that serves the challenger after a promotion.
+    run_id : str, optional
+        The MLflow run of the gate.
+    monitor_run_id : str, optional
+        The monitoring run that raised the alert (``if_alert``).
+    """
+
+    endpoint: str
+    status: str
+    champion: str | None = None
+    challenger: str | None = None
+    decision: GateDecision | None = None
+    asset: str | None = None
+    lineage: dict[str, Any] = field(default_factory=dict)
+    deployment: str | None = None
+    run_id: str | None = None
+    monitor_run_id: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        """0 promoted or nothing to do; 1 the gate kept the champion (or would, dry run)."""
+        if self.decision is not None and not self.decision.promote:
+            return EXIT_REJECTED
+        return EXIT_PROMOTED
+
+    def summary(self) -> str:
+        """One line: what happened."""
+        if self.status == "no_alert":
+            return f"{self.endpoint}: the monitor did not alert; nothing retrained"
+        if self.status == "no_new_rows":
+            return (
+                f"{self.endpoint}: no labelled production row the champion {self.champion} "
+                "has not seen; nothing retrained (join labels: titanicml monitor labels)"
+            )
+        verdict = "promote" if self.decision and self.decision.promote else "keep the champion"
+        if self.status == "promoted":
+            return (
+                f"promoted {self.challenger} on {self.endpoint} (deployment "
+                f"{self.deployment}); champion alias moved from {self.champion}"
+            )
+        if self.status == "dry_run":
+            return f"dry run: the gate would {verdict}; nothing was written"
+        return f"kept the champion {self.champion}; {self.challenger} stays 'challenger'"
+
+
+def _champion_spec(metadata: dict[str, Any]) -> Any:
+    from titanicml.options import OPTIONS, spec_from_options
+
+    stored = metadata.get("spec") or {}
+    return spec_from_options({o.name: stored[o.name] for o in OPTIONS if o.name in stored})
+
+
+def _gate_rows(holdout: pd.DataFrame | None, recent: pd.DataFrame, columns: list[str]) -> Any:
+    import pandas as pd
+
+    parts = [recent[[c for c in columns if c in recent.columns]]]
+    if holdout is not None:
+        parts.insert(0, holdout)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _monitor(endpoint: str, workspace: Any, tracking_uri: Any, options: dict) -> Any:
+    from titanicml.monitor.run import run_monitor
+
+    return run_monitor(endpoint, workspace=workspace, tracking_uri=tracking_uri, **options)
+
+
+def retrain(
+    endpoint: str = "titanic-endpoint",
+    *,
+    if_alert: bool = False,
+    dry_run: bool = False,
+    min_improvement: float = 0.0,
+    canary: int = 10,
+    canary_seconds: float | None = None,
+    keep_old: bool = False,
+    backend: str = "local",
+    data: str | None = None,
+    metric: str | None = None,
+    min_gate_rows: int = 30,
+    recent_share: float | None = None,
+    min_recent: int | None = None,
+    seed: int = 0,
+    workspace: str | Path | None = None,
+    tracking_uri: str | None = None,
+    monitor_options: dict[str, Any] | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> RetrainResult:
+    """Retrain the endpoint's champion on its data plus the labelled production rows.
+
+    Parameters
+    ----------
+    endpoint : str
+        The local online endpoint.
+    if_alert : bool
+        Run the monitor first (:func:`titanicml.monitor.run.run_monitor`) and retrain
+        only when it alerts.
+    dry_run : bool
+        Train and gate in memory, print the decision, write nothing (no asset version,
+        no run, no registration, no rollout).
+    min_improvement : float
+        The challenger must be better by at least this much on the metric.
+    canary : int
+        Percent of the champion deployment's traffic the challenger takes first.
+    canary_seconds : float, optional
+        How long (default :data:`~titanicml.retrain.rollout.CANARY_SECONDS`).
+    keep_old : bool
+        Keep the champion's deployment with 0 % traffic instead of deleting it.
+    backend : {"local", "azure"}
+        Where the challenger trains.
+    data : str, optional
+        The champion's training table, when its metadata cannot find it.
+    metric : str, optional
+        The gate's metric (default: the champion's optimized metric).
+    min_gate_rows : int
+        Fewer gate rows are refused.
+    recent_share, min_recent : optional
+        Share (and least count) of the new labelled rows kept for the gate
+        (:data:`~titanicml.retrain.data.RECENT_SHARE`, ``MIN_RECENT_ROWS``).
+    seed : int
+        Seed of the gate's bootstrap.
+    monitor_options : dict, optional
+        Passed to ``run_monitor`` (``window``, ``reference``...).
+    on_step : callable, optional
+        Called with a line of progress.
+
+    Raises
+    ------
+    TitanicMLError
+        For a missing endpoint, champion data or labels, a gate too small, a failed
+        canary (each message says what to do).
+    """
+    from titanicml.data.resolve import resolve_data
+    from titanicml.model.layout import read_holdout, read_metadata
+    from titanicml.registry import load_model, local_model_dir
+    from titanicml.retrain import data as retrain_data_module
+    from titanicml.retrain.gate import gate_models
+    from titanicml.retrain.rollout import CANARY_SECONDS, champion_deployment
+
+    step = on_step or (lambda _line: None)
+    result = RetrainResult(endpoint, "no_alert")
+    if if_alert:
+        monitored = _monitor(endpoint, workspace, tracking_uri, monitor_options or {})
+        result.monitor_run_id = getattr(monitored, "run_id", None)
+        if not monitored.alert:
+            return result
+        step(f"the monitor alerted (run {result.monitor_run_id}); retraining")
+    deployed = champion_deployment(endpoint, workspace)
+    if not str(deployed.model_version).isdigit():
+        raise ConfigError(
+            f"deployment {deployed.name} of {endpoint} serves {deployed.model_reference}, not "
+            "a registered model version, so a challenger has no version to follow; deploy a "
+            "registered model (model: azureml:NAME:VERSION in deployment.yml)"
+        )
+    name, version = deployed.model_name, int(deployed.model_version)
+    result.champion = f"{name}:{version}"
+    champion_dir = local_model_dir(result.champion, tracking_uri)
+    metadata = read_metadata(champion_dir) or {}
+    champion = load_model(result.champion, tracking_uri, workspace)
+    spec = _champion_spec(metadata)
+    holdout = read_holdout(champion_dir)
+    if data is not None:
+        parent, parent_ref = resolve_data(data, workspace)
+        parent_name, parent_sha = parent_ref.asset or parent_ref.source, parent_ref.sha256
+    else:
+        parent, parent_name, parent_sha = retrain_data_module.champion_table(metadata, workspace)
+    built = retrain_data_module.retrain_data(
+        endpoint,
+        parent,
+        parent_name,
+        parent_sha,
+        spec.target,
+        workspace,
+        retrain_data_module.RECENT_SHARE if recent_share is None else recent_share,
+        retrain_data_module.MIN_RECENT_ROWS if min_recent is None else min_recent,
+    )
+    result.lineage = built.lineage
+    if built.new_rows == 0:
+        result.status = "no_new_rows"
+        return result
+    gate_rows = _gate_rows(holdout, built.recent, list(parent.columns))
+    if len(gate_rows) < min_gate_rows:
+        raise DataError(
+            f"the gate would have {len(gate_rows)} row(s) ({len(gate_rows) - len(built.recent)} "
+            f"of the champion's holdout, {len(built.recent)} recent labelled); it needs at "
+            f"least {min_gate_rows}: train the champion with --holdout 0.2, join more labels "
+            "(titanicml monitor labels), or lower --min-gate-rows"
+        )
+    step(
+        f"champion {result.champion}; training data: {parent_name} + "
+        f"{built.lineage['production_rows_trained']} labelled production row(s); gate: "
+        f"{len(gate_rows)} row(s)"
+    )
+    training = built.training
+    if not dry_run:
+        result.asset = _register_asset(built, parent_name, name, workspace)
+        training = result.asset
+        step(f"training data asset {result.asset}")
+    trained = _train_challenger(spec, training, holdout, backend, tracking_uri, dry_run, workspace)
+    if not dry_run:
+        result.challenger = _register_challenger(name, trained, result, tracking_uri)
+        step(f"registered challenger {result.challenger}")
+    decision = gate_models(
+        champion,
+        trained.model,
+        gate_rows,
+        spec.target,
+        metric or metadata.get("metric") or trained.metric,
+        min_improvement,
+        min_gate_rows,
+        seed,
+    )
+    result.decision = decision
+    if dry_run:
+        result.status = "dry_run"
+        return result
+    result.run_id = _log_gate(result, tracking_uri)
+    if not decision.promote:
+        result.status = "rejected"
+        return result
+    from titanicml.registry import delete_alias, set_alias
+    from titanicml.retrain.rollout import roll_out
+
+    new_version = int(str(result.challenger).rpartition(":")[2])
+    result.deployment = roll_out(
+        endpoint,
+        name,
+        new_version,
+        canary,
+        CANARY_SECONDS if canary_seconds is None else canary_seconds,
+        keep_old,
+        workspace,
+        tracking_uri,
+        step,
+    )
+    set_alias(name, "champion", new_version, tracking_uri)
+    delete_alias(name, "challenger", tracking_uri)
+    result.status = "promoted"
+    return result
+
+
+def _register_asset(built: Any, parent_name: str, model_name: str, workspace: Any) -> str:
+    """Register the next version of the training data asset; return its reference."""
+    import tempfile
+
+    from titanicml.data.assets import is_reference, parse_reference, register_asset
+
+    if is_reference(parent_name) and not Path(parent_name).exists():
+        asset_name = parse_reference(parent_name)[0]
+    else:  # a file, not an asset: the model's own asset name
+        asset_name = f"{model_name}-training"
+    with tempfile.TemporaryDirectory(prefix="titanicml-retrain-") as folder:
+        path = Path(folder) / "training.parquet"
+        built.training.to_parquet(path, index=False)
+        asset = register_asset(
+            asset_name, path, description=built.description(), workspace=workspace
+        )
+    built.lineage["asset"] = asset.reference
+    return asset.reference
+
+
+def _train_challenger(
+    spec: Any,
+    training: Any,
+    holdout: Any,
+    backend: str,
+    tracking_uri: Any,
+    dry_run: bool,
+    workspace: Any,
+) -> Any:
+    from titanicml.data.resolve import resolve_data
+    from titanicml.trainer import Trainer
+
+    trainer = Trainer.from_spec(spec, backend=backend, tracking_uri=tracking_uri, track=not dry_run)
+    if isinstance(training, str) and workspace is not None:  # the Trainer reads the default
+        training = resolve_data(training, workspace)[0]
+    return trainer.fit(training, holdout_rows=holdout)
+
+
+def _register_challenger(name: str, trained: Any, result: RetrainResult, tracking_uri: Any) -> str:
+    from titanicml.registry import register_model, set_alias
+
+    lineage = result.lineage
+    tags = {
+        "titanicml.retrain.champion": str(result.champion),
+        "titanicml.retrain.endpoint": result.endpoint,
+        "titanicml.retrain.data": str(result.asset),
+        "titanicml.retrain.parent_data": str(lineage.get("parent")),
+        "titanicml.retrain.production_rows": str(lineage.get("production_rows_trained")),
+    }
+    description = f"challenger of {result.champion}, trained on {result.asset}"
+    registered = register_model(
+        name, run_id=trained.run_id, tracking_uri=tracking_uri, description=description, tags=tags
+    )
+    set_alias(name, "challenger", registered.version, tracking_uri)
+    return f"{name}:{registered.version}"
+
+
+def _log_gate(result: RetrainResult, tracking_uri: Any) -> str:
+    """Log the gate's decision to a run of the experiment ``retrain-<endpoint>``."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    from titanicml.store import ensure_experiment, get_client, owner_tags, resolve_tracking_uri
+
+    decision = result.decision
+    assert decision is not None
+    store = resolve_tracking_uri(tracking_uri)
+    client = get_client(store)
+    experiment = ensure_experiment(client, f"retrain-{result.endpoint}", store)
+    run = client.create_run(experiment, tags={"mlflow.source.name": "titanicml", **owner_tags()})
+    now = int(time.time() * 1000)
+    figures = {
+        "champion_score": decision.champion,
+        "challenger_score": decision.challenger,
+        "difference": decision.difference,
+        "ci_lower": decision.lower,
+        "ci_upper": decision.upper,
+        "statistic": decision.statistic,
+        "p_value": decision.p_value,
+        "gate_rows": float(decision.n_rows),
+        **{k: float(v) for k, v in decision.details.items() if isinstance(v, int | float)},
+    }
+    params = {
+        "endpoint": result.endpoint,
+        "champion": result.champion,
+        "challenger": result.challenger,
+        "metric": decision.metric,
+        "test": decision.test,
+        "data_asset": result.asset,
+        **{f"lineage.{k}": v for k, v in result.lineage.items()},
+    }
+    client.log_batch(
+        run.info.run_id,
+        metrics=[Metric(k, float(v), now, 0) for k, v in figures.items() if v == v],
+        params=[Param(k, str(v)[:500]) for k, v in params.items()],
+        tags=[
+            RunTag("titanicml.retrain.decision", "promote" if decision.promote else "reject"),
+            RunTag("titanicml.retrain.reason", decision.reason),
+        ],
+    )
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
