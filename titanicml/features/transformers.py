@@ -78,7 +78,7 @@ class TextTokens(TransformerMixin, BaseEstimator):
         return np.asarray([f"{prefix}_{w}" for w in words], dtype=object)
 
 
-DATETIME_PARTS = ("year", "month", "day", "dayofweek", "dayofyear", "hour", "minute")
+DATETIME_PARTS = ("year", "month", "day", "day_of_week", "day_of_year", "hour", "minute")
 
 
 class DatetimeParts(TransformerMixin, BaseEstimator):
