@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from test_oof import fixture_holdout_result  # noqa: F401 (fixture)
 
 from titanicml.exceptions import ConfigError
 from titanicml.explain.cohorts import error_cohorts, find_cohorts
@@ -98,3 +99,25 @@ def test_cli_cohorts(cli, planted, tmp_path):
     assert shown.returncode == 0 and "Error cohorts, worst first" in shown.stdout
     wrong = cli("explain", "--model", model, "--data", path, "--cohorts", "--label-column", "Z")
     assert wrong.returncode == 2 and "'Z' is not in the data" in wrong.stderr
+
+
+def test_a_holdout_models_cohorts_are_of_its_out_of_fold_errors(titanic, holdout_result):
+    result = holdout_result
+    found = error_cohorts(
+        result.model, titanic, target="Survived", oof=result.oof, holdout=result.holdout
+    )
+    assert found.source == "out-of-fold" and found.n_rows == 1047
+    errors = (result.oof["label"] != result.oof["prediction"]).to_numpy()
+    assert found.overall == pytest.approx(errors.mean())
+
+
+def test_in_sample_errors_are_said_in_a_note_and_a_finding(titanic, holdout_result):
+    found = error_cohorts(holdout_result.model, titanic, target="Survived", oof=None)
+    assert found.source == "model" and "in-sample" in found.note
+    assert found.findings()[0].check == "cohorts_predictions"
+    # On the holdout alone (rows set apart before the search) there is nothing to warn of.
+    honest = error_cohorts(
+        holdout_result.model, holdout_result.holdout, target="Survived",
+        holdout=holdout_result.holdout,
+    )  # fmt: skip
+    assert honest.note == "" and honest.findings()[0].check == "error_cohort"

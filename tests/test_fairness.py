@@ -8,7 +8,11 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from test_oof import fixture_oof_model, fixture_oof_result  # noqa: F401 (fixtures)
+from test_oof import (  # noqa: F401 (fixtures)
+    fixture_holdout_result,
+    fixture_oof_model,
+    fixture_oof_result,
+)
 
 from titanicml.exceptions import ConfigError, ExtraNotInstalledError
 from titanicml.fairness import propose_sensitive
@@ -32,6 +36,17 @@ def _planted() -> tuple[np.ndarray, np.ndarray, pd.Series]:
     y_pred = np.array(a_pred + b_pred + c_pred)
     groups = pd.Series(["a"] * 40 + ["b"] * 35 + ["c"] * 5)
     return y_true, y_pred, groups
+
+
+def _resampled_rows(groups: pd.Series, n: int, seed: int) -> dict[str, list[np.ndarray]]:
+    """The stratified resampling, one resample at a time: each group's rows drawn within
+    the group, groups in sorted order, from ``default_rng(seed)``."""
+    rng = np.random.default_rng(seed)
+    draws = {}
+    for group in sorted(set(groups)):
+        rows = np.flatnonzero((groups == group).to_numpy())
+        draws[group] = [rows[rng.integers(0, len(rows), size=len(rows))] for _ in range(n)]
+    return draws
 
 
 def test_metrics_by_group_and_disparities_equal_the_hand_counts():
@@ -76,17 +91,12 @@ def test_small_groups_are_flagged_shown_and_not_compared():
     assert dp == pytest.approx(0.8)
 
 
-def test_bootstrap_interval_is_a_stratified_percentile_bootstrap():
+def test_bootstrap_interval_is_a_stratified_basic_bootstrap():
     y_true, y_pred, groups = _planted()
     n, seed = 400, 7
     measures = measure_groups("binary", y_true, y_pred, groups, n_bootstrap=n, seed=seed)
-    # The same resampling, one resample at a time: each group's rows drawn within the
-    # group, groups in sorted order, then the difference of selection rates of a and b.
-    rng = np.random.default_rng(seed)
-    draws = {}
-    for group in ["a", "b", "c"]:
-        rows = np.flatnonzero((groups == group).to_numpy())
-        draws[group] = rows[rng.integers(0, len(rows), size=(n, len(rows)))]
+    # The same resampling, then the difference of selection rates of a and b.
+    draws = _resampled_rows(groups, n, seed)
     differences, tprs_a = [], []
     for b in range(n):
         rate_a = y_pred[draws["a"][b]].mean()
@@ -94,8 +104,12 @@ def test_bootstrap_interval_is_a_stratified_percentile_bootstrap():
         differences.append(abs(rate_a - rate_b))
         positive = y_true[draws["a"][b]] == 1
         tprs_a.append(y_pred[draws["a"][b]][positive].mean())
-    low, high = np.percentile(differences, [2.5, 97.5])
+    # The basic (reverse percentile) interval: the quantiles reflected about the value.
     row = measures.disparities.set_index("measure").loc["demographic_parity_difference"]
+    q_low, q_high = np.percentile(differences, [2.5, 97.5])
+    value = abs(y_pred[groups == "a"].mean() - y_pred[groups == "b"].mean())
+    assert row["value"] == pytest.approx(value)
+    low, high = max(0.0, 2 * value - q_high), min(1.0, 2 * value - q_low)
     assert (row["low"], row["high"]) == pytest.approx((low, high))
     assert low < row["value"] < high
     tpr_low, tpr_high = np.percentile(tprs_a, [2.5, 97.5])
@@ -106,6 +120,35 @@ def test_bootstrap_interval_is_a_stratified_percentile_bootstrap():
     pd.testing.assert_frame_equal(again.disparities, measures.disparities)
     other = measure_groups("binary", y_true, y_pred, groups, n_bootstrap=n, seed=seed + 1)
     assert not other.disparities["low"].equals(measures.disparities["low"])
+
+
+def test_ratio_interval_is_centred_on_the_estimate_not_on_the_resamples():
+    # A min/max ratio over groups is biased low on resamples; the percentile interval of
+    # the resamples sat below the estimate (0.686 in [0.100, 0.696]); the basic one not.
+    y_true, y_pred, groups = _planted()
+    n, seed = 500, 3
+    measures = measure_groups("binary", y_true, y_pred, groups, n_bootstrap=n, seed=seed)
+    draws = _resampled_rows(groups, n, seed)
+
+    def rates(rows: np.ndarray) -> tuple[float, float]:
+        positive = y_true[rows] == 1
+        return y_pred[rows][positive].mean(), y_pred[rows][~positive].mean()
+
+    def eo_ratio(a_rows: np.ndarray, b_rows: np.ndarray) -> float:
+        (tpr_a, fpr_a), (tpr_b, fpr_b) = rates(a_rows), rates(b_rows)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return min(min(tpr_a, tpr_b) / max(tpr_a, tpr_b), min(fpr_a, fpr_b) / max(fpr_a, fpr_b))
+
+    value = eo_ratio(np.flatnonzero(groups == "a"), np.flatnonzero(groups == "b"))
+    replicates = np.array([eo_ratio(draws["a"][b], draws["b"][b]) for b in range(n)])
+    q_low, q_high = np.nanpercentile(replicates, [2.5, 97.5])
+    row = measures.disparities.set_index("measure").loc["equalized_odds_ratio"]
+    assert row["value"] == pytest.approx(value)
+    expected = (max(0.0, 2 * value - q_high), min(1.0, 2 * value - q_low))
+    assert (row["low"], row["high"]) == pytest.approx(expected)
+    # The resamples' median is below the estimate (the bias); the interval holds it well inside.
+    assert np.nanmedian(replicates) < value
+    assert row["low"] < value < row["high"]
 
 
 def test_numeric_columns_are_binned_and_the_bins_shown(titanic):
@@ -165,6 +208,14 @@ def test_out_of_fold_fairness_of_the_training_rows_matches_a_groupby(titanic, oo
         sex_parity.status == "alerted" and sex_parity.figures["low"] < sex_parity.figures["value"]
     )
     json.dumps(report.to_dict())  # JSON-ready
+    # A limit inside the interval: neither above nor within, inconclusive.
+    low, high = sex_parity.figures["low"], sex_parity.figures["high"]
+    straddled = titanic_result.fairness(
+        titanic, ["Sex"], n_bootstrap=200, max_difference=(low + high) / 2
+    )
+    verdict = next(f for f in straddled.findings if f.check == "demographic_parity")
+    assert verdict.figures["verdict"] == "inconclusive" and "inconclusive" in verdict.message
+    assert sex_parity.figures["verdict"] == "above"
     # Rows that are not the training rows: the model's own predictions.
     other = titanic_result.fairness(titanic.head(400), ["Sex"], n_bootstrap=50)
     assert other.source == "model" and other.n_rows == 400
@@ -275,3 +326,38 @@ def test_multiclass_measures_accuracy_by_group():
     assert list(measures.disparities["measure"]) == ["accuracy_difference"]
     assert measures.disparities["value"].iloc[0] == pytest.approx(45 / 50 - 30 / 40)
     assert measures.overall["accuracy"] == pytest.approx(75 / 90)
+
+
+def test_a_holdout_models_fairness_uses_oof_on_its_training_rows(titanic, holdout_result):
+    report = holdout_result.fairness(titanic, ["Sex"], n_bootstrap=50)
+    assert report.source == "out-of-fold" and report.n_rows == 1047
+    selected = (holdout_result.oof["prediction"] == 1).to_numpy()
+    # Name and ticket tell the Titanic's passengers apart (two names are shared).
+    held = pd.MultiIndex.from_frame(holdout_result.holdout[["Name", "Ticket"]])
+    training = ~pd.MultiIndex.from_frame(titanic[["Name", "Ticket"]]).isin(held)
+    sexes = titanic.loc[training, "Sex"].to_numpy()
+    rates = pd.Series(selected).groupby(sexes).mean()
+    table = report.analyses["Sex"].measures.by_group
+    assert table["selection_rate"].to_dict() == pytest.approx(rates.to_dict())
+
+
+def test_in_sample_predictions_are_said_in_a_finding(titanic, oof_result):
+    import dataclasses
+
+    without = dataclasses.replace(oof_result, oof=None)
+    report = without.fairness(titanic, ["Sex"], n_bootstrap=20)
+    assert report.source == "model" and "in-sample" in report.note
+    said = [f for f in report.findings if f.check == "fairness_predictions"]
+    assert said and "optimistic" in said[0].message
+
+
+def test_cli_fairness_of_a_holdout_model_on_its_training_file(
+    cli, titanic, holdout_result, tmp_path
+):
+    model = holdout_result.save(tmp_path / "model")
+    data = tmp_path / "titanic.csv"
+    titanic.to_csv(data, index=False)
+    done = cli("fairness", "--model", model, "--data", data, "--sensitive", "Sex", "--json")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert found["source"] == "out-of-fold" and found["n_rows"] == 1047

@@ -28,8 +28,7 @@ def _fold_mean_accuracy(oof: pd.DataFrame, classes: list, cv: int, seed: int) ->
 def fixture_oof_result(titanic):
     """A Titanic training with time to spare: max_trials ends the search well before the budget.
 
-    (The shared ``titanic_result`` has a 30 s budget; on a loaded machine its search can use
-    the time the out-of-fold refit needs, and then the model ships none, saying why.)
+    Untracked, so the tests here do not depend on the shared ``titanic_result``'s store.
     """
     from titanicml import Trainer
 
@@ -164,3 +163,101 @@ def test_the_ensembles_oof_is_its_blend_and_no_time_means_none():
         None, _board("lgbm", 0.0), None, *args, time.monotonic() + 60, 1, sampled=True
     )
     assert table is None and "sample of the rows" in facts["reason"]
+
+
+def _small_search():
+    """A real search output with one FLAML learner, and a small binary task."""
+    from flaml.automl.model import LGBMEstimator
+    from sklearn.datasets import make_classification
+
+    from titanicml.backends.learners import SearchOutput
+
+    matrix, y = make_classification(n_samples=120, n_features=4, random_state=0)
+    config = {"n_estimators": 4, "num_leaves": 4}
+    found = SearchOutput("lgbm", config, {"lgbm": LGBMEstimator}, pd.DataFrame())
+    board = pd.DataFrame([{"estimator": "lgbm", "config": json.dumps(config), "fit_time": 0.2}])
+    return found, board, matrix, y
+
+
+def test_a_cheap_refit_uses_the_reserve_when_the_search_used_the_time():
+    from titanicml.spec import TrainSpec
+
+    found, board, matrix, y = _small_search()
+    spec = TrainSpec(target="y", cv=3)
+    args = (found, board, None, matrix, y, "binary", [0, 1], spec)
+    past = time.monotonic() - 1  # the search ran up to (and past) the refit's deadline
+    table, facts = selected_out_of_fold(*args, past, 1, reserve=2.0)
+    assert table is not None and facts["available"], facts
+    assert len(table) == len(y) and "fitted on each of the search's folds" in facts["source"]
+    # A CV costing more than the reserve still waits for no one: none, and why.
+    table, facts = selected_out_of_fold(*args, past, 1, reserve=0.1)
+    assert table is None and "0.1 s of reserve, its CV took 0.2 s" in facts["reason"]
+
+
+def test_ensemble_selection_rescores_the_selected_family_in_the_reserve():
+    from titanicml.backends.ensembling import select_ensemble
+    from titanicml.metrics import metric_for_task
+    from titanicml.spec import TrainSpec
+
+    found, board, matrix, y = _small_search()
+    spec = TrainSpec(target="y", cv=3)
+    metric = metric_for_task("accuracy", "binary")
+    args = (found, {}, matrix, y, "binary", metric, spec, board)
+    outcome = select_ensemble(*args, deadline=time.monotonic() - 1, n_jobs=1, reserve=2.0)
+    assert list(outcome.oof) == ["lgbm"] and outcome.oof["lgbm"].shape == (len(y), 2)
+    outcome = select_ensemble(*args, deadline=time.monotonic() - 1, n_jobs=1)
+    assert outcome.oof == {}
+
+
+def test_a_small_budget_with_ensembling_ships_oof(titanic):
+    from titanicml import Trainer
+
+    result = Trainer(
+        target="Survived", time_budget=8, max_trials=6, exclude=["Boat", "Body"], track=False
+    ).fit(titanic)
+    assert result.oof is not None, result.extras["oof"]
+    assert result.extras["oof"]["available"] is True
+
+
+@pytest.fixture(scope="module", name="holdout_result")
+def fixture_holdout_result(titanic):
+    """A Titanic training with a 20 % holdout: its out-of-fold table has 1047 rows, not 1309."""
+    from titanicml import Trainer
+
+    return Trainer(
+        target="Survived", time_budget=60, max_trials=6, holdout=0.2,
+        exclude=["Boat", "Body"], track=False,
+    ).fit(titanic)  # fmt: skip
+
+
+def test_the_training_rows_of_a_holdout_model_are_found_in_the_whole_table(titanic, holdout_result):
+    from titanicml.explain.outcomes import labelled_outcomes, training_rows
+
+    result = holdout_result
+    assert result.oof is not None and len(result.oof) == 1047 and len(result.holdout) == 262
+    found = training_rows(result.model, titanic, "Survived", result.oof, result.holdout)
+    assert found is not None and len(found) == 1047
+    np.testing.assert_array_equal(found["Survived"].to_numpy(), result.oof["label"].to_numpy())
+    both = found.merge(result.holdout, on=["Name", "Ticket"])  # they tell passengers apart
+    assert both.empty
+    outcomes = labelled_outcomes(
+        result.model, titanic, target="Survived", oof=result.oof, holdout=result.holdout
+    )
+    assert outcomes.source == "out-of-fold" and len(outcomes.rows) == 1047
+    assert "262 rows of the model's holdout were left out" in outcomes.note
+    # Without the holdout the rows do not line up: the model's own, said to be optimistic.
+    blind = labelled_outcomes(result.model, titanic, target="Survived", oof=result.oof)
+    assert blind.source == "model" and "optimistic" in blind.note
+    # The holdout itself: honest rows, no warning.
+    honest = labelled_outcomes(
+        result.model, result.holdout, target="Survived", oof=result.oof, holdout=result.holdout
+    )
+    assert honest.source == "model" and honest.note == "" and len(honest.rows) == 262
+
+
+def test_without_oof_the_models_own_predictions_are_said_to_be_in_sample(titanic, oof_result):
+    from titanicml.explain.outcomes import labelled_outcomes
+
+    outcomes = labelled_outcomes(oof_result.model, titanic, target="Survived", oof=None)
+    assert outcomes.source == "model"
+    assert "no out-of-fold predictions" in outcomes.note and "in-sample" in outcomes.note

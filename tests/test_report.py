@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from test_oof import fixture_holdout_result  # noqa: F401 (fixture)
 
 from titanicml.exceptions import ConfigError
 from titanicml.report import build_report, parse_target
@@ -55,11 +56,11 @@ def test_verdicts_against_hand_figures():
 
 
 def test_lift_of_a_perfect_ranking_is_the_inverse_base_rate():
-    from titanicml.report.curves import _lift_curve
+    from titanicml.report.curves import lift_curve
 
     truth = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0], dtype=bool)
     score = np.linspace(1, 0, 10)
-    shares, lift = _lift_curve(truth, score)
+    shares, lift = lift_curve(truth, score)
     assert shares[0] == pytest.approx(0.1) and lift[0] == pytest.approx(5.0)  # 1/1 over 0.2
     assert lift[1] == pytest.approx(5.0) and lift[-1] == pytest.approx(1.0)
     assert lift[4] == pytest.approx(2.0)  # top half: 2 of 5 rows positive, 0.4 / 0.2
@@ -166,6 +167,37 @@ def test_labelled_rows_that_are_not_the_training_data_are_predicted(saved_model,
     assert "(300 labelled rows)" in report.sections[3].lead
 
 
+def test_a_holdout_models_report_on_the_training_table(holdout_result, titanic, caplog):
+    with caplog.at_level(logging.WARNING, logger="titanicml"):
+        report = build_report(holdout_result, rows=titanic, sensitive=["Sex"])
+    assert not [r for r in caplog.records if "failed" in r.getMessage()]
+    sections = {s.anchor: s for s in report.sections}
+    assert (
+        "out-of-fold predictions on the training rows (1047 rows)" in sections["performance"].lead
+    )
+    assert "out-of-fold predictions on 1047 rows" in sections["fairness"].lead
+    assert "1047 rows" in sections["cohorts"].lead
+    assert "could not" not in sections["fairness"].body + sections["cohorts"].body
+
+
+def test_without_oof_the_report_draws_the_holdout_and_warns_of_in_sample_rows(
+    holdout_result, titanic
+):
+    import dataclasses
+
+    without = dataclasses.replace(holdout_result, oof=None)
+    report = build_report(without, rows=titanic, sensitive=["Sex"])
+    sections = {s.anchor: s for s in report.sections}
+    assert "its holdout" in sections["performance"].lead
+    assert "(262 rows)" in sections["performance"].lead
+    assert "262 rows" in sections["fairness"].lead and "in-sample" not in sections["fairness"].body
+    # The training table given as data: the model's own predictions, said to be in-sample.
+    given = build_report(without, titanic, sensitive=["Sex"])
+    parts = {s.anchor: s for s in given.sections}
+    assert "in-sample" in parts["performance"].lead
+    assert "in-sample" in parts["fairness"].body and "in-sample" in parts["cohorts"].body
+
+
 def test_rows_without_the_target_are_refused(saved_model, titanic):
     with pytest.raises(ConfigError, match="no column 'Survived'"):
         build_report(saved_model, titanic.drop(columns=["Survived"]))
@@ -259,6 +291,9 @@ def test_cli_writes_the_page_and_exits_1_when_a_target_fails(cli, saved_model, t
     failed = cli("report", "--model", saved_model, "--target", "accuracy>=0.999", "--output", out)
     assert failed.returncode == 1
     assert "fail  accuracy >= 0.999" in failed.stdout
+    unmeasured = cli("report", "--model", saved_model, "--target", "dp_difference<=0.1",
+                     "--output", out)  # fmt: skip
+    assert "dp_difference <= 0.1: not measured (give --sensitive COL" in unmeasured.stdout
 
 
 @pytest.mark.parametrize(

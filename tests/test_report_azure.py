@@ -7,6 +7,7 @@ import json
 
 import pytest
 import yaml
+from test_oof import fixture_holdout_result  # noqa: F401 (fixture)
 
 pytest.importorskip("azure.ai.ml")
 
@@ -55,6 +56,29 @@ def test_dry_run_writes_the_pipeline_that_azure_ml_loads(cli, registered, titani
     table = (out / "data" / "data.csv").read_text().splitlines()
     assert len(table) == len(titanic) + 1 and "Survived" in table[0]
     assert (out / "data" / "MLTable").is_file()
+    # No holdout in this model: the test rows are the training rows, and it says so.
+    assert document["inputs"]["test_data"]["path"] == document["inputs"]["train_data"]["path"]
+    assert "# Warning: test_data is the training data" in (out / "rai_job.yml").read_text()
+    assert "warning: test_data is the training data" in done.stdout
+
+
+def test_a_holdout_model_is_tested_on_its_holdout(cli, holdout_result, store, titanic, tmp_path):
+    from titanicml.registry.register import register_model
+
+    saved = holdout_result.save(tmp_path / "model")
+    register_model("titanic-holdout", path=saved, tracking_uri=store)
+    data = tmp_path / "titanic.csv"
+    titanic.to_csv(data, index=False)
+    out = tmp_path / "rai"
+    done = cli("report", "--target", "azure", "--dry-run", "--model", "titanic-holdout@latest",
+               "--data", data, "--output-dir", out, "--tracking-uri", store)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    document = yaml.safe_load((out / "rai_job.yml").read_text())
+    assert document["inputs"]["test_data"]["path"] == "./test_data"
+    assert document["inputs"]["train_data"]["path"] == "./data"
+    rows = (out / "test_data" / "data.csv").read_text().splitlines()
+    assert len(rows) == len(holdout_result.holdout) + 1
+    assert "Warning" not in (out / "rai_job.yml").read_text()
 
 
 def test_a_data_asset_is_referenced_not_copied(cli, registered, tmp_path):
@@ -66,6 +90,19 @@ def test_a_data_asset_is_referenced_not_copied(cli, registered, tmp_path):
     document = yaml.safe_load((out / "rai_job.yml").read_text())
     assert document["inputs"]["train_data"]["path"] == "azureml:titanic-dataset@latest"
     assert not (out / "data").exists()
+    # The asset's column types are unknown here: the model's input plan says which are text.
+    constructor = document["jobs"]["create_rai_job"]["inputs"]
+    categorical = json.loads(constructor["categorical_column_names"])
+    assert {"Sex", "Embarked"} <= set(categorical) and "Age" not in categorical
+
+
+def test_without_data_a_model_trained_on_a_frame_asks_for_a_file(cli, registered, tmp_path):
+    out = tmp_path / "rai"
+    done = cli("report", "--target", "azure", "--dry-run", "--model", "titanic-model:1",
+               "--output-dir", out, "--tracking-uri", registered)  # fmt: skip
+    assert done.returncode == 2
+    assert "pass --data FILE" in done.stderr and "no such file" not in done.stderr
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(

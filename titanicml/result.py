@@ -135,11 +135,13 @@ class TrainingResult:
         """Assess fairness by group of ``sensitive`` columns on labelled rows.
 
         On the training table (``data``) the model's out-of-fold predictions are used
-        (:attr:`oof`); on other labelled rows, its own. ``options`` are those of
+        (:attr:`oof`; the :attr:`holdout`'s rows left out); on other labelled rows, its own.
+        ``options`` are those of
         :func:`titanicml.fairness.assess_fairness` (``bins``, ``mitigate``, ...).
         """
         from titanicml.fairness import assess_fairness
 
+        options.setdefault("holdout", self.holdout)
         return assess_fairness(
             self.model, data, sensitive=sensitive, target=self.spec.target, oof=self.oof, **options
         )

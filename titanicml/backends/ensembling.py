@@ -85,6 +85,7 @@ def select_ensemble(
     leaderboard: pd.DataFrame,
     deadline: float,
     n_jobs: int,
+    reserve: float = 0.0,
 ) -> EnsembleOutcome:
     """Rescore the best families out of fold and mix them when a mix does better.
 
@@ -98,6 +99,10 @@ def select_ensemble(
         Families already fitted on all rows (reused instead of refitted).
     deadline : float
         ``time.monotonic()`` instant after which no member is started.
+    reserve : float
+        Seconds past ``deadline`` the first row (the search's selected model) may use:
+        its out-of-fold output is the model's, so it is rescored whenever its measured
+        CV time fits before ``deadline`` or in ``reserve``.
     """
     import numpy as np
 
@@ -106,7 +111,10 @@ def select_ensemble(
     folds = search_folds(task, spec, y)
     members: list[tuple[str, dict[str, Any], np.ndarray]] = []
     for row in leaderboard.head(MAX_MEMBERS).to_dict("records"):
-        if time.monotonic() + _COST_PER_MEMBER * float(row["fit_time"]) > deadline:
+        cost = float(row["fit_time"])
+        if members and time.monotonic() + _COST_PER_MEMBER * cost > deadline:
+            break
+        if not members and cost > max(deadline - time.monotonic(), reserve):
             break
         config = json.loads(row["config"])
         oof = out_of_fold(found, row["estimator"], config, matrix, y, folds, task, n_jobs)

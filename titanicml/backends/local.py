@@ -320,6 +320,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
             leaderboard,
             deadline=job.deadline - reserve,
             n_jobs=n_jobs,
+            reserve=reserve / 2,
         )
         extras["ensemble"] = outcome.summary()
         leaderboard = _rescore(leaderboard, outcome.rescored, metric)
@@ -334,10 +335,11 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
             ).estimator
     leaderboard.insert(2, "selected", [True] + [False] * (len(leaderboard) - 1))
     _check_cancelled(job)
-    # Half the reserve at most: a refit on the folds costs what one trial's CV cost.
+    # A refit on the folds costs what one trial's CV cost: it may use the reserve (the
+    # final steps' seconds), so a small model always ships its out-of-fold predictions.
     oof, extras["oof"] = selected_out_of_fold(
         found, leaderboard, outcome, x, y, target.task, target.classes, spec,
-        job.deadline - reserve / 2, n_jobs, sampled=sample is not None,
+        job.deadline - reserve / 2, n_jobs, sampled=sample is not None, reserve=reserve,
     )  # fmt: skip
     if sample is not None:
         refit = Refit(featurizer, inputs, target.y, sample, featurize_seconds, target.task)

@@ -7,8 +7,9 @@ own folds, so their scores are the leaderboard's:
 
 - the ensemble selection's rescoring already fitted the best families on those folds:
   the selected family's output is reused, and an ensemble's is its members', weighted;
-- otherwise the selected configuration is fitted once more per fold, when the time left
-  before the deadline allows it;
+- otherwise the selected configuration is fitted once more per fold when its measured
+  CV time fits before the deadline, or in the seconds kept for the final steps (the
+  reserve: a refit costing a fraction of a second is never skipped for want of time);
 - a search on a sample of the rows (large data) ships none: the rows it scored are not
   the rows the model was fitted on.
 """
@@ -42,6 +43,7 @@ def selected_out_of_fold(
     deadline: float,
     n_jobs: int,
     sampled: bool = False,
+    reserve: float = 0.0,
 ) -> tuple[pd.DataFrame | None, dict[str, Any]]:
     """Return the selected model's out-of-fold table (:func:`oof_frame`) and how it was made.
 
@@ -52,10 +54,13 @@ def selected_out_of_fold(
     outcome : EnsembleOutcome, optional
         The ensemble selection's, when it ran (its out-of-fold outputs are reused).
     deadline : float
-        ``time.monotonic()`` instant by which a refit on the folds must end; none is
-        started when the selected row's measured CV time does not fit before it.
+        ``time.monotonic()`` instant by which a refit on the folds should end.
     sampled : bool
         Whether the search ran on a sample of the rows (then none is returned).
+    reserve : float
+        Seconds of the final steps' reserve the refit may use past ``deadline``: it
+        is started when the selected row's measured CV time fits before ``deadline``
+        or in ``reserve`` (the overrun is at most ``reserve``).
 
     Returns
     -------
@@ -88,10 +93,11 @@ def selected_out_of_fold(
             "source": source,
         }
     left, cost = deadline - time.monotonic(), float(top["fit_time"])
-    if cost > left:
+    if cost > max(left, reserve):
         reason = (
             f"no time left to fit the selected configuration on {spec.cv} folds "
-            f"({max(left, 0):.1f} s left, its CV took {cost:.1f} s); raise time_budget"
+            f"({max(left, 0):.1f} s left and {reserve:.1f} s of reserve, its CV took "
+            f"{cost:.1f} s); raise time_budget"
         )
         return None, {**facts, "available": False, "reason": reason}
     folds = search_folds(task, spec, y)

@@ -24,16 +24,20 @@ def show_cohorts(args: argparse.Namespace) -> int:
         oof=loaded.oof,
         predictions=args.predictions,
         columns=args.columns,
+        holdout=loaded.holdout,
     )
     if args.json:
         print(json.dumps({
             "source": found.source, "note": found.note, "overall": found.overall,
             "n_rows": found.n_rows,
-            "columns": found.columns, "cohorts": [f.figures for f in found.findings()],
+            "columns": found.columns,
+            "cohorts": [f.figures for f in found.findings() if f.check == "error_cohort"],
         }, indent=2))  # fmt: skip
         return 0
     console = Console()
-    errors = "out-of-fold errors" if found.source == "out-of-fold" else "the model's errors"
+    errors = "out-of-fold errors" if found.source == "out-of-fold" else "the model's own errors"
+    if found.source != "out-of-fold" and found.note:
+        errors += " (may be in-sample: see the note)"
     console.print(
         f"{found.n_rows} labelled rows, {errors}; cohorts of a tree on {', '.join(found.columns)}",
         highlight=False,

@@ -122,20 +122,21 @@ def labelled_arguments(parser: Any) -> None:
 
 @dataclass
 class LabelledModel:
-    """A loaded model with its target, out-of-fold predictions and labelled rows."""
+    """A loaded model with its target, out-of-fold predictions, labelled rows and holdout."""
 
     model: TabularModel
     target: str | None
     oof: pd.DataFrame | None
     data: pd.DataFrame
     data_path: Path
+    holdout: pd.DataFrame | None = None
 
 
 def load_labelled_model(args: argparse.Namespace) -> LabelledModel:
     """Load ``--model`` (verified) and the rows of ``--data`` (or its training data file)."""
     from titanicml.data.io import read_table
     from titanicml.exceptions import ConfigError
-    from titanicml.model.layout import read_metadata, read_oof
+    from titanicml.model.layout import read_holdout, read_metadata, read_oof
     from titanicml.registry import load_model, local_model_dir
 
     root = local_model_dir(args.model, tracking_uri=args.tracking_uri)
@@ -152,7 +153,7 @@ def load_labelled_model(args: argparse.Namespace) -> LabelledModel:
             )
         path = Path(source)
     target = args.label_column or metadata.get("target")
-    return LabelledModel(model, target, read_oof(root), read_table(path), path)
+    return LabelledModel(model, target, read_oof(root), read_table(path), path, read_holdout(root))
 
 
 def _bins(specs: list[str]) -> dict[str, Any]:
@@ -189,6 +190,7 @@ def _fairness(args: argparse.Namespace) -> int:
         target=loaded.target,
         oof=loaded.oof,
         predictions=args.predictions,
+        holdout=loaded.holdout,
         bins=bins,
         intersections=not args.no_intersections,
         min_group_size=args.min_group_size,
@@ -220,7 +222,8 @@ def _show(console: Any, report: FairnessReport, path: Path) -> None:
     source = (
         "out-of-fold predictions (training rows)"
         if report.source == "out-of-fold"
-        else "the model's predictions"
+        else "the model's own predictions"
+        + (" (may be in-sample: see the note)" if report.note else "")
     )
     level = f"{report.settings['confidence']:.0%}"
     console.print(

@@ -116,7 +116,7 @@ def _page(args: argparse.Namespace, goals: list[str]) -> int:
     from rich.console import Console
 
     from titanicml.report import build_report
-    from titanicml.report.targets import FAIL, parse_targets
+    from titanicml.report.targets import FAIL, FAIRNESS_FIGURES, parse_targets
 
     targets = parse_targets(goals)  # a misspelled target stops before any work
     report = build_report(
@@ -131,6 +131,8 @@ def _page(args: argparse.Namespace, goals: list[str]) -> int:
     console = Console()
     for verdict in report.verdicts:
         value = "not measured" if verdict.value is None else f"{verdict.value:.4g}"
+        if verdict.value is None and verdict.target.metric in FAIRNESS_FIGURES:
+            value += _fairness_hint(args)
         mark = {"pass": "[green]pass[/]", FAIL: "[red]fail[/]"}.get(verdict.status, "[dim]n/a[/]")
         console.print(f"{mark}  {verdict.target}: {value}")
     size = path.stat().st_size
@@ -142,12 +144,20 @@ def _page(args: argparse.Namespace, goals: list[str]) -> int:
     return 0 if report.passed else 1
 
 
+def _fairness_hint(args: argparse.Namespace) -> str:
+    """Return what a fairness target needs that the command line did not give."""
+    if not args.sensitive:
+        return " (give --sensitive COL ..., e.g. --sensitive Sex)"
+    return " (see the page's fairness section: it needs labelled rows, --data FILE)"
+
+
 def _azure(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from titanicml.exceptions import ConfigError
-    from titanicml.registry import load_model
-    from titanicml.report.azure import write_rai_job
+    from titanicml.model.layout import read_holdout, read_metadata
+    from titanicml.registry import load_model, local_model_dir
+    from titanicml.report.azure import rai_categorical_columns, write_rai_job
 
     if not args.dry_run:
         raise ConfigError(
@@ -155,10 +165,17 @@ def _azure(args: argparse.Namespace) -> int:
             "--dry-run, then az ml job create -f <output-dir>/rai_job.yml"
         )
     model = load_model(args.model, tracking_uri=args.tracking_uri)
-    metadata = _metadata(args.model, args.tracking_uri)
-    data: Any = args.data or (metadata.get("data") or {}).get("data_source")
+    root = local_model_dir(args.model, args.tracking_uri)
+    metadata = read_metadata(root) or {}
+    data: Any = args.data
     if data is None:
-        raise ConfigError("say which rows to analyse: --data FILE or --data azureml:NAME@VERSION")
+        source = str((metadata.get("data") or {}).get("data_source") or "")
+        if not source.startswith("azureml:") and not Path(source).is_file():
+            raise ConfigError(
+                "say which rows to analyse: pass --data FILE (or --data azureml:NAME@VERSION); "
+                f"the model's training data is not a file here ({source or 'not recorded'})"
+            )
+        data = source
     if not str(data).startswith("azureml:"):
         from titanicml.data.resolve import resolve_data
 
@@ -170,6 +187,8 @@ def _azure(args: argparse.Namespace) -> int:
         target=str(metadata.get("target", "")),
         task=model.task,
         input_columns=model.input_columns,
+        categorical=rai_categorical_columns(model),
+        test_data=read_holdout(root),
         compute=args.compute,
         tracking_uri=args.tracking_uri,
     )
@@ -177,12 +196,11 @@ def _azure(args: argparse.Namespace) -> int:
     console.print(f"wrote {written.job} (checked with azure-ai-ml's loader)", highlight=False)
     if written.data is not None:
         console.print(f"wrote {written.data}/ (the rows, as an MLTable)", highlight=False)
+    if written.test_data is not None:
+        console.print(
+            f"wrote {written.test_data}/ (the model's holdout, the test rows)", highlight=False
+        )
+    for warning in written.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     console.print(f"submit it: az ml job create -f {written.job}", highlight=False)
     return 0
-
-
-def _metadata(model: str, tracking_uri: str | None) -> dict[str, Any]:
-    from titanicml.model.layout import read_metadata
-    from titanicml.registry import local_model_dir
-
-    return read_metadata(local_model_dir(model, tracking_uri)) or {}

@@ -116,8 +116,15 @@ class ErrorCohorts:
         )  # fmt: skip
 
     def findings(self) -> list[Finding]:
-        """Return an ``error_cohort`` finding per cohort: alerted when worse than overall."""
-        return [
+        """Return an ``error_cohort`` finding per cohort: alerted when worse than overall.
+
+        First a ``cohorts_predictions`` finding when :attr:`note` says the errors may be
+        in-sample (or which rows were left out).
+        """
+        said = []
+        if self.note:
+            said.append(Finding("cohorts_predictions", None, "alerted", self.note, "info"))
+        return said + [
             Finding(
                 "error_cohort",
                 None,
@@ -149,6 +156,7 @@ def error_cohorts(
     oof: pd.DataFrame | None = None,
     predictions: str = "auto",
     columns: Sequence[str] | None = None,
+    holdout: pd.DataFrame | None = None,
     max_depth: int = MAX_DEPTH,
     min_leaf_rows: int = MIN_LEAF_ROWS,
     seed: int = 0,
@@ -160,7 +168,7 @@ def error_cohorts(
     model : TabularModel
     data : DataFrame
         Labelled rows (the training table for out-of-fold errors).
-    labels, target, oof, predictions
+    labels, target, oof, predictions, holdout
         As :func:`titanicml.explain.outcomes.labelled_outcomes`.
     columns : sequence of str, optional
         The columns to describe cohorts in; default the model's numeric and
@@ -175,7 +183,7 @@ def error_cohorts(
     """
     from titanicml.explain.outcomes import labelled_outcomes
 
-    outcomes = labelled_outcomes(model, data, labels, target, oof, predictions)
+    outcomes = labelled_outcomes(model, data, labels, target, oof, predictions, holdout)
     chosen = list(columns) if columns is not None else analysis_columns(model, outcomes.rows)
     errors = outcomes.errors.astype("float64")
     found = find_cohorts(outcomes.rows, errors, chosen, max_depth, min_leaf_rows, seed)

@@ -1,11 +1,15 @@
 """A model's predictions on labelled rows: out of fold for its training rows, else its own.
 
 Fairness, error cohorts and what-if analyses need predictions next to the labels.
-On the rows a model was trained on, its own predictions are in-sample (too good);
-every local model ships the out-of-fold predictions of the search's folds
-(:func:`titanicml.model.layout.read_oof`), and they are used when the labelled rows
-given are those training rows (same count once rows without a label are dropped,
-same labels in the same order). On any other labelled data the model predicts.
+On the rows a model was trained on, its own predictions are in-sample (too good).
+Most local models ship the out-of-fold predictions of the search's folds
+(:func:`titanicml.model.layout.read_oof`; ``metadata.json``'s ``oof`` says why when
+one does not), and they are used when the labelled rows given are those training
+rows: same labels in the same order once rows without a label are dropped and, for a
+model trained with a holdout, once the holdout's rows (``holdout=``, matched by their
+values with :func:`titanicml.data.holdout.without_rows`) are left out. On any other
+labelled data the model predicts, and :attr:`Outcomes.note` says when those
+predictions may be in-sample.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ if TYPE_CHECKING:
 
     from titanicml.model.predictor import TabularModel
 
-__all__ = ["OUT_OF_FOLD", "PREDICTED", "Outcomes", "labelled_outcomes"]
+__all__ = ["OUT_OF_FOLD", "PREDICTED", "Outcomes", "labelled_outcomes", "training_rows"]
 
 #: ``Outcomes.source`` of out-of-fold predictions of the training rows.
 OUT_OF_FOLD = "out-of-fold"
@@ -49,8 +53,9 @@ class Outcomes:
     source : str
         :data:`OUT_OF_FOLD` or :data:`PREDICTED`.
     note : str
-        Why the model's own predictions were used although it has out-of-fold ones
-        (the rows did not match its training rows); empty otherwise.
+        Why the predictions may be optimistic (the model's own, on rows that may be
+        its training rows), or which rows were left out (the holdout's); empty when
+        the predictions are out of fold on every row, or the rows are all held out.
     """
 
     rows: pd.DataFrame
@@ -79,6 +84,7 @@ def labelled_outcomes(
     target: str | None = None,
     oof: pd.DataFrame | None = None,
     predictions: str = "auto",
+    holdout: pd.DataFrame | None = None,
 ) -> Outcomes:
     """Return the labels and predictions of the labelled rows of ``data``.
 
@@ -97,6 +103,10 @@ def labelled_outcomes(
         The model's out-of-fold predictions (``read_oof``, ``TrainingResult.oof``).
     predictions : {"auto", "out-of-fold", "model"}
         ``auto``: out of fold when ``data`` holds the training rows, else the model's.
+    holdout : DataFrame, optional
+        The rows set apart before the model's search (``read_holdout``,
+        ``TrainingResult.holdout``): left out of ``data`` to find the training rows,
+        and known to be honest evaluation rows for the model's own predictions.
 
     Raises
     ------
@@ -113,7 +123,17 @@ def labelled_outcomes(
     rows = data[kept].reset_index(drop=True)
     truth = truth[kept].reset_index(drop=True)
     task, classes = model.task, model.labels
-    matches = oof is not None and _same_rows(oof["label"], truth, task)
+    held = _held_out(rows, holdout)
+    training = None if oof is None else _training_mask(oof, truth, held, task)
+    matches, note = training is not None, ""
+    if matches and predictions != PREDICTED and not training.all():
+        rows = rows[training].reset_index(drop=True)
+        truth = truth[training].reset_index(drop=True)
+        held = held[training]
+        note = (
+            f"the {int((~training).sum())} rows of the model's holdout were left out: "
+            f"the out-of-fold predictions are of its {len(truth)} training rows"
+        )
     if predictions == OUT_OF_FOLD and not matches:
         raise ConfigError(
             "the rows are not the model's training rows (or the model has no out-of-fold "
@@ -121,13 +141,8 @@ def labelled_outcomes(
             "the model's own predictions (predictions='model')"
         )
     use_oof = matches and predictions != PREDICTED
-    note = ""
-    if oof is not None and not matches:
-        note = (
-            f"these {len(truth)} labelled rows are not the model's {len(oof)} training rows "
-            "(count or labels differ), so the model's own predictions are used: on rows it "
-            "was trained on (a holdout split, a changed file) they are optimistic"
-        )
+    if not use_oof:
+        note = _in_sample_note(len(truth), oof, held)
     if task == "regression":
         y_true = truth.to_numpy(dtype="float64")
         y_pred = (
@@ -143,6 +158,71 @@ def labelled_outcomes(
         proba = np.asarray(model.predict_proba(rows), dtype="float64")
     y_pred = proba.argmax(axis=1)
     return Outcomes(rows, y_true, y_pred, proba, task, list(classes), _source(use_oof), note)
+
+
+def training_rows(
+    model: TabularModel,
+    data: pd.DataFrame,
+    target: str,
+    oof: pd.DataFrame,
+    holdout: pd.DataFrame | None = None,
+) -> pd.DataFrame | None:
+    """Return the rows of ``data`` that ``oof`` predicts, in its order; ``None`` if none match.
+
+    The rows with a ``target``, without the ``holdout``'s rows (matched by value), when
+    their labels are the out-of-fold table's in the same order.
+    """
+    if target not in data.columns:
+        return None
+    truth = data[target]
+    kept = truth.notna().to_numpy()
+    rows = data[kept].reset_index(drop=True)
+    truth = truth[kept].reset_index(drop=True)
+    training = _training_mask(oof, truth, _held_out(rows, holdout), model.task)
+    return None if training is None else rows[training].reset_index(drop=True)
+
+
+def _training_mask(
+    oof: pd.DataFrame, truth: pd.Series, held: np.ndarray, task: str
+) -> np.ndarray | None:
+    """Which labelled rows are the out-of-fold table's: all, all but the held-out, or none."""
+    import numpy as np
+
+    if _same_rows(oof["label"], truth, task):
+        return np.ones(len(truth), dtype=bool)
+    if held.any() and _same_rows(oof["label"], truth[~held].reset_index(drop=True), task):
+        return ~held
+    return None
+
+
+def _held_out(rows: pd.DataFrame, holdout: pd.DataFrame | None) -> np.ndarray:
+    """Whether each row is one of the holdout's (by its values in their common columns)."""
+    import numpy as np
+
+    from titanicml.data.holdout import row_keys
+
+    if holdout is None or holdout.empty:
+        return np.zeros(len(rows), dtype=bool)
+    columns = [c for c in holdout.columns if c in rows.columns]
+    return row_keys(rows, columns).isin(set(row_keys(holdout, columns))).to_numpy()
+
+
+def _in_sample_note(n_rows: int, oof: pd.DataFrame | None, held: np.ndarray) -> str:
+    """Say when the model's own predictions may be in-sample (optimistic); ``""`` if not."""
+    if len(held) and held.all():
+        return ""  # every row was set apart before the search: honest
+    if oof is None:
+        why = "the model has no out-of-fold predictions (metadata.json's oof says why)"
+    else:
+        why = (
+            f"these {n_rows} labelled rows are not the model's {len(oof)} training rows "
+            "(count or labels differ)"
+        )
+    return (
+        f"{why}, so the model's own predictions are used: on rows it was trained on they "
+        "are in-sample and optimistic (errors and disparities look smaller than on new "
+        "rows); pass rows it was not trained on, such as its holdout, for honest figures"
+    )
 
 
 def _label_values(data: pd.DataFrame, labels: Any, target: str | None) -> pd.Series:

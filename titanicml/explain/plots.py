@@ -16,7 +16,13 @@ if TYPE_CHECKING:
 
     from titanicml.explain.explanation import Explanation
 
-__all__ = ["beeswarm_plot", "dependence_plot", "dependence_plots", "importance_plot"]
+__all__ = [
+    "beeswarm_plot",
+    "dependence_plot",
+    "dependence_plots",
+    "importance_plot",
+    "new_figure",
+]
 
 _COLORMAP = "coolwarm"
 
@@ -24,7 +30,7 @@ _COLORMAP = "coolwarm"
 def importance_plot(explanation: Explanation, top: int = 10) -> Figure:
     """Bars of the mean absolute contribution of the ``top`` columns."""
     importance = explanation.importance().head(top)[::-1]
-    figure = _figure(6, 0.35 * len(importance) + 1.2)
+    figure = new_figure(6, 0.35 * len(importance) + 1.2)
     axes = figure.subplots()
     axes.barh(importance.index.astype(str), importance.to_numpy(), color="#1f77b4")
     axes.set_xlabel(f"mean |contribution| ({explanation.output})")
@@ -44,7 +50,7 @@ def beeswarm_plot(explanation: Explanation, top: int = 10) -> Figure:
     one = _one_output(explanation)
     columns = list(one.importance().head(top).index)
     contributions = one.contributions
-    figure = _figure(7, 0.45 * len(columns) + 1.4)
+    figure = new_figure(7, 0.45 * len(columns) + 1.4)
     axes = figure.subplots()
     rng = np.random.default_rng(0)
     scatter = None
@@ -79,7 +85,7 @@ def dependence_plot(explanation: Explanation, column: str) -> Figure:
             f"{', '.join(map(str, one.contributions.columns))}"
         )
     values, contributions = one.data[column], one.contributions[column]
-    figure = _figure(6, 4)
+    figure = new_figure(6, 4)
     axes = figure.subplots()
     label = f"contribution ({one.output})"
     if _is_numeric(values):
@@ -114,7 +120,14 @@ def dependence_plots(explanation: Explanation, top: int = 3) -> dict[str, Figure
     return {str(c): dependence_plot(explanation, c) for c in columns}
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
+    """Return a matplotlib figure (inches) made without pyplot: no window, no global state.
+
+    Raises
+    ------
+    ExtraNotInstalledError
+        When matplotlib (the ``explain`` extra) is not installed.
+    """
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:

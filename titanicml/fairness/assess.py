@@ -173,6 +173,7 @@ def assess_fairness(
     target: str | None = None,
     oof: pd.DataFrame | None = None,
     predictions: str = "auto",
+    holdout: pd.DataFrame | None = None,
     bins: Mapping[str, int | Sequence[float]] | None = None,
     intersections: bool = True,
     min_group_size: int = 30,
@@ -198,6 +199,9 @@ def assess_fairness(
     sensitive : sequence of str
         The sensitive columns. Required: when empty, the columns whose names suggest
         one are named in the error (:func:`~titanicml.fairness.groups.propose_sensitive`).
+    oof, predictions, holdout
+        As :func:`titanicml.explain.outcomes.labelled_outcomes`: a model trained with a
+        holdout finds its training rows in the table once the holdout's are left out.
     bins : mapping, optional
         Column -> number of quantile bins, or the edges (numeric columns).
     intersections : bool
@@ -243,7 +247,7 @@ def assess_fairness(
     unknown = sorted(set(bins) - set(sensitive))
     if unknown:
         raise ConfigError(f"bins given for {', '.join(unknown)}, which are not sensitive columns")
-    outcomes = labelled_outcomes(model, data, labels, target, oof, predictions)
+    outcomes = labelled_outcomes(model, data, labels, target, oof, predictions, holdout)
     columns = [group_column(outcomes.rows, c, bins.get(c)) for c in sensitive]
     if intersections and len(columns) > 1:
         columns.append(intersect(columns))
@@ -339,13 +343,14 @@ def _findings(report: FairnessReport, max_difference: float, confidence: float) 
                 message = f"{name}: fewer than two groups of {minimum}+ rows, {label} not measured"
                 findings.append(Finding(check, name, "alerted", message, "info", figures))
                 continue
-            alerted = value > max_difference
+            verdict = _verdict(value, low, high, max_difference)
             message = (
                 f"{name}: {label} {value:.3f} ({level} interval {low:.3f} to {high:.3f}) over "
-                f"{compared} groups; {'above' if alerted else 'within'} {max_difference:g}"
+                f"{compared} groups; {_VERDICT_TEXT[verdict]} {max_difference:g}"
             )
-            status = "alerted" if alerted else "passed"
-            findings.append(Finding(check, name, status, message, figures=figures))
+            status, severity = _VERDICT_STATUS[verdict]
+            figures["verdict"] = verdict
+            findings.append(Finding(check, name, status, message, severity, figures))
     for name, candidate in report.mitigation.items():
         before, after = _headline(report.analyses[name].measures), _headline(candidate.measures)
         message = (
@@ -357,6 +362,32 @@ def _findings(report: FairnessReport, max_difference: float, confidence: float) 
         figures = {"model": before, "candidate": after, "thresholded": candidate.thresholded}
         findings.append(Finding("fairness_mitigation", name, "alerted", message, "info", figures))
     return findings
+
+
+def _verdict(value: float, low: float, high: float, max_difference: float) -> str:
+    """``above`` or ``within`` the limit when the whole interval is; else ``inconclusive``.
+
+    Without an interval (no resample), the point estimate decides.
+    """
+    if low != low or high != high:
+        low = high = value
+    if low > max_difference:
+        return "above"
+    if high <= max_difference:
+        return "within"
+    return "inconclusive"
+
+
+_VERDICT_TEXT = {
+    "above": "above",
+    "within": "within",
+    "inconclusive": "inconclusive (the interval straddles the limit; more rows would tell) for",
+}
+_VERDICT_STATUS = {
+    "above": ("alerted", "warning"),
+    "within": ("passed", "info"),
+    "inconclusive": ("alerted", "info"),
+}
 
 
 def _headline(measures: GroupMeasures) -> dict[str, float]:

@@ -1,11 +1,15 @@
 """Metrics by group (fairlearn's ``MetricFrame``), disparities, bootstrap intervals.
 
-The point figures are fairlearn's. The intervals are percentile bootstraps stratified
-by group: each group's rows are resampled with replacement within the group (so every
-resample keeps each group's size), drawn group by group in the groups' sorted order,
-from ``numpy.random.default_rng(seed)``; every metric and disparity is computed on
-each resample with numpy, and the interval is the ``(1 - confidence) / 2`` and
-``(1 + confidence) / 2`` percentiles of the resamples where it is defined.
+The point figures are fairlearn's. The intervals are bootstraps stratified by group:
+each group's rows are resampled with replacement within the group (so every resample
+keeps each group's size), drawn group by group in the groups' sorted order, from
+``numpy.random.default_rng(seed)``; every metric and disparity is computed on each
+resample with numpy, over the resamples where it is defined. A group's metric (a mean
+over its rows) gets the percentile interval: the ``(1 - confidence) / 2`` and
+``(1 + confidence) / 2`` percentiles of its resamples. A disparity (``max - min`` or
+``min / max`` across groups) is biased on resamples, so it gets the basic (reverse
+percentile) interval, ``2 value - q``, clipped to its range
+(:func:`titanicml._utils.bootstrap.basic_interval`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from titanicml._utils.bootstrap import basic_interval
 
 if TYPE_CHECKING:
     import numpy as np
@@ -119,7 +125,9 @@ def measure_groups(
     draws = _disparities(task, {g: resampled[g] for g in compared})
     rows = []
     for measure in DISPARITIES[task]:
-        low, high = _interval(draws[measure], tail)
+        low, high = basic_interval(
+            point[measure], draws[measure], confidence, _range(task, measure)
+        )
         rows.append(
             {"measure": measure, "value": point[measure], "low": low, "high": high,
              "compared": len(compared)}
@@ -228,6 +236,13 @@ def _disparities(task: str, values: dict[str, dict]) -> dict[str, np.ndarray | f
         found["equalized_odds_difference"] = np.maximum(difference("tpr"), difference("fpr"))
         found["equalized_odds_ratio"] = np.minimum(ratio("tpr"), ratio("fpr"))
     return {m: (float(v) if np.ndim(v) == 0 else v) for m, v in found.items()}
+
+
+def _range(task: str, measure: str) -> tuple[float, float]:
+    """Where a disparity lies: ratios and gaps of rates in [0, 1]; gaps of errors >= 0."""
+    if measure.endswith("_ratio") or task != "regression":
+        return 0.0, 1.0
+    return 0.0, float("inf")
 
 
 def _interval(values: np.ndarray | float, tail: float, axis: int | None = None) -> tuple:

@@ -4,7 +4,11 @@ Azure's dashboard is made by components of the ``azureml`` registry: the insight
 constructor, then the explanation and error analysis tools, then the gather step.
 :func:`write_rai_job` writes that pipeline for ``az ml job create -f``, with the
 training rows as an MLTable folder beside it (or a data asset reference), and checks
-it with azure-ai-ml's own loader before saying it is written.
+it with azure-ai-ml's own loader before saying it is written. The test data is the
+model's holdout (rows set apart before its search) when it has one; without one the
+training rows are the test data too, and the job file and :attr:`RaiJob.warnings` say
+so. The categorical columns come from the model's input plan (not the rows' types),
+so a data asset's ``Sex`` and ``Embarked`` are categorical too.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ __all__ = [
     "RaiJob",
     "azure_model_reference",
     "load_pipeline_job",
+    "rai_categorical_columns",
     "rai_pipeline_document",
     "write_rai_job",
 ]
@@ -38,17 +43,37 @@ RAI_COMPONENTS = {
     "gather": "rai_tabular_insight_gather",
 }
 JOB_FILE = "rai_job.yml"
+#: Said in the job file and :attr:`RaiJob.warnings` when there is no holdout to test on.
+SAME_ROWS_WARNING = (
+    "test_data is the training data (the model has no holdout): the dashboard's error "
+    "analysis and metrics are then in-sample (optimistic); train with holdout=0.2 for "
+    "honest test rows"
+)
 _REGISTRY = "azureml://registries/azureml/components"
 _PIPELINE_SCHEMA = "https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json"
 
 
 @dataclass(frozen=True)
 class RaiJob:
-    """A written pipeline job: its file, the data folder (if local), and the loaded entity."""
+    """A written pipeline job: its file, the data folders (if local), the loaded entity.
+
+    ``warnings`` says what the user should know (test data that is the training data).
+    """
 
     job: Path
     data: Path | None
     entity: Any
+    test_data: Path | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def rai_categorical_columns(model: Any) -> list[str]:
+    """Return the model's input columns the dashboard must treat as categorical.
+
+    Every input its plan does not use as a number (categories, target-encoded and
+    text columns, dates), whatever type a data asset stores them as.
+    """
+    return [c.name for c in model.plan.inputs if c.kind != "numeric"]
 
 
 def azure_model_reference(model: str, tracking_uri: str | None = None) -> str:
@@ -92,6 +117,7 @@ def rai_pipeline_document(
     task: str,
     categorical: list[str],
     data: str = "./data",
+    test_data: str | None = None,
     compute: str = "cpu-cluster",
     experiment_name: str = "titanicml-responsible-ai",
     version: str = RAI_COMPONENTS_VERSION,
@@ -109,6 +135,8 @@ def rai_pipeline_document(
     data : str
         The MLTable folder (``./data``) or data asset (``azureml:titanic-dataset@latest``)
         of the rows to analyse; it holds the target.
+    test_data : str, optional
+        The same for the test rows (the model's holdout); default ``data`` itself.
     """
     component = {k: f"{_REGISTRY}/{name}/versions/{version}" for k, name in RAI_COMPONENTS.items()}
     dashboard = "${{parent.jobs.create_rai_job.outputs.rai_insights_dashboard}}"
@@ -121,7 +149,7 @@ def rai_pipeline_document(
         "inputs": {
             "target_column_name": target,
             "train_data": {"type": "mltable", "path": data, "mode": "download"},
-            "test_data": {"type": "mltable", "path": data, "mode": "download"},
+            "test_data": {"type": "mltable", "path": test_data or data, "mode": "download"},
         },
         "settings": {
             "default_compute": f"azureml:{compute.removeprefix('azureml:')}",
@@ -216,13 +244,18 @@ def write_rai_job(
     target: str,
     task: str,
     input_columns: list[str],
+    categorical: list[str] | None = None,
+    test_data: pd.DataFrame | str | None = None,
     compute: str = "cpu-cluster",
     tracking_uri: str | None = None,
 ) -> RaiJob:
-    """Write ``rai_job.yml`` (and ``data/`` for local rows) into ``output_dir``; load it back.
+    """Write ``rai_job.yml`` (and ``data/``, ``test_data/`` for local rows); load it back.
 
-    ``data`` is a frame of labelled rows (written as an MLTable folder) or an Azure data
-    asset reference (``azureml:titanic-dataset@latest``), used as is.
+    ``data`` and ``test_data`` are frames of labelled rows (written as MLTable folders)
+    or Azure data asset references (``azureml:titanic-dataset@latest``), used as is.
+    ``categorical``: :func:`rai_categorical_columns` of the model (default: the
+    frame's non-numeric columns; none for a data asset). Without ``test_data`` the
+    training rows are the test rows, and the file and :attr:`RaiJob.warnings` say so.
     """
     import yaml
 
@@ -230,41 +263,54 @@ def write_rai_job(
 
     reference = azure_model_reference(model, tracking_uri)
     out = Path(output_dir)
-    folder = None
-    if isinstance(data, str):
-        if not data.startswith("azureml:"):
-            raise ConfigError(f"{data!r} is not an Azure data asset (azureml:name@version)")
-        path, categorical = data, []
-    else:
-        if target not in data.columns:
-            raise ConfigError(f"the data has no column {target!r}, the model's target")
+    folders: list[Path] = []
+
+    def place(rows: pd.DataFrame | str, name: str) -> tuple[str, list[str]]:
+        if isinstance(rows, str):
+            if not rows.startswith("azureml:"):
+                raise ConfigError(f"{rows!r} is not an Azure data asset (azureml:name@version)")
+            return rows, []
+        if target not in rows.columns:
+            raise ConfigError(f"the {name} has no column {target!r}, the model's target")
         from titanicml.backends.azure.data import write_mltable
 
-        columns = [c for c in input_columns if c in data.columns]
-        table = data[[*columns, target]]
-        categorical = [c for c in columns if not _is_numeric(table[c])]
-        folder = write_mltable(table, out / "data")
-        path = "./data"
-    document = rai_pipeline_document(
-        reference, target=target, task=task, categorical=categorical, data=path, compute=compute
-    )
-    header = (
-        f"# Written by titanicml {__version__}: the Responsible AI dashboard of {reference}.\n"
-        "# Submit it: az ml job create -f rai_job.yml (the model must be registered on Azure ML).\n"
-    )
-    job = out / JOB_FILE
-    out.mkdir(parents=True, exist_ok=True)
-    job.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+        columns = [c for c in input_columns if c in rows.columns]
+        table = rows[[*columns, target]]
+        folders.append(write_mltable(table, out / name))
+        return f"./{name}", [c for c in columns if not _is_numeric(table[c])]
+
     try:
+        path, typed = place(data, "data")
+        test_path = None if test_data is None else place(test_data, "test_data")[0]
+        warnings = () if test_path is not None else (SAME_ROWS_WARNING,)
+        document = rai_pipeline_document(
+            reference,
+            target=target,
+            task=task,
+            categorical=typed if categorical is None else list(categorical),
+            data=path,
+            test_data=test_path,
+            compute=compute,
+        )
+        header = (
+            f"# Written by titanicml {__version__}: the Responsible AI dashboard of {reference}.\n"
+            "# Submit it: az ml job create -f rai_job.yml (the model must be registered on "
+            "Azure ML).\n" + "".join(f"# Warning: {w}.\n" for w in warnings)
+        )
+        job = out / JOB_FILE
+        out.mkdir(parents=True, exist_ok=True)
+        job.write_text(header + yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
         entity = load_pipeline_job(job)
     except BaseException:
         import shutil
 
-        job.unlink(missing_ok=True)  # nothing refused is left behind
-        if folder is not None:
+        (out / JOB_FILE).unlink(missing_ok=True)  # nothing refused is left behind
+        for folder in folders:
             shutil.rmtree(folder, ignore_errors=True)
         raise
-    return RaiJob(job, folder, entity)
+    data_folder = folders[0] if folders and path == "./data" else None
+    test_folder = out / "test_data" if test_path == "./test_data" else None
+    return RaiJob(job, data_folder, entity, test_folder, warnings)
 
 
 def _is_numeric(column: pd.Series) -> bool:

@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from titanicml.exceptions import ExtraNotInstalledError
+from titanicml.explain.plots import new_figure
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
     from matplotlib.figure import Figure
 
-__all__ = ["Plot", "new_figure", "performance_plots"]
+__all__ = ["Plot", "lift_curve", "performance_plots"]
 
 _BLUE, _GREY, _RED = "#1f5fa6", "#8a8f98", "#c0392b"
 _LIFT_BINS = 10
@@ -45,17 +45,6 @@ class Plot:
             self.figure.savefig(buffer, format="png", dpi=100)
             self._png = buffer.getvalue()
         return self._png
-
-
-def new_figure(width: float, height: float) -> Figure:
-    """Return a matplotlib figure made without pyplot (no window, no global state)."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:
-        raise ExtraNotInstalledError(
-            f'the report\'s plots need matplotlib: pip install "titanicml[explain]" ({exc})'
-        ) from None
-    return Figure(figsize=(width, height), dpi=100)
 
 
 def performance_plots(predictions: pd.DataFrame, labels: list | None) -> list[Plot]:
@@ -201,7 +190,7 @@ def _lift(scores: dict[str, tuple[Any, Any]]) -> Plot:
     figure = new_figure(5, 4.2)
     axes = figure.subplots()
     for label, (truth, score) in scores.items():
-        shares, lift = _lift_curve(truth, score)
+        shares, lift = lift_curve(truth, score)
         axes.plot(shares, lift, marker="o", markersize=4, linewidth=1.5,
                   label=_legend_name(label, scores))  # fmt: skip
     axes.axhline(1, color=_GREY, linestyle="--", linewidth=1, label="random order")
@@ -219,7 +208,7 @@ def _lift(scores: dict[str, tuple[Any, Any]]) -> Plot:
     )
 
 
-def _lift_curve(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def lift_curve(truth: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative lift at each tenth of the rows sorted by descending score."""
     import numpy as np
 

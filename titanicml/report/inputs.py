@@ -2,8 +2,10 @@
 
 A :class:`ReportInputs` holds the model, its metadata (target, task, metrics), the
 leaderboard, the data checks and the predictions the plots are drawn from: the
-out-of-fold predictions of the training rows (``titanicml/oof.parquet``), or the
-model's predictions on labelled rows the user passed (``data=``).
+out-of-fold predictions of the training rows (``titanicml/oof.parquet``); for a model
+without them, its predictions on its holdout (rows set apart before the search, honest
+evaluation rows); or the model's predictions on labelled rows the user passed
+(``data=``), said to be in-sample when they may be rows it was trained on.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ __all__ = ["ReportInputs", "gather_inputs"]
 
 #: Where the plotted predictions come from.
 OUT_OF_FOLD = "out-of-fold predictions on the training rows"
+#: ... or, without them, the model's on its holdout.
+HOLDOUT = "the model's predictions on its holdout (rows set apart before the search)"
 
 
 @dataclass
@@ -54,6 +58,8 @@ class ReportInputs:
         Why the model has no out-of-fold predictions, when it says.
     run_id : str or None
         The MLflow run of the training.
+    holdout : DataFrame or None
+        The rows set apart before the search, every column (target included).
     """
 
     model: TabularModel
@@ -70,6 +76,7 @@ class ReportInputs:
     model_dir: Path | None = None
     run_id: str | None = None
     no_predictions_reason: str | None = None
+    holdout: pd.DataFrame | None = None
 
     @property
     def labels(self) -> list | None:
@@ -115,7 +122,7 @@ def gather_inputs(
 
 def _from_result(result: TrainingResult, rows: pd.DataFrame | None) -> ReportInputs:
     oof = getattr(result, "oof", None)
-    return ReportInputs(
+    inputs = ReportInputs(
         model=result.model,
         name=f"run {result.run_id}" if result.run_id else "training result",
         target=result.spec.target,
@@ -126,10 +133,15 @@ def _from_result(result: TrainingResult, rows: pd.DataFrame | None) -> ReportInp
         data_checks=result.data_checks,
         predictions=oof,
         source=OUT_OF_FOLD,
-        rows=_training_rows(rows, result.spec.target) if oof is not None else None,
+        rows=None,
         run_id=result.run_id,
         no_predictions_reason=(result.extras.get("oof") or {}).get("reason"),
+        holdout=getattr(result, "holdout", None),
     )
+    if oof is not None and rows is not None:
+        inputs.rows = _aligned_rows(inputs, rows)
+    _use_holdout(inputs)
+    return inputs
 
 
 def _from_reference(model: str | Path, tracking_uri: str | None) -> ReportInputs:
@@ -139,7 +151,7 @@ def _from_reference(model: str | Path, tracking_uri: str | None) -> ReportInputs
     loaded = load_model(model, tracking_uri=tracking_uri)  # verifies the directory
     root = local_model_dir(model, tracking_uri)
     metadata = layout.read_metadata(root) or {}
-    return ReportInputs(
+    inputs = ReportInputs(
         model=loaded,
         name=str(model),
         target=str(metadata.get("target", "")),
@@ -154,7 +166,27 @@ def _from_reference(model: str | Path, tracking_uri: str | None) -> ReportInputs
         model_dir=root,
         run_id=metadata.get("run_id"),
         no_predictions_reason=(metadata.get("oof") or {}).get("reason"),
+        holdout=layout.read_holdout(root),
     )
+    _use_holdout(inputs)
+    return inputs
+
+
+def _use_holdout(inputs: ReportInputs) -> None:
+    """Without out-of-fold predictions, plot the model's on its holdout: honest rows."""
+    if inputs.predictions is not None or inputs.holdout is None:
+        return
+    rows = _labelled(inputs.holdout, inputs.target)
+    if rows is None or rows.empty:
+        return
+    inputs.rows, inputs.predictions, inputs.source = rows, _predict(inputs, rows), HOLDOUT
+
+
+def _aligned_rows(inputs: ReportInputs, rows: pd.DataFrame) -> pd.DataFrame | None:
+    """Return the rows the out-of-fold predictions are of (holdout left out), or None."""
+    from titanicml.explain.outcomes import training_rows
+
+    return training_rows(inputs.model, rows, inputs.target, inputs.predictions, inputs.holdout)
 
 
 def _read_oof(root: Path) -> pd.DataFrame | None:
@@ -171,15 +203,15 @@ def _table(root: Path, name: str) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.is_file() else None
 
 
-def _training_rows(rows: pd.DataFrame | None, target: str) -> pd.DataFrame | None:
-    """Return the rows the model was fitted on, in order: those with a target."""
+def _labelled(rows: pd.DataFrame | None, target: str) -> pd.DataFrame | None:
+    """Return the rows with a target, in order."""
     if rows is None or target not in rows.columns:
         return None
     return rows[rows[target].notna()].reset_index(drop=True)
 
 
 def _use_data(inputs: ReportInputs, data: Any) -> None:
-    """Evaluate on the user's labelled rows, or align them with the out-of-fold predictions."""
+    """Align the user's labelled rows with the out-of-fold predictions, or evaluate on them."""
     from titanicml.data.resolve import resolve_data
 
     frame, ref = resolve_data(data)
@@ -190,14 +222,29 @@ def _use_data(inputs: ReportInputs, data: Any) -> None:
             "out-of-fold predictions)"
         )
     training = _training_hash(inputs)
-    rows = _training_rows(frame, inputs.target)
-    same = inputs.predictions is not None and training is not None and training == ref.sha256
-    if same and len(rows) == len(inputs.predictions):
-        inputs.rows = rows  # the training file: keep the out-of-fold predictions
-        return
+    if inputs.source == OUT_OF_FOLD and inputs.predictions is not None:
+        aligned = _aligned_rows(inputs, frame)
+        if aligned is not None and training in (None, ref.sha256):
+            inputs.rows = aligned  # the training table: keep the out-of-fold predictions
+            return
+    rows = _labelled(frame, inputs.target)
     inputs.rows = rows
     inputs.predictions = _predict(inputs, rows)
     inputs.source = f"the model's predictions on {ref.source} ({len(rows)} labelled rows)"
+    if training is not None and training == ref.sha256:
+        inputs.source += ", its training data: in-sample, optimistic"
+    elif not _all_held_out(inputs, rows):
+        inputs.source += ": in-sample (optimistic) on any row the model was trained on"
+
+
+def _all_held_out(inputs: ReportInputs, rows: pd.DataFrame) -> bool:
+    """Whether every row is one of the model's holdout rows (honest evaluation rows)."""
+    from titanicml.data.holdout import without_rows
+
+    if inputs.holdout is None:
+        return False
+    columns = [c for c in inputs.holdout.columns if c in rows.columns]
+    return without_rows(rows, inputs.holdout[columns]).empty
 
 
 def _training_hash(inputs: ReportInputs) -> str | None:

@@ -174,7 +174,10 @@ def cohorts_section(inputs: ReportInputs) -> Section:
     if found.cohorts:
         worst = found.cohorts[0]
         lead += f" Worst: {worst.rule}, {worst.error:.0%} on {worst.coverage:.0%} of the rows."
-    return Section("cohorts", title, lead, frame_table(table, row_class=ROW_CLASS))
+    body = frame_table(table, row_class=ROW_CLASS)
+    if found.note:
+        body = note(found.note) + body
+    return Section("cohorts", title, lead, body)
 
 
 _FAIRNESS_NAMES = {
@@ -192,7 +195,8 @@ def _prediction_source(inputs: ReportInputs) -> dict[str, Any]:
 
     if inputs.source == OUT_OF_FOLD and inputs.predictions is not None:
         return {"oof": inputs.predictions, "predictions": "out-of-fold"}
-    return {"predictions": "model"}
+    # The holdout tells honest rows from possibly in-sample ones (said in a note).
+    return {"predictions": "model", "holdout": inputs.holdout}
 
 
 def _with_intervals(table: pd.DataFrame) -> pd.DataFrame:
@@ -217,7 +221,7 @@ def _group_plot(by_group: pd.DataFrame) -> Plot:
     """Draw selection rate and accuracy by group, with their intervals (single columns only)."""
     import numpy as np
 
-    from titanicml.report.curves import new_figure
+    from titanicml.explain.plots import new_figure
 
     single = by_group[~by_group["sensitive"].astype(str).str.contains(" & ")].head(16)
     labels = [f"{s} = {g}" for s, g in zip(single["sensitive"], single["group"], strict=True)]

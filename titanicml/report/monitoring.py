@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from titanicml.report.curves import Plot, new_figure
+from titanicml.explain.plots import new_figure
+from titanicml.report.curves import Plot
 from titanicml.report.sections import PLOTS, Section, frame_table, note
 
 if TYPE_CHECKING:

@@ -18,6 +18,7 @@ from titanicml.exceptions import ConfigError
 
 __all__ = [
     "FAIL",
+    "FAIRNESS_FIGURES",
     "NOT_MEASURED",
     "PASS",
     "Target",
@@ -30,6 +31,8 @@ __all__ = [
 PASS = "pass"
 FAIL = "fail"
 NOT_MEASURED = "not measured"
+#: The scorecard's fairness figures: measured only with sensitive columns and labelled rows.
+FAIRNESS_FIGURES = ("dp_difference", "dp_ratio", "eo_difference", "eo_ratio", "accuracy_difference")
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
