@@ -1,18 +1,22 @@
 """The whole loop on the real server: serve, traffic and labels, monitor, retrain, roll out.
 
 One endpoint (real router and instance processes on 127.0.0.1) serves a champion
-trained with a holdout. Undrifted traffic (rows of the training table, their true
-labels): the monitor is quiet and ``retrain --if-alert`` retrains nothing. Then drifted
-traffic (older third-class men, who in this new population survive): the monitor
-alerts on the shifted features, ``retrain --if-alert`` trains a challenger, the gate
-promotes it, and the rollout (canary, then all traffic) drops no request of a client
-that keeps sending meanwhile; the endpoint then answers with the new version.
+trained with a holdout, monitored with ``examples/monitor.yml`` (the whole endpoint, no
+deployment pinned). Undrifted traffic (rows of the training table, their true labels):
+``retrain --if-alert --dry-run`` finds the monitor quiet, retrains nothing and logs no
+monitoring run. Then drifted traffic (older third-class men from Queenstown, who in this new
+population survive): the monitor alerts on the shifted features, ``retrain --if-alert`` trains a
+challenger, the gate promotes it, and the rollout (canary, then all traffic) drops no
+request of a client that keeps sending meanwhile; the endpoint then answers with the new
+version, and the same monitor file still monitors it (blue, gone, was not pinned).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -24,6 +28,7 @@ ENDPOINT = "loop-endpoint"
 MODEL = "loop-model"
 COLUMNS = ["Survived", "Pclass", "Sex", "Age", "SibSp", "Parch", "Fare", "Embarked"]
 ROWS_PER_REQUEST = 25
+EXAMPLE_MONITOR = Path(__file__).parents[1] / "examples" / "monitor.yml"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +44,7 @@ def served(titanic, tmp_path_factory, session_workspace, request):
     asset = register_asset("loop-titanic", folder / "titanic.csv")
     result = Trainer(
         target="Survived", time_budget=4, estimators=["lgbm"], ensemble=False, max_trials=4,
-        holdout=0.2, tracking_uri=store,
+        holdout=0.2, tracking_uri=store, report=False,  # the report is not under test here
     ).fit(asset.reference)  # fmt: skip
     registered = register_model(MODEL, run_id=result.run_id, tracking_uri=store)
     set_alias(MODEL, "champion", registered.version, store)
@@ -59,8 +64,12 @@ def served(titanic, tmp_path_factory, session_workspace, request):
     keys = json.loads(must("online-endpoint", "get-credentials", "--name", ENDPOINT))
     client = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {keys['primaryKey']}"})
     request.addfinalizer(client.close)
+    # The example's monitor file, for this endpoint.
+    monitor_file = folder / "monitor.yml"
+    monitor_file.write_text(EXAMPLE_MONITOR.read_text().replace("titanic-endpoint", ENDPOINT))
     return {"url": shown["scoring_uri"], "client": client, "store": store, "folder": folder,
-            "seen": seen, "home": session_workspace, "result": result}  # fmt: skip
+            "seen": seen, "home": session_workspace, "result": result,
+            "monitor_file": monitor_file}  # fmt: skip
 
 
 def send(served, rows: pd.DataFrame, prefix: str) -> pd.DataFrame:
@@ -105,7 +114,11 @@ def wait_recorded(served, rows: int) -> None:
 
 
 def drifted(n: int, seed: int) -> pd.DataFrame:
-    """Third-class men of 45 to 75 (the champion says they die); here they survive."""
+    """Third-class men of 45 to 75 from Queenstown (the champion says they die); they survive.
+
+    They differ from the training passengers (few of whom boarded at Queenstown past 45),
+    so a challenger can learn them and stay as good as the champion on the old population.
+    """
     rng = np.random.default_rng(seed)
     return pd.DataFrame(
         {
@@ -116,7 +129,7 @@ def drifted(n: int, seed: int) -> pd.DataFrame:
             "SibSp": 0,
             "Parch": 0,
             "Fare": rng.uniform(6, 9, n).round(2),
-            "Embarked": "S",
+            "Embarked": "Q",
         }
     )
 
@@ -142,32 +155,54 @@ class Client(threading.Thread):
             self.deployments.add(answer.headers.get("azureml-model-deployment", "?"))
 
 
+def monitoring_runs(served) -> int:
+    """Runs of the endpoint's monitoring experiment (0 when it does not exist)."""
+    import mlflow
+
+    client = mlflow.tracking.MlflowClient(served["store"])
+    experiment = client.get_experiment_by_name(f"monitor-{ENDPOINT}")
+    return 0 if experiment is None else len(client.search_runs([experiment.experiment_id]))
+
+
+def expected_counts(sent: pd.DataFrame, table: pd.DataFrame) -> dict[str, int]:
+    """Labelled rows already in the table, repeated among the others, and new (pandas)."""
+    seen = table.drop_duplicates()
+    known = sent.merge(seen, how="left", on=COLUMNS, indicator=True)["_merge"].eq("both")
+    others = sent[~known.to_numpy()]
+    new = len(others.drop_duplicates())
+    return {"known": int(known.sum()), "repeated": len(others) - new, "new": new}
+
+
 def test_the_loop_retrains_only_on_drift_and_rolls_out_without_a_failed_request(
     served, titanic, cli
 ):
     from titanicml.data.assets import get_asset, list_versions
     from titanicml.data.holdout import without_rows
+    from titanicml.retrain.data import MIN_RECENT_ROWS, RECENT_SHARE
 
+    store, monitor_file, holdout = served["store"], served["monitor_file"], served["result"].holdout
     # Undrifted traffic: rows the champion trained on (not its holdout, whose values may
     # lie outside the training range), with their true labels.
-    trained_on = without_rows(titanic[COLUMNS], served["result"].holdout)
+    trained_on = without_rows(titanic[COLUMNS], holdout)
     quiet = trained_on.dropna(subset=["Age"]).sample(200, random_state=1)
     label(served, send(served, quiet, "quiet"), "quiet.csv", cli)
-    wait_recorded(served, 200)
-    monitor = cli("monitor", "run", "--endpoint", ENDPOINT, "--tracking-uri", served["store"])
-    assert monitor.returncode == 0, monitor.stdout + monitor.stderr
-    out = cli("retrain", "--endpoint", ENDPOINT, "--if-alert", "--tracking-uri", served["store"])
+    wait_recorded(served, len(quiet))
+    # The monitor (as monitor run -f) is quiet: nothing is retrained, and a dry run logs
+    # no monitoring run.
+    out = cli("retrain", "--if-alert", "--dry-run", "-f", monitor_file, "--tracking-uri", store)
     assert out.returncode == 0, out.stderr
     assert "did not alert; nothing retrained" in out.stdout
+    assert monitoring_runs(served) == 0
     # Without --if-alert: every labelled row is one the champion trained on, nothing is new.
-    out = cli("retrain", "--endpoint", ENDPOINT, "--tracking-uri", served["store"])
+    out = cli("retrain", "--endpoint", ENDPOINT, "--tracking-uri", store)
     assert out.returncode == 0, out.stderr
     assert "no labelled production row the champion loop-model:1 has not seen" in out.stdout
 
     # Drifted traffic and its labels.
-    label(served, send(served, drifted(250, seed=2), "drift"), "drift.csv", cli)
-    wait_recorded(served, 450)
-    monitor = cli("monitor", "run", "--endpoint", ENDPOINT, "--tracking-uri", served["store"],
+    drift = drifted(250, seed=2)
+    label(served, send(served, drift, "drift"), "drift.csv", cli)
+    wait_recorded(served, len(quiet) + len(drift))
+    monitor = cli("monitor", "run", "-f", monitor_file, "--tracking-uri", store,
                   "--output", served["folder"] / "monitor")  # fmt: skip
     assert monitor.returncode == 1, monitor.stdout + monitor.stderr
     report = json.loads((served["folder"] / "monitor" / "monitor.json").read_text())
@@ -175,27 +210,37 @@ def test_the_loop_retrains_only_on_drift_and_rolls_out_without_a_failed_request(
         r["feature"] for r in report["signals"] if r["alert"] and r["signal"] == "data_drift"
     }
     assert {"Age", "Pclass", "Sex"} <= alerted
+    assert monitoring_runs(served) == 1
 
+    # What the retrain will find: each passenger once, none the champion already had.
+    counts = expected_counts(pd.concat([quiet, drift], ignore_index=True), titanic[COLUMNS])
+    n_recent = min(counts["new"], max(math.ceil(RECENT_SHARE * counts["new"]), MIN_RECENT_ROWS))
+    n_trained = counts["new"] - n_recent
+    n_gate = len(holdout) + n_recent
     # A gate smaller than asked for is refused before anything is trained.
     out = cli("retrain", "--endpoint", ENDPOINT, "--min-gate-rows", "1000",
-              "--tracking-uri", served["store"])  # fmt: skip
+              "--tracking-uri", store)  # fmt: skip
     assert out.returncode == 2
-    assert "the gate would have 312 row(s) (262 of the champion's holdout, 50 recent" in out.stderr
+    assert (
+        f"the gate would have {n_gate} row(s) ({len(holdout)} of the champion's holdout, "
+        f"{n_recent} recent"
+    ) in out.stderr
     assert "it needs at least 1000" in out.stderr
     # A dry run asking for more than the challenger can give: exit 1, nothing written.
     out = cli("retrain", "--endpoint", ENDPOINT, "--dry-run", "--min-improvement", "0.9",
-              "--tracking-uri", served["store"])  # fmt: skip
+              "--tracking-uri", store)  # fmt: skip
     assert out.returncode == 1, out.stderr
-    assert "decision: keep: " in out.stdout and "less than --min-improvement 0.9" in out.stdout
+    assert "decision: keep: " in out.stdout and "below --min-improvement 0.9" in out.stdout
+    assert "rule: promote when, on all gate rows, the one-sided paired test" in out.stdout
     assert "dry run: the gate would keep the champion; nothing was written" in out.stdout
-    assert cli("model", "show", f"{MODEL}:2", "--tracking-uri", served["store"]).returncode == 2
+    assert cli("model", "show", f"{MODEL}:2", "--tracking-uri", store).returncode == 2
     assert [a.version for a in list_versions("loop-titanic")] == [1]
 
     client = Client(served)
     client.start()
     try:
-        out = cli("retrain", "--endpoint", ENDPOINT, "--if-alert", "--canary-seconds", "1.5",
-                  "--tracking-uri", served["store"], "--json")  # fmt: skip
+        out = cli("retrain", "--if-alert", "-f", monitor_file, "--canary-seconds", "1.5",
+                  "--no-report", "--tracking-uri", store, "--json")  # fmt: skip
     finally:
         client.stop.set()
         client.join(30)
@@ -207,21 +252,31 @@ def test_the_loop_retrains_only_on_drift_and_rolls_out_without_a_failed_request(
     assert decision["promote"] and decision["test"].startswith("mcnemar")
     assert decision["p_value"] < 0.05 and decision["lower"] > 0
     assert decision["challenger"] > decision["champion"]
-    # The gate: the champion's 262 holdout rows and the newest 50 drifted rows.
-    assert decision["n_rows"] == 262 + 50
-    assert result["lineage"]["production_rows_known"] == 200
-    assert result["lineage"]["production_rows_trained"] == 200
+    assert any(t.startswith("data_drift.Age.") for t in result["triggers"])
+    assert result["monitor_run_id"] and monitoring_runs(served) == 2
+    # The gate: the champion's holdout rows and the newest drifted rows, each judged too.
+    assert decision["n_rows"] == n_gate
+    sources = {s["source"]: s for s in decision["sources"]}
+    assert sources["holdout"]["n_rows"] == len(holdout)
+    assert sources["recent"]["n_rows"] == n_recent
+    assert sources["holdout"]["not_worse"] and sources["recent"]["not_worse"]
+    lineage = result["lineage"]
+    assert lineage["production_rows_known"] == counts["known"] >= len(quiet)
+    assert lineage["production_rows_repeated"] == counts["repeated"]
+    assert lineage["production_rows_trained"] == n_trained
     assert "canary: green takes 10 %" in out.stderr
     # The decision is an MLflow run of the endpoint's retrain experiment.
     import mlflow
 
-    run = mlflow.tracking.MlflowClient(served["store"]).get_run(result["run_id"])
+    run = mlflow.tracking.MlflowClient(store).get_run(result["run_id"])
     assert run.data.tags["titanicml.retrain.decision"] == "promote"
     assert run.data.metrics["p_value"] == pytest.approx(decision["p_value"])
     assert run.data.metrics["c"] - run.data.metrics["b"] == round(
         decision["difference"] * decision["n_rows"]
     )
     assert run.data.params["challenger"] == f"{MODEL}:2"
+    assert run.data.metrics["recent_n_rows"] == n_recent
+    assert run.data.tags["titanicml.retrain.rollout"] == "done"
     # No request failed during the rollout, and both deployments answered some.
     assert len(client.statuses) > 20 and set(client.statuses) == {200}
     assert client.deployments == {"blue", "green"}
@@ -236,9 +291,13 @@ def test_the_loop_retrains_only_on_drift_and_rolls_out_without_a_failed_request(
     deployments = json.loads(cli("online-deployment", "list", "-e", ENDPOINT).stdout)
     assert [d["name"] for d in deployments] == ["green"]
     model = json.loads(cli("model", "show", f"{MODEL}@champion", "--json",
-                           "--tracking-uri", served["store"]).stdout)  # fmt: skip
+                           "--tracking-uri", store).stdout)  # fmt: skip
     assert model["version"] == 2 and "challenger" not in model["aliases"]
     asset = get_asset("loop-titanic@2")
-    assert asset.n_rows == len(titanic) + 200
+    assert asset.n_rows == len(titanic) + n_trained
     assert "retrain of loop-titanic@1" in asset.description
-    assert "200 labelled production row(s) of endpoint loop-endpoint" in asset.description
+    assert f"{n_trained} labelled production row(s) of endpoint {ENDPOINT}" in asset.description
+    # The monitor file names the endpoint, not blue (deleted): the next run still works.
+    monitor = cli("monitor", "run", "-f", monitor_file, "--tracking-uri", store, "--no-mlflow")
+    assert monitor.returncode in (0, 1), monitor.stderr
+    assert f"{ENDPOINT}:" in monitor.stdout and "answered no request" not in monitor.stderr

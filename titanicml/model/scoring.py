@@ -35,6 +35,8 @@ class ScoredRows:
         Class probabilities, classifiers only.
     unscored : int
         Rows left out: no target, or a class the model does not know.
+    positions : ndarray, optional
+        Positions (``0..len(rows)-1``) of the rows scored, in the order of ``y``.
     """
 
     task: str
@@ -42,6 +44,13 @@ class ScoredRows:
     prediction: np.ndarray
     proba: np.ndarray | None
     unscored: int = 0
+    positions: np.ndarray | None = None
+
+    def subset(self, mask: np.ndarray) -> ScoredRows:
+        """Return the scored rows where ``mask`` (one flag per scored row) is true."""
+        proba = None if self.proba is None else self.proba[mask]
+        positions = None if self.positions is None else self.positions[mask]
+        return ScoredRows(self.task, self.y[mask], self.prediction[mask], proba, 0, positions)
 
 
 def scored_rows(model: Any, rows: pd.DataFrame, target: str) -> ScoredRows:
@@ -63,12 +72,15 @@ def scored_rows(model: Any, rows: pd.DataFrame, target: str) -> ScoredRows:
         kept = truth.notna().to_numpy()
         y = pd.to_numeric(truth[kept], errors="coerce").to_numpy(dtype=float)
         prediction = np.asarray(model.predict(inputs[kept]), dtype=float)
-        return ScoredRows("regression", y, prediction, None, int((~kept).sum()))
+        unscored = int((~kept).sum())
+        return ScoredRows("regression", y, prediction, None, unscored, np.flatnonzero(kept))
     codes = pd.Index(list(model.labels)).get_indexer(truth.tolist())
     kept = codes >= 0
     proba = np.asarray(model.predict_proba(inputs[kept]), dtype=float)
     task = "binary" if proba.shape[1] == 2 else "multiclass"
-    return ScoredRows(task, codes[kept], proba.argmax(axis=1), proba, int((~kept).sum()))
+    prediction = proba.argmax(axis=1)
+    unscored = int((~kept).sum())
+    return ScoredRows(task, codes[kept], prediction, proba, unscored, np.flatnonzero(kept))
 
 
 def score_rows(model: Any, rows: pd.DataFrame, target: str) -> dict[str, float]:

@@ -6,9 +6,11 @@ The champion's table is found from its own metadata (``data_asset``, else
 ``data_source``) and checked against the sha256 recorded when it trained. Production
 rows are the endpoint's answered rows (status 200, no mirror copies) with a label
 joined, one per request id and row; those whose values (inputs and label) are already
-rows of the champion's table are not new. Of the new rows the most recent share (by
-answer time) is kept out of the challenger's training for the gate; the rest join the
-champion's table as the asset's next version, its lineage in the description.
+rows of the champion's table are not new, and of new rows with the same values (the
+same passenger sent in two requests) only the latest is kept. Of the new rows the most
+recent share (by answer time) is kept out of the challenger's training for the gate;
+the rest join the champion's table as the asset's next version, its lineage in the
+description. So no gate row has the values of a row the challenger trains on.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ __all__ = [
     "champion_table",
     "labelled_rows",
     "retrain_data",
+    "split_new_rows",
 ]
 
 #: Share of the new labelled production rows (the most recent) kept out for the gate.
@@ -77,8 +80,9 @@ class RetrainData:
             f"{facts['production_rows_trained']} labelled production row(s) of endpoint "
             f"{facts['endpoint']} answered {facts['window_start']} to {facts['window_end']}; "
             f"{facts['production_rows_labelled']} labelled, {facts['production_rows_known']} "
-            f"already in the parent, {facts['production_rows_recent']} most recent kept out "
-            f"for the gate; {facts['rows']} rows"
+            f"already in the parent, {facts['production_rows_repeated']} repeating another "
+            f"production row, {facts['production_rows_recent']} most recent kept out for the "
+            f"gate; {facts['rows']} rows"
         )
 
 
@@ -155,6 +159,41 @@ def _like(rows: pd.DataFrame, parent: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def split_new_rows(
+    production: pd.DataFrame,
+    parent: pd.DataFrame,
+    recent_share: float = RECENT_SHARE,
+    min_recent: int = MIN_RECENT_ROWS,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """Split labelled production rows (oldest first) into rows to train on and gate rows.
+
+    Rows are compared by their values in the columns they share with ``parent`` (inputs
+    and label; numbers as numbers): a row equal to a row of ``parent`` is not new, and of
+    new rows equal to each other the latest is kept. The most recent ``recent_share`` of
+    the new rows (at least ``min_recent``, all of them when there are fewer) are the gate's.
+
+    Returns
+    -------
+    trained, recent : DataFrame
+        New rows to train on (the shared columns), and the gate's (every column).
+    counts : dict
+        ``known`` (already in ``parent``), ``repeated`` (equal to a later new row),
+        ``new``.
+    """
+    from titanicml.data.holdout import row_keys
+
+    compared = [c for c in production.columns if c in parent.columns]
+    keys = row_keys(production, compared)
+    known = keys.isin(set(row_keys(parent, compared))).to_numpy()
+    repeated = keys.duplicated(keep="last").to_numpy() & ~known
+    new = production.loc[~known & ~repeated].reset_index(drop=True)
+    n_recent = min(len(new), max(math.ceil(recent_share * len(new)), min_recent))
+    recent = new.iloc[len(new) - n_recent :].reset_index(drop=True)
+    trained = new.iloc[: len(new) - n_recent][compared].reset_index(drop=True)
+    counts = {"known": int(known.sum()), "repeated": int(repeated.sum()), "new": len(new)}
+    return trained, recent, counts
+
+
 def retrain_data(
     endpoint: str,
     parent: pd.DataFrame,
@@ -172,17 +211,10 @@ def retrain_data(
     """
     import pandas as pd
 
-    from titanicml.data.holdout import row_keys
-
     production = labelled_rows(endpoint, list(parent.columns), target, workspace)
     production = _like(production, parent)
-    compared = [c for c in production.columns if c in parent.columns]
-    known = row_keys(production, compared).isin(set(row_keys(parent, compared)))
-    new = production.loc[~known.to_numpy()].reset_index(drop=True)
-    n_recent = min(len(new), max(math.ceil(recent_share * len(new)), min_recent))
-    recent = new.iloc[len(new) - n_recent :].reset_index(drop=True)
-    trained = new.iloc[: len(new) - n_recent]
-    training = pd.concat([parent, trained[compared]], ignore_index=True)
+    trained, recent, counts = split_new_rows(production, parent, recent_share, min_recent)
+    training = pd.concat([parent, trained], ignore_index=True)
     times = production["time"] if len(production) else pd.Series([], dtype="datetime64[us, UTC]")
     lineage = {
         "parent": parent_reference,
@@ -192,8 +224,9 @@ def retrain_data(
         "window_start": str(times.min()) if len(times) else None,
         "window_end": str(times.max()) if len(times) else None,
         "production_rows_labelled": len(production),
-        "production_rows_known": int(known.sum()),
-        "production_rows_new": len(new),
+        "production_rows_known": counts["known"],
+        "production_rows_repeated": counts["repeated"],
+        "production_rows_new": counts["new"],
         "production_rows_trained": len(trained),
         "production_rows_recent": len(recent),
         "rows": len(training),

@@ -7,6 +7,11 @@ holdout, registers it with the alias ``challenger``, gates it (:mod:`.gate`) on 
 neither trained on, logs the decision to an MLflow run (experiment
 ``retrain-<endpoint>``), and on promotion rolls it out (:mod:`.rollout`) and moves the
 ``champion`` alias.
+
+With ``if_alert`` it runs the monitor first and retrains only when a drift or
+performance signal alerts (:data:`RETRAIN_SIGNALS`); a data quality alert alone (an
+out-of-bounds rate, a null rate) is reported but retrains nothing: new values outside
+the training range are not evidence that a model trained on them would do better.
 """
 
 from __future__ import annotations
@@ -24,12 +29,32 @@ if TYPE_CHECKING:
 
     from titanicml.retrain.gate import GateDecision
 
-__all__ = ["EXIT_PROMOTED", "EXIT_REJECTED", "RetrainResult", "retrain"]
+__all__ = [
+    "EXIT_PROMOTED",
+    "EXIT_REJECTED",
+    "EXIT_ROLLOUT_FAILED",
+    "RETRAIN_SIGNALS",
+    "RetrainResult",
+    "retrain",
+    "retrain_triggers",
+]
 
 #: Exit status: promoted, or nothing to do (no alert, no new labelled rows).
 EXIT_PROMOTED = 0
 #: Exit status: the gate kept the champion (``--dry-run``: would keep it).
 EXIT_REJECTED = 1
+#: Exit status: the gate promoted the challenger but its rollout failed (the canary, or
+#: its deployment did not start): the traffic is back on the champion. (2 is a user's
+#: error, as for every titanicml command.)
+EXIT_ROLLOUT_FAILED = 3
+#: The monitoring signals whose alert triggers ``if_alert``; data quality does not.
+RETRAIN_SIGNALS = (
+    "data_drift",
+    "prediction_drift",
+    "multivariate_drift",
+    "model_performance",
+    "estimated_performance",
+)
 
 
 @dataclass
@@ -40,8 +65,10 @@ class RetrainResult:
     ----------
     status : str
         ``promoted``, ``rejected``, ``no_alert`` (``if_alert`` and the monitor was
-        quiet), ``no_new_rows`` (no labelled production row the champion has not seen),
-        ``dry_run`` (the decision is in ``decision``; nothing was written).
+        quiet, or only data quality alerted), ``no_new_rows`` (no labelled production
+        row the champion has not seen), ``dry_run`` (the decision is in ``decision``;
+        nothing was written), ``rollout_failed`` (promoted by the gate, but the canary
+        failed: the traffic is back on the champion, ``error`` says why).
     champion, challenger : str
         ``name:version`` (the challenger's is ``None`` when none was registered).
     decision : GateDecision, optional
@@ -55,7 +82,13 @@ class RetrainResult:
     run_id : str, optional
         The MLflow run of the gate.
     monitor_run_id : str, optional
-        The monitoring run that raised the alert (``if_alert``).
+        The monitoring run that raised the alert (``if_alert``; none with ``dry_run``).
+    triggers : list of str
+        ``signal.feature.metric`` of the alerts that triggered the retrain (``if_alert``).
+    ignored_alerts : list of str
+        Alerts of signals that do not trigger a retrain (data quality).
+    error : str, optional
+        Why the rollout failed.
     """
 
     endpoint: str
@@ -68,16 +101,26 @@ class RetrainResult:
     deployment: str | None = None
     run_id: str | None = None
     monitor_run_id: str | None = None
+    triggers: list[str] = field(default_factory=list)
+    ignored_alerts: list[str] = field(default_factory=list)
+    error: str | None = None
 
     @property
     def exit_code(self) -> int:
-        """0 promoted or nothing to do; 1 the gate kept the champion (or would, dry run)."""
+        """0 promoted or nothing to do; 1 kept (dry run: would keep); 3 rollout failed."""
+        if self.status == "rollout_failed":
+            return EXIT_ROLLOUT_FAILED
         if self.decision is not None and not self.decision.promote:
             return EXIT_REJECTED
         return EXIT_PROMOTED
 
     def summary(self) -> str:
         """One line: what happened."""
+        if self.status == "no_alert" and self.ignored_alerts:
+            return (
+                f"{self.endpoint}: only data quality alerted ({len(self.ignored_alerts)} "
+                "figure(s), see monitor run); no drift or performance alert, nothing retrained"
+            )
         if self.status == "no_alert":
             return f"{self.endpoint}: the monitor did not alert; nothing retrained"
         if self.status == "no_new_rows":
@@ -93,6 +136,11 @@ class RetrainResult:
             )
         if self.status == "dry_run":
             return f"dry run: the gate would {verdict}; nothing was written"
+        if self.status == "rollout_failed":
+            return (
+                f"the gate promoted {self.challenger} but its rollout failed: {self.error}; "
+                f"the champion {self.champion} keeps the traffic and the alias"
+            )
         return f"kept the champion {self.champion}; {self.challenger} stays 'challenger'"
 
 
@@ -103,18 +151,42 @@ def _champion_spec(metadata: dict[str, Any]) -> Any:
     return spec_from_options({o.name: stored[o.name] for o in OPTIONS if o.name in stored})
 
 
-def _gate_rows(holdout: pd.DataFrame | None, recent: pd.DataFrame, columns: list[str]) -> Any:
+def _gate_rows(
+    holdout: pd.DataFrame | None, recent: pd.DataFrame, columns: list[str]
+) -> tuple[pd.DataFrame, list[str]]:
+    """Return the gate rows (holdout first, then recent) and the source of each."""
     import pandas as pd
 
     parts = [recent[[c for c in columns if c in recent.columns]]]
+    sources = ["recent"] * len(recent)
     if holdout is not None:
         parts.insert(0, holdout)
-    return pd.concat(parts, ignore_index=True)
+        sources = ["holdout"] * len(holdout) + sources
+    return pd.concat(parts, ignore_index=True), sources
 
 
-def _monitor(endpoint: str, workspace: Any, tracking_uri: Any, options: dict) -> Any:
+def retrain_triggers(table: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Split a monitoring run's alerts into retrain triggers and the others.
+
+    ``table`` is :attr:`titanicml.monitor.signals.SignalResult.table`. Returns the
+    ``signal.feature.metric`` names of the alerting rows of :data:`RETRAIN_SIGNALS`,
+    and of the other alerting rows (data quality).
+    """
+    from titanicml.monitor.runs import metric_name
+
+    alerting = table[table["alert"].astype(bool)]
+    names = [metric_name(r.signal, r.feature, r.metric) for r in alerting.itertuples()]
+    triggers = alerting["signal"].isin(RETRAIN_SIGNALS).to_numpy()
+    return (
+        [n for n, t in zip(names, triggers, strict=True) if t],
+        [n for n, t in zip(names, triggers, strict=True) if not t],
+    )
+
+
+def _monitor(endpoint: str, workspace: Any, tracking_uri: Any, options: dict, log_run: bool) -> Any:
     from titanicml.monitor.run import run_monitor
 
+    options = {"log_run": log_run, **options}
     return run_monitor(endpoint, workspace=workspace, tracking_uri=tracking_uri, **options)
 
 
@@ -134,6 +206,7 @@ def retrain(
     recent_share: float | None = None,
     min_recent: int | None = None,
     seed: int = 0,
+    report: bool = True,
     workspace: str | Path | None = None,
     tracking_uri: str | None = None,
     monitor_options: dict[str, Any] | None = None,
@@ -172,16 +245,21 @@ def retrain(
         (:data:`~titanicml.retrain.data.RECENT_SHARE`, ``MIN_RECENT_ROWS``).
     seed : int
         Seed of the gate's bootstrap.
+    report : bool
+        Log the challenger's HTML report with its training run (as every training does;
+        it takes most of a small training's time).
     monitor_options : dict, optional
-        Passed to ``run_monitor`` (``window``, ``reference``...).
+        Passed to ``run_monitor`` (``window``, ``reference``, ``spec``...); with
+        ``dry_run`` it logs no monitoring run.
     on_step : callable, optional
         Called with a line of progress.
 
     Raises
     ------
     TitanicMLError
-        For a missing endpoint, champion data or labels, a gate too small, a failed
-        canary (each message says what to do).
+        For a missing endpoint, champion data or labels, a gate too small (each message
+        says what to do). A failed rollout is not raised: the result's status is
+        ``rollout_failed``.
     """
     from titanicml.data.resolve import resolve_data
     from titanicml.model.layout import read_holdout, read_metadata
@@ -193,11 +271,19 @@ def retrain(
     step = on_step or (lambda _line: None)
     result = RetrainResult(endpoint, "no_alert")
     if if_alert:
-        monitored = _monitor(endpoint, workspace, tracking_uri, monitor_options or {})
+        monitored = _monitor(endpoint, workspace, tracking_uri, monitor_options or {}, not dry_run)
         result.monitor_run_id = getattr(monitored, "run_id", None)
-        if not monitored.alert:
+        result.triggers, result.ignored_alerts = retrain_triggers(monitored.signals.table)
+        if result.ignored_alerts:
+            step(
+                f"data quality alerted ({', '.join(result.ignored_alerts[:5])}"
+                f"{', ...' if len(result.ignored_alerts) > 5 else ''}); it does not retrain"
+            )
+        if not result.triggers:
             return result
-        step(f"the monitor alerted (run {result.monitor_run_id}); retraining")
+        shown = ", ".join(result.triggers[:5]) + (", ..." if len(result.triggers) > 5 else "")
+        run = f" (run {result.monitor_run_id})" if result.monitor_run_id else ""
+        step(f"the monitor alerted{run}: {shown}; retraining")
     deployed = champion_deployment(endpoint, workspace)
     if not str(deployed.model_version).isdigit():
         raise ConfigError(
@@ -231,7 +317,7 @@ def retrain(
     if built.new_rows == 0:
         result.status = "no_new_rows"
         return result
-    gate_rows = _gate_rows(holdout, built.recent, list(parent.columns))
+    gate_rows, sources = _gate_rows(holdout, built.recent, list(parent.columns))
     if len(gate_rows) < min_gate_rows:
         raise DataError(
             f"the gate would have {len(gate_rows)} row(s) ({len(gate_rows) - len(built.recent)} "
@@ -249,7 +335,9 @@ def retrain(
         result.asset = _register_asset(built, parent_name, name, workspace)
         training = result.asset
         step(f"training data asset {result.asset}")
-    trained = _train_challenger(spec, training, holdout, backend, tracking_uri, dry_run, workspace)
+    trained = _train_challenger(
+        spec, training, holdout, backend, tracking_uri, dry_run, workspace, report
+    )
     if not dry_run:
         result.challenger = _register_challenger(name, trained, result, tracking_uri)
         step(f"registered challenger {result.challenger}")
@@ -262,6 +350,7 @@ def retrain(
         min_improvement,
         min_gate_rows,
         seed,
+        sources=sources,
     )
     result.decision = decision
     if dry_run:
@@ -271,21 +360,28 @@ def retrain(
     if not decision.promote:
         result.status = "rejected"
         return result
+    from titanicml.exceptions import EndpointError
     from titanicml.registry import delete_alias, set_alias
     from titanicml.retrain.rollout import roll_out
 
     new_version = int(str(result.challenger).rpartition(":")[2])
-    result.deployment = roll_out(
-        endpoint,
-        name,
-        new_version,
-        canary,
-        CANARY_SECONDS if canary_seconds is None else canary_seconds,
-        keep_old,
-        workspace,
-        tracking_uri,
-        step,
-    )
+    try:
+        result.deployment = roll_out(
+            endpoint,
+            name,
+            new_version,
+            canary,
+            CANARY_SECONDS if canary_seconds is None else canary_seconds,
+            keep_old,
+            workspace,
+            tracking_uri,
+            step,
+        )
+    except EndpointError as exc:
+        result.status, result.error = "rollout_failed", str(exc)
+        _tag_rollout(result.run_id, tracking_uri, "failed", str(exc))
+        return result
+    _tag_rollout(result.run_id, tracking_uri, "done", str(result.deployment))
     set_alias(name, "champion", new_version, tracking_uri)
     delete_alias(name, "challenger", tracking_uri)
     result.status = "promoted"
@@ -320,11 +416,14 @@ def _train_challenger(
     tracking_uri: Any,
     dry_run: bool,
     workspace: Any,
+    report: bool,
 ) -> Any:
     from titanicml.data.resolve import resolve_data
     from titanicml.trainer import Trainer
 
-    trainer = Trainer.from_spec(spec, backend=backend, tracking_uri=tracking_uri, track=not dry_run)
+    trainer = Trainer.from_spec(
+        spec, backend=backend, tracking_uri=tracking_uri, track=not dry_run, report=report
+    )
     if isinstance(training, str) and workspace is not None:  # the Trainer reads the default
         training = resolve_data(training, workspace)[0]
     return trainer.fit(training, holdout_rows=holdout)
@@ -362,7 +461,13 @@ def _log_gate(result: RetrainResult, tracking_uri: Any) -> str:
     experiment = ensure_experiment(client, f"retrain-{result.endpoint}", store)
     run = client.create_run(experiment, tags={"mlflow.source.name": "titanicml", **owner_tags()})
     now = int(time.time() * 1000)
+    per_source = {
+        f"{s['source']}_{key}": s[key]
+        for s in decision.sources
+        for key in ("n_rows", "champion", "challenger", "difference", "lower", "upper", "p_worse")
+    }
     figures = {
+        **per_source,
         "champion_score": decision.champion,
         "challenger_score": decision.challenger,
         "difference": decision.difference,
@@ -389,7 +494,19 @@ def _log_gate(result: RetrainResult, tracking_uri: Any) -> str:
         tags=[
             RunTag("titanicml.retrain.decision", "promote" if decision.promote else "reject"),
             RunTag("titanicml.retrain.reason", decision.reason),
+            RunTag("titanicml.retrain.rule", decision.rule),
         ],
     )
     client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
+
+
+def _tag_rollout(run_id: str | None, tracking_uri: Any, outcome: str, detail: str) -> None:
+    """Tag the gate's run with the rollout's outcome (``done`` or ``failed``)."""
+    from titanicml.store import get_client, resolve_tracking_uri
+
+    if run_id is None:
+        return
+    client = get_client(resolve_tracking_uri(tracking_uri))
+    client.set_tag(run_id, "titanicml.retrain.rollout", outcome)
+    client.set_tag(run_id, "titanicml.retrain.rollout_detail", detail[:5000])
