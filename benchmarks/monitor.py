@@ -158,12 +158,16 @@ def child_titanicml(
 PHASES = [
     ("monitor/run.py", "run_monitor", "all of `run_monitor`"),
     ("monitor/window.py", "read_window", "reading the window from the store (`read_window`)"),
-    ("monitor/run.py", "_load", "loading the model (its imports: scikit-learn, LightGBM)"),
+    ("monitor/run.py", "_load", "loading the model (verifying it, its imports, unpickling)"),
+    ("sklearn/__init__.py", "<module>", "... of which importing scikit-learn"),
     ("monitor/run.py", "_reference", "the reference (training profile, out-of-fold predictions)"),
     ("monitor/run.py", "_importance", "feature importance (contributions of 1,000 rows)"),
     ("monitor/run.py", "_compute", "the signals (`compute_signals`)"),
     ("monitor/outputs.py", "_page", "the HTML page (matplotlib histograms)"),
+    ("matplotlib/figure.py", "<module>", "... of which importing matplotlib"),
     ("monitor/outputs.py", "_log", "the MLflow run"),
+    ("mlflow/__init__.py", "<module>", "... of which importing MLflow"),
+    ("titanicml/store.py", "get_client", "... of which opening the store (SQLAlchemy, Alembic)"),
 ]
 
 
@@ -182,8 +186,9 @@ def child_phases(workspace: str, output: str, model_dir: str) -> dict:
     for (path, _, function), (_, _, _, seconds, _) in pstats.Stats(profile).stats.items():
         for suffix, name, _ in PHASES:
             if function == name and path.endswith(suffix):
-                cumulative[name] = cumulative.get(name, 0.0) + seconds
-    return {"phases": cumulative, "seconds": cumulative.get("run_monitor", 0.0)}
+                key = f"{suffix}:{name}"
+                cumulative[key] = cumulative.get(key, 0.0) + seconds
+    return {"phases": cumulative, "seconds": cumulative.get("monitor/run.py:run_monitor", 0.0)}
 
 
 def child_signals(workspace: str, output: str, model_dir: str) -> dict:
@@ -354,15 +359,16 @@ def false_alarm_rate(windows: int = 200, rows: int = 500) -> tuple[int, int]:
 
     frame = datasets.load_titanic()
     profile = profile_frame(frame[false_alarms.FEATURES])
-    alerts, _, _, _ = false_alarms.run(frame, profile, windows, rows, 0)
-    return alerts, windows
+    return false_alarms.run(frame, profile, windows, rows, 0)["alerts"], windows
 
 
 # --- report ----------------------------------------------------------------------------
 
 
 def _mb(n: float | None) -> str:
-    return "n/a" if n is None else f"{n / 1024**2:,.1f} MB"
+    if n is None:
+        return "n/a"
+    return f"{n / 1024:,.0f} KB" if n < 1024**2 / 10 else f"{n / 1024**2:,.1f} MB"
 
 
 def _verdict(found: dict | None) -> str:
@@ -413,12 +419,33 @@ def report(
         "report on disk; CPU seconds: the child's user + system time, start-up included "
         "(`os.wait4`; less disturbed than the wall time by the other work on the machine); "
         "peak memory: the child's peak RSS (`os.wait4`, interpreter and "
-        "imports included). titanicml judges data drift (200-replicate bootstrap intervals), "
-        "prediction drift, data quality and estimated performance; Evidently data drift. "
+        "imports included). "
         f"Measured {date.today()} on {platform.machine()}, {os.cpu_count()} cores shared "
         "with other work (the ratios within one round count), Python "
         f"{platform.python_version()}, titanicml {version('titanicml')}, Evidently "
         f"{evidently_version} (its own venv, pandas 2.3).",
+        "",
+        "What each case computes. titanicml `run_monitor` (what `titanicml monitor run` "
+        "runs): reads every row of the window (exact counts of rows, requests, answers, "
+        "refusals by cause and models) and keeps a uniform sample of the answered rows (all "
+        "1,000,000, or the default 200,000); verifies the model's signed manifest (the "
+        "sha256 of every file) and unpickles the model; feature importance (the model's "
+        "exact contributions on 1,000 window rows); data drift of the 7 inputs (normalized "
+        "Wasserstein or Jensen-Shannon distance, each with a 200-replicate bootstrap "
+        "interval); prediction drift of the logged `prediction`, `probability_0` and "
+        "`probability_1` against the model's out-of-fold predictions; data quality (null "
+        "value, data type error and out-of-bounds rates per input, with intervals); the "
+        "estimated accuracy (CBPE, isotonic calibration on the out-of-fold predictions); "
+        "`monitor.json`; `monitor.html` (the signal table and SVG histograms of the drifted "
+        "features); with an MLflow run, one run in the SQLite store (every figure and its "
+        "interval as metrics, parameters, tags, both files as artifacts). With `--reference "
+        "titanic.csv` the reference is the table: the model predicts it for prediction "
+        "drift, and multivariate drift (a domain classifier's cross-validated AUROC) is "
+        "added. `scan_window` + `compute_signals`: the 7 inputs of every row, data drift "
+        "and data quality, `monitor.json`. Evidently: the same Parquet files' 7 input "
+        "columns read with `pyarrow.dataset` into pandas, `Report([DataDriftPreset()])` "
+        "against the Titanic table (per column a drift figure by the method Evidently "
+        "picks, and the share of drifted columns), `save_html`.",
         "",
         "| round | case | rows judged | seconds | Evidently / this | CPU seconds | "
         "Evidently / this (CPU) | peak memory | report |",
@@ -509,7 +536,7 @@ def report(
 def phase_lines(phases: dict) -> list[str]:
     """Where run_monitor's time goes, from one profiled run (cProfile slows every step)."""
     found = phases["phases"]
-    total = found.get("run_monitor") or 1.0
+    total = found.get("monitor/run.py:run_monitor") or 1.0
     lines = [
         "Where `run_monitor`'s time goes (one more run as by default: 200,000-row sample, "
         "MLflow run; under cProfile, which slows every step; a step's imports count in it):",
@@ -517,9 +544,10 @@ def phase_lines(phases: dict) -> list[str]:
         "| step | seconds | share |",
         "|---|---:|---:|",
     ]
-    for _, name, what in PHASES:
-        if name in found:
-            lines.append(f"| {what} | {found[name]:.2f} | {found[name] / total:.0%} |")
+    for suffix, name, what in PHASES:
+        seconds = found.get(f"{suffix}:{name}")
+        if seconds is not None:
+            lines.append(f"| {what} | {seconds:.2f} | {seconds / total:.0%} |")
     return lines
 
 

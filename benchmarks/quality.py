@@ -5,8 +5,9 @@ packages, nothing downloaded at run time) is split into outer folds once (3 per
 data set, 5 for Titanic; shuffled, seed 0); every system trains on the training
 part of each fold with the same time budget and is scored on the held-out part:
 accuracy for classification, R² for regression. Each fit runs in its own process
-(``_fit_worker.py``), so a crash or a memory blow-up costs one cell, not the run,
-and its wall time and peak memory are measured by the operating system. The three
+(``_fit_worker.py``, its address space capped by ``--memory-gb``, killed after
+``--timeout``), so a crash, a hang or a memory blow-up costs one cell, not the
+run, and its wall time and peak memory are measured by the operating system. The three
 systems take turns fold by fold, so a change in the machine's load hits them alike.
 
 Results go to docs/benchmarks.md (section "quality"): mean ± standard error over
@@ -86,6 +87,7 @@ class Fit:
     error: str | None = None
     wall_s: float = 0.0  # the whole process, interpreter start to exit
     peak_mb: float = 0.0
+    load: float = 0.0  # the machine's 1-minute load average when the fit started
     facts: dict = field(default_factory=dict)  # fit_s, import_s, predict_s, chose, version
 
 
@@ -100,6 +102,7 @@ def run_fit(python: str, system: str, fold_dir: Path, timeout: float, memory_gb:
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
     log = (fold_dir / f"{system}.log").open("wb")
+    load = os.getloadavg()[0]
     started = time.monotonic()
     process = subprocess.Popen(
         [python, str(WORKER), system, str(fold_dir)],
@@ -109,7 +112,7 @@ def run_fit(python: str, system: str, fold_dir: Path, timeout: float, memory_gb:
         start_new_session=True,
         preexec_fn=limit_memory if memory_gb > 0 else None,
     )
-    fit = Fit(fold_dir.parent.name, system, int(fold_dir.name.removeprefix("fold")))
+    fit = Fit(fold_dir.parent.name, system, int(fold_dir.name.removeprefix("fold")), load=load)
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
@@ -313,9 +316,17 @@ def tables(fits: list[Fit], shapes: dict[str, str]) -> str:
     lines += [verdict(fits, summary, other) for other in ("autogluon", "flaml") if other in systems]
     for row in summary[summary["failed"] != ""].itertuples():
         lines.append(f"- {SYSTEMS[row.system]} failed on {row.dataset}: {row.failed}")
-    chosen = summary[summary["system"] == "titanicml"]
-    lines += ["", "titanicml's best family per data set: "]
-    lines[-1] += "; ".join(f"{r.dataset}: {r.chose}" for r in chosen.itertuples()) + "."
+    lines.append("")
+    for system in ("titanicml", "autogluon"):
+        chosen = summary[(summary["system"] == system) & (summary["chose"] != "")]
+        if len(chosen):
+            named = "; ".join(f"{r.dataset}: {r.chose}" for r in chosen.itertuples())
+            lines.append(f"{SYSTEMS[system]}'s best model per data set: {named}.\n")
+    loads = [f.load for f in fits]
+    lines.append(
+        f"Machine load (1-minute average as each fit started): mean {np.mean(loads):.2f}, "
+        f"max {np.max(loads):.2f}."
+    )
     return "\n".join(lines)
 
 

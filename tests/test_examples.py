@@ -144,7 +144,9 @@ def _check_script(returncode: int, stdout: str, stderr: str, work: Path, env: di
     _assert_stopped(pids)
 
 
-def _execute_notebook(env: dict[str, str], monkeypatch, path: Path = NOTEBOOK):
+def _execute_notebook(
+    env: dict[str, str], monkeypatch, path: Path = NOTEBOOK, cwd: Path = EXAMPLES
+):
     import nbformat
     from nbclient import NotebookClient
 
@@ -155,7 +157,7 @@ def _execute_notebook(env: dict[str, str], monkeypatch, path: Path = NOTEBOOK):
         notebook,
         timeout=300,
         kernel_name="python3",
-        resources={"metadata": {"path": str(EXAMPLES)}},
+        resources={"metadata": {"path": str(cwd)}},
     )
     client.execute()  # raises CellExecutionError, naming the cell, if one fails
     return notebook
@@ -202,19 +204,6 @@ def test_run_sh_refuses_a_folder_that_is_not_empty(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["something"]
 
 
-def test_committed_notebook_has_no_outputs():
-    import nbformat
-
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    nbformat.validate(notebook)
-    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert code_cells
-    for cell in code_cells:
-        assert cell.outputs == [], f"cell {cell.id} has outputs: strip them before committing"
-        assert cell.execution_count is None, f"cell {cell.id} has an execution count"
-        assert "execution" not in cell.metadata, f"cell {cell.id} has execution timings"
-
-
 MONITOR_NOTEBOOK = EXAMPLES / "monitor.ipynb"
 
 
@@ -224,7 +213,12 @@ def test_the_monitor_notebook_walks_the_loop(tmp_path, monkeypatch):
     try:
         notebook = _execute_notebook(env, monkeypatch, MONITOR_NOTEBOOK)
     finally:
-        _delete_endpoint(env)
+        # The notebook makes its own workspace in a new temporary folder (under TMPDIR):
+        # stop its endpoint there too if a cell failed before its clean-up.
+        for workspace in [*tmp_path.glob("titanicml-loop-*/workspace"), None]:
+            _delete_endpoint(
+                env if workspace is None else {**env, "TITANICML_HOME": str(workspace)}
+            )
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
     outputs = [output for cell in code_cells for output in cell.outputs]
     assert not [output for output in outputs if output.output_type == "error"]
@@ -237,16 +231,6 @@ def test_the_monitor_notebook_walks_the_loop(tmp_path, monkeypatch):
     assert json.loads(_titanicml(env, "online-endpoint", "list").stdout) == []
 
 
-def test_the_monitor_notebook_is_committed_without_outputs():
-    import nbformat
-
-    notebook = nbformat.read(MONITOR_NOTEBOOK, as_version=4)
-    nbformat.validate(notebook)
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None, cell.id
-
-
 RAI_NOTEBOOK = EXAMPLES / "responsible-ai.ipynb"
 
 
@@ -255,17 +239,8 @@ def test_the_responsible_ai_notebook_explains_checks_and_reports(tmp_path, monke
 
     It runs in a folder of its own (it writes titanic-report.html where it runs).
     """
-    import nbformat
-    from nbclient import NotebookClient
 
-    env = _environment(tmp_path)
-    for key in ("TITANICML_HOME", "MLFLOW_TRACKING_URI", "PATH", "TMPDIR"):
-        monkeypatch.setenv(key, env[key])
-    notebook = nbformat.read(RAI_NOTEBOOK, as_version=4)
-    NotebookClient(
-        notebook, timeout=300, kernel_name="python3",
-        resources={"metadata": {"path": str(tmp_path)}},
-    ).execute()  # fmt: skip
+    notebook = _execute_notebook(_environment(tmp_path), monkeypatch, RAI_NOTEBOOK, tmp_path)
     code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
     outputs = [output for cell in code_cells for output in cell.outputs]
     assert not [output for output in outputs if output.output_type == "error"]
@@ -289,11 +264,15 @@ def test_the_responsible_ai_notebook_explains_checks_and_reports(tmp_path, monke
     assert page.startswith("<!DOCTYPE html>") and "<script" not in page
 
 
-def test_the_responsible_ai_notebook_is_committed_without_outputs():
+@pytest.mark.parametrize("path", [NOTEBOOK, MONITOR_NOTEBOOK, RAI_NOTEBOOK], ids=lambda p: p.name)
+def test_notebooks_are_committed_without_outputs(path):
     import nbformat
 
-    notebook = nbformat.read(RAI_NOTEBOOK, as_version=4)
+    notebook = nbformat.read(path, as_version=4)
     nbformat.validate(notebook)
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            assert cell.outputs == [] and cell.execution_count is None, cell.id
+    code_cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code_cells
+    for cell in code_cells:
+        assert cell.outputs == [], f"cell {cell.id} has outputs: strip them before committing"
+        assert cell.execution_count is None, f"cell {cell.id} has an execution count"
+        assert "execution" not in cell.metadata, f"cell {cell.id} has execution timings"

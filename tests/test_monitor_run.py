@@ -273,6 +273,32 @@ def test_yaml_signals_and_thresholds(registered, windows, cli, tmp_path):
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
 
 
+def test_yaml_prediction_drift_computes_the_metrics_it_names(registered, windows, tmp_path):
+    from titanicml.monitor.run import run_monitor
+
+    _, store = registered
+    spec = tmp_path / "predictions.yml"
+    spec.write_text(
+        SCHEDULE.replace("      features: [Age, Fare, Sex]\n", "").format(
+            kind="prediction_drift", threshold=0.1
+        ).replace(
+            "{normalized_wasserstein_distance: 0.1}",
+            "{population_stability_index: 0.2, two_sample_kolmogorov_smirnov_test: 0.1}",
+        ).replace("{jensen_shannon_distance: 0.1}", "{pearsons_chi_squared_test: 0.1}")
+    )  # fmt: skip
+    run = run_monitor(None, spec=spec, tracking_uri=store, log_run=False)
+    table = run.signals.table
+    assert set(table["signal"]) == {"prediction_drift"}
+    figures = set(zip(table["feature"], table["metric"], strict=True))
+    assert figures == {
+        ("prediction", "pearsons_chi_squared_test"),
+        *((p, m) for p in ("probability_0", "probability_1")
+          for m in ("population_stability_index", "two_sample_kolmogorov_smirnov_test")),
+    }  # fmt: skip
+    psi = table[table["metric"] == "population_stability_index"]
+    assert (psi["threshold"] == 0.2).all() and psi["value"].notna().all()
+
+
 def test_monitor_create_builds_a_schedule_the_sdk_loads(cli, tmp_path, monkeypatch):
     from azure.ai.ml.entities import MonitorSchedule
     from azure.ai.ml.entities._load_functions import load_schedule

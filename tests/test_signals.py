@@ -87,7 +87,20 @@ def test_json_and_findings(titanic, tmp_path):
     assert all(isinstance(f, Finding) for f in result.findings)
     alerted = {(f.check, f.column) for f in result.findings if f.severity == "warning"}
     assert ("data_drift.normalized_wasserstein_distance", "Age") in alerted
-    # Ages above the training maximum (80) are out of bounds.
+    # A few ages pass the training maximum (80): more than a window of the training
+    # population would, but well within the margin: no out-of-bounds alert.
+    assert ("data_quality.out_of_bounds_rate", "Age") not in alerted
+    age_bounds = next(
+        r for r in data["signals"] if r["feature"] == "Age" and r["metric"] == "out_of_bounds_rate"
+    )
+    assert age_bounds["value"] > 0
+    # Ages in months instead of years (a broken feed) are out of bounds: that alerts.
+    months = window(frame).assign(Age=lambda f: f["Age"] * 12)
+    alerted = {
+        (f.check, f.column)
+        for f in compute_signals(months, profile, features=FEATURES).findings
+        if f.severity == "warning"
+    }
     assert ("data_quality.out_of_bounds_rate", "Age") in alerted
 
 

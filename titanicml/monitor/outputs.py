@@ -41,6 +41,8 @@ JSON_FILE = "monitor.json"
 HTML_FILE = "monitor.html"
 #: Seconds the on_alert command may run.
 ON_ALERT_TIMEOUT = 600.0
+#: Metrics, parameters and tags per ``log_batch`` call (MLflow takes at most 1,000).
+_BATCH_ENTRIES = 1000
 _logger = logging.getLogger("titanicml")
 
 
@@ -66,7 +68,7 @@ def write_outputs(
         if output is not None:
             run.json_path, run.html_path = json_path, html_path
         if log_run:
-            run.run_id = _log(run, [json_path, html_path], tracking_uri)
+            run.run_id = _log(run, _artifacts(Path(scratch), [json_path, html_path]), tracking_uri)
         if on_alert and run.alert:
             _on_alert(run, on_alert, json_path, html_path)
 
@@ -96,8 +98,22 @@ def _write(target: Path, text: str) -> Path:
     return target
 
 
-def _log(run: MonitorRun, files: list[Path], tracking_uri: str | None) -> str:
-    """Log one MLflow run of the monitoring run; return its id."""
+def _artifacts(scratch: Path, files: list[Path]) -> Path:
+    """Return a folder holding only ``files`` (linked, else copied): one artifact upload."""
+    import shutil
+
+    folder = scratch / "artifacts"
+    folder.mkdir(exist_ok=True)
+    for path in files:
+        try:
+            os.link(path, folder / path.name)
+        except OSError:
+            shutil.copyfile(path, folder / path.name)
+    return folder
+
+
+def _log(run: MonitorRun, files: Path, tracking_uri: str | None) -> str:
+    """Log one MLflow run of the monitoring run (the artifacts: ``files``); return its id."""
     from mlflow.entities import Param, RunTag
 
     from titanicml.store import (
@@ -134,15 +150,14 @@ def _log(run: MonitorRun, files: list[Path], tracking_uri: str | None) -> str:
         run_id = created.info.run_id
         status = "FAILED"
         try:
-            for first in range(0, len(metrics), 900):  # MLflow takes 1,000 per batch
-                client.log_batch(run_id, metrics=metrics[first : first + 900])
-            client.log_batch(
-                run_id,
-                params=[Param(k, str(v)) for k, v in params.items()],
-                tags=[RunTag(f"{TAG_PREFIX}monitor_alert", str(run.alert).lower())],
-            )
-            for path in files:
-                client.log_artifact(run_id, str(path))
+            # One batch: MLflow takes 1,000 metrics, parameters and tags in one.
+            entries = [Param(k, str(v)) for k, v in params.items()]
+            tags = [RunTag(f"{TAG_PREFIX}monitor_alert", str(run.alert).lower())]
+            first = _BATCH_ENTRIES - len(entries) - len(tags)
+            client.log_batch(run_id, metrics=metrics[:first], params=entries, tags=tags)
+            for start in range(first, len(metrics), _BATCH_ENTRIES):
+                client.log_batch(run_id, metrics=metrics[start : start + _BATCH_ENTRIES])
+            client.log_artifacts(run_id, str(files))
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"

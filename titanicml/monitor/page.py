@@ -4,8 +4,11 @@ One self-contained page (:mod:`titanicml._utils.htmlpage`: inline CSS and SVG, n
 JavaScript, nothing fetched). Each drifted feature (data or prediction drift that
 alerts; at most :data:`MAX_FIGURES`, most important first) gets a histogram of the
 reference against the production window, as shares of their rows: numeric features
-on common bins, categorical ones as bars per category. A training profile reference
-is drawn from the distribution rebuilt from the profile. Without matplotlib (the
+on common bins, categorical ones as bars per category (a binary classifier's two
+probabilities mirror each other: only the second is drawn). A training profile
+reference is drawn from the distribution rebuilt from the profile. The figures are
+``matplotlib.figure.Figure`` objects saved as SVG (no pyplot, fixed margins instead of
+``tight_layout``, which lays every text out once more). Without matplotlib (the
 ``explain`` extra) the page says so and keeps the table.
 """
 
@@ -67,7 +70,11 @@ def monitor_page(run: MonitorRun, reference: Any) -> str:
 def _figures(run: MonitorRun, reference: Any) -> str:
     table = run.signals.table
     drifted = table[table["alert"] & table["signal"].isin(["data_drift", "prediction_drift"])]
-    names = list(dict.fromkeys(drifted["feature"].dropna()))[:MAX_FIGURES]
+    names = list(dict.fromkeys(drifted["feature"].dropna()))
+    logged = [c for c in run.window.frame.columns if str(c).startswith("probability_")]
+    if len(logged) == 2 and set(logged) <= set(names):
+        names.remove(logged[0])  # a binary model's two are mirror images: draw one
+    names = names[:MAX_FIGURES]
     if not names:
         return "<p>No feature drifted.</p>"
     try:
@@ -136,7 +143,9 @@ def _histogram(name: str, production: Any, reference: Any, predictions: Any) -> 
     axes.set_ylabel("share of rows", fontsize=8)
     axes.tick_params(labelsize=7)
     axes.legend(fontsize=7, frameon=False)
-    figure.tight_layout()
+    # Fixed margins: tight_layout would lay out every text once more before the draw.
+    bottom = 0.17 if isinstance(ref.distribution, Numeric) else 0.3
+    figure.subplots_adjust(left=0.15, right=0.97, top=0.9, bottom=bottom)
     return figure
 
 

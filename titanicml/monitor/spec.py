@@ -59,7 +59,6 @@ _DRIFT_METRICS = {
         "pearsons_chi_squared_test",
     ),
 }
-_PREDICTION = {"normalized_wasserstein_distance", "jensen_shannon_distance"}
 _QUALITY_METRICS = ("null_value_rate", "data_type_error_rate", "out_of_bounds_rate")
 #: Azure's performance threshold names -> titanicml's metric names.
 _PERFORMANCE_METRICS = {
@@ -195,13 +194,6 @@ def _signal(file: Path, name: str, body: Any) -> SignalSpec | None:
         per_kind[column_kind] = _numbers(
             where, column_kind, thresholds.get(column_kind), allowed[column_kind]
         )
-    if kind == "prediction_drift":
-        others = sorted((set(per_kind["numerical"]) | set(per_kind["categorical"])) - _PREDICTION)
-        if others:
-            _logger.warning(
-                "%s: prediction drift is measured locally with %s only; %s not computed",
-                where, " and ".join(sorted(_PREDICTION)), ", ".join(others),
-            )  # fmt: skip
     unknown = sorted(set(thresholds) - {"numerical", "categorical", "data_type", "threshold"})
     if unknown:
         raise ConfigError(

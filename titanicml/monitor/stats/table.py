@@ -342,28 +342,37 @@ def quality_rows(
     production: pd.DataFrame, references: FeatureSet, options: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     """Return the data quality rows of every feature, ranked by importance."""
-    from titanicml.monitor.stats.quality import NULL_MARGIN, categorical_quality, numeric_quality
+    from titanicml.monitor.stats.quality import (
+        NULL_MARGIN,
+        OUT_OF_BOUNDS_MARGIN,
+        categorical_quality,
+        numeric_quality,
+    )
 
     rows = []
     importance = options.get("importance") or {}
     thresholds = options.get("thresholds") or {}
     margin = thresholds.get("null_value_rate_margin", NULL_MARGIN)
+    bounds_margin = thresholds.get("out_of_bounds_rate_margin", OUT_OF_BOUNDS_MARGIN)
     confidence = options.get("confidence", 0.95)
     for name, ref in references.features.items():
         if ref.distribution is None:
             continue
         null_rate = 0.0 if math.isnan(ref.null_rate) else ref.null_rate
+        common = (null_rate, margin, confidence, bounds_margin)
         if isinstance(ref.distribution, Numeric):
-            rates = numeric_quality(
-                production[name], ref.distribution, null_rate, margin, confidence
-            )
+            rates = numeric_quality(production[name], ref.distribution, *common)
         else:
-            rates = categorical_quality(
-                production[name], ref.distribution, null_rate, margin, confidence
-            )
+            # A reference table's rare values pooled into "(other)": count each of them.
+            values = references.values.get(name) if OTHER in ref.distribution.counts else None
+            every = None if values is None else categorical_from_values(values, keep_all=True)
+            rates = categorical_quality(production[name], ref.distribution, *common, every)
         for r in rates:
+            # A threshold given for the metric is absolute, as Azure's.
             threshold = thresholds.get(r.metric, r.threshold)
             alert = r.n > 0 and r.lower > threshold
+            judged_by_expected = not math.isnan(r.expected)
+            expected = f" (expected without drift {r.expected:.3g})" if judged_by_expected else ""
             rows.append(
                 make_row(
                     "data_quality",
@@ -376,7 +385,8 @@ def quality_rows(
                     alert,
                     importance=importance.get(name, math.nan),
                     n_production=r.n,
-                    message=f"{name}: {r.metric} {r.count}/{r.n}"
+                    n_reference=ref.distribution.n if judged_by_expected else math.nan,
+                    message=f"{name}: {r.metric} {r.count}/{r.n}{expected}"
                     + (f", above {threshold:.3g}" if alert else ""),
                 )
             )
