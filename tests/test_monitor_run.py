@@ -33,7 +33,9 @@ def registered(tmp_path_factory, titanic):
 
     folder = tmp_path_factory.mktemp("monitor-run")
     store = f"sqlite:///{folder / 'mlflow.db'}"
-    result = Trainer(target="Survived", **FAST).fit(titanic)
+    # Trained from a file: the monitor reads it again for multivariate drift.
+    titanic.to_csv(folder / "titanic.csv", index=False)
+    result = Trainer(target="Survived", **FAST).fit(folder / "titanic.csv")
     assert result.oof is not None, "the model needs out-of-fold predictions (CBPE, drift)"
     register_model("titanic-model", path=result.save(folder / "model"), tracking_uri=store)
     return load_model("titanic-model:1", tracking_uri=store), store
@@ -115,8 +117,16 @@ def test_quiet_exits_0_and_drifted_exits_1_with_json_html_and_mlflow(
     assert len(estimated) == 1 and 0.5 < estimated[0]["value"] < 1  # CBPE on the OOF rows
     assert estimated[0]["lower"] <= estimated[0]["value"] <= estimated[0]["upper"]
 
+    (quiet_joint,) = [r for r in quiet["signals"] if r["signal"] == "multivariate_drift"]
+    assert quiet_joint["status"] == "ok" and quiet_joint["metric"] == "domain_classifier_auroc"
+    assert not quiet_joint["alert"]
+
     out = cli("monitor", "run", "-e", "older", "--tracking-uri", store, "-o", tmp_path / "o")
     assert out.returncode == 1, out.stderr
+    older = json.loads((tmp_path / "o" / "monitor.json").read_text())
+    (joint,) = [r for r in older["signals"] if r["signal"] == "multivariate_drift"]
+    # Against rows of the training table (a profile has no joint distribution).
+    assert joint["status"] == "ok" and joint["value"] > quiet_joint["value"], joint
     assert "ALERT: data_drift.Age.normalized_wasserstein_distance" in out.stdout
     older = json.loads((tmp_path / "o" / "monitor.json").read_text())
     flags = drift(older)
@@ -379,3 +389,20 @@ def test_user_errors_exit_2_with_one_line(registered, windows, cli):
     out = cli("monitor", "run", "-e", "folder-served", "--model", "titanic-model:1",
               "--tracking-uri", store, "--no-mlflow")  # fmt: skip
     assert out.returncode == 0, out.stderr
+
+
+def test_without_its_training_table_a_holdout_model_compares_with_its_holdout(tmp_path, titanic):
+    from titanicml import Trainer, load_model
+    from titanicml.model.layout import read_holdout
+    from titanicml.monitor.run import run_monitor
+
+    # Trained from a DataFrame: the table cannot be read again, its holdout rows can.
+    model_dir = Trainer(target="Survived", holdout=0.2, **FAST).fit(titanic).save(tmp_path / "m")
+    model = load_model(model_dir)
+    rows = sample(titanic, seed=3)
+    record(model, "held", rows.assign(Age=rows["Age"] + 10), time.time() - 60)
+    run = run_monitor("held", model=str(model_dir), log_run=False)
+    table = run.signals.table
+    (joint,) = table[table["signal"] == "multivariate_drift"].to_dict(orient="records")
+    assert joint["status"] == "ok" and joint["n_reference"] == len(read_holdout(model_dir))
+    assert not [n for n in run.notes if n.startswith("multivariate drift")]

@@ -252,7 +252,13 @@ def test_multivariate_drift_needs_a_reference_table(titanic):
         older, profile, features=FEATURES, signals=["multivariate_drift"]
     )
     skipped = from_profile.table.iloc[0]  # joint distributions are not in a profile
-    assert skipped["status"] == "skipped" and "reference table" in skipped["message"]
+    assert skipped["status"] == "skipped" and "reference rows" in skipped["message"]
+    # ... but rows of the reference population beside the profile are.
+    with_rows = compute_signals(
+        older, profile, features=FEATURES, signals=["multivariate_drift"], n_boot=50,
+        reference_rows=frame,
+    ).table.iloc[0]  # fmt: skip
+    assert with_rows["value"] == row["value"] and with_rows["alert"]
     assert not from_profile.alert
 
 

@@ -24,6 +24,7 @@ data quality, and writes the outputs (:mod:`titanicml.monitor.outputs`): the
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,8 @@ DEFAULT_ENDPOINT = "titanic-endpoint"
 HTTP_4XX_THRESHOLD = 0.05
 #: Window rows whose contributions rank the features.
 IMPORTANCE_ROWS = 1000
+#: Training rows at most that the domain classifier (multivariate drift) compares with.
+REFERENCE_ROWS = 5000
 
 
 def run_monitor(
@@ -155,6 +158,9 @@ def run_monitor(
         "labels": labels,
         "importance": importance,
         "reference_predictions": ref_predictions,
+        "reference_rows": _reference_rows(model_dir, workspace, seed, notes)
+        if isinstance(ref, Mapping)
+        else None,
         "calibration": calibration,
         "n_boot": n_boot,
         "seed": seed,
@@ -289,6 +295,29 @@ def _reference(
 
     table, _ = resolve_data(reference, workspace)
     return table, None, reference
+
+
+def _reference_rows(
+    model_dir: Path, workspace: str | Path | None, seed: int, notes: list[str]
+) -> pd.DataFrame | None:
+    """Return rows of the training population for multivariate drift (a profile has none).
+
+    The table the model trained on when it can be read again unchanged, else the rows it
+    set apart (``holdout``); at most :data:`REFERENCE_ROWS` of them.
+    """
+    from titanicml.data.lineage import training_table
+    from titanicml.model.layout import read_holdout, read_metadata
+
+    try:
+        table, _, _ = training_table(read_metadata(model_dir) or {}, workspace)
+    except TitanicMLError as exc:
+        table = read_holdout(model_dir)
+        if table is None:
+            notes.append(
+                f"multivariate drift: {exc}; or pass --reference with the training data asset"
+            )
+            return None
+    return table.sample(n=min(len(table), REFERENCE_ROWS), random_state=seed)
 
 
 def _no_oof(model_dir: Path) -> str:

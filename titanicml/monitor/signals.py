@@ -151,6 +151,7 @@ def compute_signals(
     categorical_metrics: Sequence[str] = ("jensen_shannon_distance",),
     thresholds: Mapping[str, float] | None = None,
     reference_predictions: pd.DataFrame | None = None,
+    reference_rows: pd.DataFrame | None = None,
     calibration: tuple[Any, Any] | None = None,
     min_performance: Mapping[str, float] | None = None,
     n_boot: int = 200,
@@ -190,6 +191,9 @@ def compute_signals(
     reference_predictions : DataFrame, optional
         ``prediction`` / ``probability_<class>`` of the reference rows, for prediction
         drift when the reference is a profile.
+    reference_rows : DataFrame, optional
+        Rows of the reference population for multivariate drift when ``reference`` is a
+        profile (which holds no joint distribution): e.g. a sample of the training table.
     calibration : (proba, labels), optional
         Out-of-fold probabilities (n, k) and labels of training rows, for CBPE.
     min_performance : mapping, optional
@@ -247,10 +251,11 @@ def compute_signals(
         )
     if calibration is not None and predicted is not None and "estimated_performance" in wanted:
         rows += _estimated(calibration, predicted, model, min_performance, options)
-    if "multivariate_drift" in wanted and isinstance(reference, Mapping):
-        rows.append(_skipped("multivariate_drift", None, "needs a reference table, not a profile"))
+    joint = reference_rows if isinstance(reference, Mapping) else reference
+    if "multivariate_drift" in wanted and joint is None:
+        rows.append(_skipped("multivariate_drift", None, "needs reference rows, not a profile"))
     elif "multivariate_drift" in wanted:
-        rows += _multivariate(reference, production, ref_set, options)
+        rows += _multivariate(joint, production, ref_set, options)
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     kind = "training profile" if isinstance(reference, Mapping) else "table"
     settings = {k: v for k, v in options.items() if k != "importance"}
@@ -436,6 +441,7 @@ def _multivariate(
             threshold,
             alert,
             n_production=estimate.n,
+            n_reference=len(reference),
             message=f"a classifier tells production from reference rows with AUROC "
             f"{estimate.value:.3f} [{estimate.lower:.3f}, {estimate.upper:.3f}]"
             + (f", above {threshold}" if alert else ""),

@@ -2,8 +2,8 @@
 
 The rows kept out of training for the gate are chosen here too.
 
-The champion's table is found from its own metadata (``data_asset``, else
-``data_source``) and checked against the sha256 recorded when it trained. Production
+The champion's table is found from its own metadata
+(:func:`titanicml.data.lineage.training_table`). Production
 rows are the endpoint's answered rows (status 200, no mirror copies) with a label
 joined, one per request id and row; those whose values (inputs and label) are already
 rows of the champion's table are not new, and of new rows with the same values (the
@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from titanicml.exceptions import DataError
-
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -31,7 +29,6 @@ __all__ = [
     "MIN_RECENT_ROWS",
     "RECENT_SHARE",
     "RetrainData",
-    "champion_table",
     "labelled_rows",
     "retrain_data",
     "split_new_rows",
@@ -84,42 +81,6 @@ class RetrainData:
             f"production row, {facts['production_rows_recent']} most recent kept out for the "
             f"gate; {facts['rows']} rows"
         )
-
-
-def champion_table(
-    metadata: dict[str, Any], workspace: str | Path | None = None
-) -> tuple[pd.DataFrame, str, str]:
-    """Return the champion's training table, its reference (asset or file) and sha256.
-
-    Raises
-    ------
-    DataError
-        If the table cannot be found, or changed since the champion trained on it.
-    """
-    from titanicml.data.assets import load_asset
-    from titanicml.data.io import frame_fingerprint, read_table
-
-    facts = metadata.get("data") or {}
-    recorded = facts.get("data_sha256")
-    asset, source = facts.get("data_asset"), facts.get("data_source")
-    if asset:
-        frame, loaded = load_asset(asset, workspace)
-        reference, digest = loaded.reference, loaded.sha256
-    elif source and source != "<DataFrame>" and Path(source).exists():
-        frame = read_table(source)
-        reference, digest = source, frame_fingerprint(frame.rename(columns=str))
-    else:
-        raise DataError(
-            f"the champion was trained on {source or 'data it did not record'}, which "
-            "retrain cannot read again; register its training table (titanicml data create "
-            "--name NAME --path FILE) and pass it with --data NAME@VERSION"
-        )
-    if recorded and digest != recorded:
-        raise DataError(
-            f"the champion's training data {reference} changed since it trained (sha256 "
-            f"{digest[:12]}, recorded {recorded[:12]}); pass the table it trained on with --data"
-        )
-    return frame.rename(columns=str), reference, digest
 
 
 def labelled_rows(

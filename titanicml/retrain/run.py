@@ -261,6 +261,7 @@ def retrain(
         says what to do). A failed rollout is not raised: the result's status is
         ``rollout_failed``.
     """
+    from titanicml.data.lineage import training_table
     from titanicml.data.resolve import resolve_data
     from titanicml.model.layout import read_holdout, read_metadata
     from titanicml.registry import load_model, local_model_dir
@@ -302,7 +303,7 @@ def retrain(
         parent, parent_ref = resolve_data(data, workspace)
         parent_name, parent_sha = parent_ref.asset or parent_ref.source, parent_ref.sha256
     else:
-        parent, parent_name, parent_sha = retrain_data_module.champion_table(metadata, workspace)
+        parent, parent_name, parent_sha = training_table(metadata, workspace)
     built = retrain_data_module.retrain_data(
         endpoint,
         parent,
