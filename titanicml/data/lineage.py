@@ -42,11 +42,13 @@ def training_table(
         raise DataError(
             f"the model was trained on {source or 'data it did not record'}, which "
             "titanicml cannot read again; register its training table (titanicml data create "
-            "--name NAME --path FILE) and pass it with --data NAME@VERSION"
+            "--name NAME --path FILE) and pass NAME@VERSION (retrain --data, monitor run "
+            "--reference)"
         )
     if recorded and digest != recorded:
         raise DataError(
             f"the model's training data {reference} changed since the model trained (sha256 "
-            f"{digest[:12]}, recorded {recorded[:12]}); pass the table it trained on with --data"
+            f"{digest[:12]}, recorded {recorded[:12]}); pass the table it trained on "
+            "(retrain --data, monitor run --reference)"
         )
     return frame.rename(columns=str), reference, digest

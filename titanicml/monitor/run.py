@@ -158,8 +158,9 @@ def run_monitor(
         "labels": labels,
         "importance": importance,
         "reference_predictions": ref_predictions,
+        # Only the default signal set holds multivariate drift (Azure's files have none).
         "reference_rows": _reference_rows(model_dir, workspace, seed, notes)
-        if isinstance(ref, Mapping)
+        if isinstance(ref, Mapping) and spec is None
         else None,
         "calibration": calibration,
         "n_boot": n_boot,
@@ -313,9 +314,7 @@ def _reference_rows(
     except TitanicMLError as exc:
         table = read_holdout(model_dir)
         if table is None:
-            notes.append(
-                f"multivariate drift: {exc}; or pass --reference with the training data asset"
-            )
+            notes.append(f"multivariate drift: {exc}")
             return None
     return table.sample(n=min(len(table), REFERENCE_ROWS), random_state=seed)
 
