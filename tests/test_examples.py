@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -227,8 +228,20 @@ def test_the_monitor_notebook_walks_the_loop(tmp_path, monkeypatch):
     assert "alert: True" in printed
     assert "promoted titanic-model:2 on titanic-endpoint (deployment green)" in printed
     assert "deployment: green model: {'name': 'titanic-model', 'version': '2'}" in printed
-    assert "endpoint titanic-endpoint deleted" in printed
-    assert json.loads(_titanicml(env, "online-endpoint", "list").stdout) == []
+
+    # The clean-up lists the endpoint and its deployments (their pids), deletes it, lists
+    # again (empty), then removes the folder and puts the caller's settings back.
+    cleanup_cell = next(cell for cell in code_cells if "online-endpoint delete" in cell.source)
+    cleanup = "".join(output.get("text", "") for output in cleanup_cell.outputs)
+    before, deleted, after = cleanup.partition("endpoint titanic-endpoint deleted")
+    assert deleted, cleanup
+    assert '"name": "titanic-endpoint"' in before and '"name": "green"' in before, cleanup
+    pids = {int(line.split(":")[1].strip(" ,")) for line in before.splitlines() if '"pid":' in line}
+    assert len(pids) >= 2, cleanup  # the router's and the deployment's instance
+    _assert_stopped(pids)
+    listed_after, removed, _ = after.split("\n", 1)[1].partition("removed ")
+    assert json.loads(listed_after) == [], cleanup
+    assert removed and not list(tmp_path.glob("titanicml-loop-*")), cleanup
 
 
 RAI_NOTEBOOK = EXAMPLES / "responsible-ai.ipynb"
@@ -262,6 +275,15 @@ def test_the_responsible_ai_notebook_explains_checks_and_reports(tmp_path, monke
     assert "<iframe" in inline["text/html"] and "Scorecard" in inline["text/html"]
     page = (tmp_path / "titanic-report.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "<script" not in page
+
+    # The command-line cell runs on the model and the CSV file the notebook saved.
+    command = "".join(o.get("text", "") for o in cell_with("!titanicml report").outputs)
+    command = re.sub(r"\x1b\[[0-9;]*m", "", command)  # its colours, in a terminal
+    assert "accuracy >= 0.8: " in command and "dp_difference <= 0.1: " in command, command
+    assert "wrote report.html" in command, command
+    assert (tmp_path / "saved-model" / "MLmodel").is_file()
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "Scorecard" in page
 
 
 @pytest.mark.parametrize("path", [NOTEBOOK, MONITOR_NOTEBOOK, RAI_NOTEBOOK], ids=lambda p: p.name)
