@@ -104,12 +104,13 @@ def test_bootstrap_interval_is_a_stratified_basic_bootstrap():
         differences.append(abs(rate_a - rate_b))
         positive = y_true[draws["a"][b]] == 1
         tprs_a.append(y_pred[draws["a"][b]][positive].mean())
-    # The basic (reverse percentile) interval: the quantiles reflected about the value.
+    # The union of the basic (quantiles reflected about the value) and percentile intervals.
     row = measures.disparities.set_index("measure").loc["demographic_parity_difference"]
     q_low, q_high = np.percentile(differences, [2.5, 97.5])
     value = abs(y_pred[groups == "a"].mean() - y_pred[groups == "b"].mean())
     assert row["value"] == pytest.approx(value)
-    low, high = max(0.0, 2 * value - q_high), min(1.0, 2 * value - q_low)
+    low = max(0.0, min(2 * value - q_high, q_low))
+    high = min(1.0, max(2 * value - q_low, q_high))
     assert (row["low"], row["high"]) == pytest.approx((low, high))
     assert low < row["value"] < high
     tpr_low, tpr_high = np.percentile(tprs_a, [2.5, 97.5])
@@ -124,7 +125,8 @@ def test_bootstrap_interval_is_a_stratified_basic_bootstrap():
 
 def test_ratio_interval_is_centred_on_the_estimate_not_on_the_resamples():
     # A min/max ratio over groups is biased low on resamples; the percentile interval of
-    # the resamples sat below the estimate (0.686 in [0.100, 0.696]); the basic one not.
+    # the resamples sat below the estimate (0.686 in [0.100, 0.696]); the basic one not,
+    # and the interval given holds both.
     y_true, y_pred, groups = _planted()
     n, seed = 500, 3
     measures = measure_groups("binary", y_true, y_pred, groups, n_bootstrap=n, seed=seed)
@@ -137,18 +139,53 @@ def test_ratio_interval_is_centred_on_the_estimate_not_on_the_resamples():
     def eo_ratio(a_rows: np.ndarray, b_rows: np.ndarray) -> float:
         (tpr_a, fpr_a), (tpr_b, fpr_b) = rates(a_rows), rates(b_rows)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return min(min(tpr_a, tpr_b) / max(tpr_a, tpr_b), min(fpr_a, fpr_b) / max(fpr_a, fpr_b))
+            # Undefined (NaN) when either ratio is.
+            return np.minimum(
+                min(tpr_a, tpr_b) / max(tpr_a, tpr_b), min(fpr_a, fpr_b) / max(fpr_a, fpr_b)
+            )
 
     value = eo_ratio(np.flatnonzero(groups == "a"), np.flatnonzero(groups == "b"))
     replicates = np.array([eo_ratio(draws["a"][b], draws["b"][b]) for b in range(n)])
     q_low, q_high = np.nanpercentile(replicates, [2.5, 97.5])
     row = measures.disparities.set_index("measure").loc["equalized_odds_ratio"]
     assert row["value"] == pytest.approx(value)
-    expected = (max(0.0, 2 * value - q_high), min(1.0, 2 * value - q_low))
+    expected = (max(0.0, min(2 * value - q_high, q_low)), min(1.0, max(2 * value - q_low, q_high)))
     assert (row["low"], row["high"]) == pytest.approx(expected)
     # The resamples' median is below the estimate (the bias); the interval holds it well inside.
     assert np.nanmedian(replicates) < value
     assert row["low"] < value < row["high"]
+
+
+def test_equal_rates_do_not_give_a_zero_width_interval():
+    # Two groups of 60 with the same selection rate: the basic interval was [0, 0].
+    y_pred = np.array(([1] * 30 + [0] * 30) * 2)
+    y_true = np.array([1, 0] * 60)
+    groups = pd.Series(["a"] * 60 + ["b"] * 60)
+    measures = measure_groups("binary", y_true, y_pred, groups, n_bootstrap=500, seed=1)
+    table = measures.disparities.set_index("measure")
+    assert table.loc["demographic_parity_difference", "value"] == 0.0
+    assert table.loc["demographic_parity_difference", "high"] > 0.1
+    assert table.loc["demographic_parity_ratio", "value"] == 1.0
+    assert table.loc["demographic_parity_ratio", "low"] < 0.8
+
+
+def test_a_true_gap_above_the_limit_is_seldom_said_within():
+    # True selection rates 0.40 and 0.55 (gap 0.15) in two groups of 60, limit 0.1: a
+    # 95 % interval may say "within" (its high end <= 0.1) in about 2.5 % of samples.
+    rng = np.random.default_rng(2026)
+    runs, limit = 200, 0.1
+    groups = pd.Series(["a"] * 60 + ["b"] * 60)
+    rates = np.repeat([0.40, 0.55], 60)
+    within = 0
+    for _ in range(runs):
+        y_pred = (rng.random(120) < rates).astype(int)
+        y_true = rng.integers(0, 2, 120)
+        measures = measure_groups(
+            "binary", y_true, y_pred, groups, n_bootstrap=200, seed=int(rng.integers(1 << 31))
+        )
+        row = measures.disparities.set_index("measure").loc["demographic_parity_difference"]
+        within += row["high"] <= limit
+    assert within / runs <= 0.05
 
 
 def test_numeric_columns_are_binned_and_the_bins_shown(titanic):

@@ -253,6 +253,15 @@ def test_the_training_rows_of_a_holdout_model_are_found_in_the_whole_table(titan
         result.model, result.holdout, target="Survived", oof=result.oof, holdout=result.holdout
     )
     assert honest.source == "model" and honest.note == "" and len(honest.rows) == 262
+    # The model's own predictions asked for on its training rows: said to be in-sample there.
+    asked = labelled_outcomes(
+        result.model, titanic, target="Survived", oof=result.oof, holdout=result.holdout,
+        predictions="model",
+    )  # fmt: skip
+    assert asked.source == "model" and len(asked.rows) == 1309
+    assert "predictions were asked for" in asked.note and "in-sample" in asked.note
+    assert "1047 training rows among these 1309" in asked.note
+    assert "not the model's" not in asked.note
 
 
 def test_without_oof_the_models_own_predictions_are_said_to_be_in_sample(titanic, oof_result):

@@ -142,7 +142,7 @@ def labelled_outcomes(
         )
     use_oof = matches and predictions != PREDICTED
     if not use_oof:
-        note = _in_sample_note(len(truth), oof, held)
+        note = _in_sample_note(len(truth), oof, held, training)
     if task == "regression":
         y_true = truth.to_numpy(dtype="float64")
         y_pred = (
@@ -207,10 +207,22 @@ def _held_out(rows: pd.DataFrame, holdout: pd.DataFrame | None) -> np.ndarray:
     return row_keys(rows, columns).isin(set(row_keys(holdout, columns))).to_numpy()
 
 
-def _in_sample_note(n_rows: int, oof: pd.DataFrame | None, held: np.ndarray) -> str:
-    """Say when the model's own predictions may be in-sample (optimistic); ``""`` if not."""
+def _in_sample_note(
+    n_rows: int, oof: pd.DataFrame | None, held: np.ndarray, training: np.ndarray | None
+) -> str:
+    """Say when the model's own predictions may be in-sample (optimistic); ``""`` if not.
+
+    ``training`` marks the model's training rows among the rows, when they were found.
+    """
     if len(held) and held.all():
         return ""  # every row was set apart before the search: honest
+    if training is not None:
+        return (
+            f"the model's own predictions were asked for (predictions='model'): on the "
+            f"model's {int(training.sum())} training rows among these {n_rows} labelled rows "
+            "they are in-sample and optimistic (errors and disparities look smaller than on "
+            "new rows); its out-of-fold predictions (predictions='auto') give honest figures"
+        )
     if oof is None:
         why = "the model has no out-of-fold predictions (metadata.json's oof says why)"
     else:

@@ -7,9 +7,10 @@ keeps each group's size), drawn group by group in the groups' sorted order, from
 resample with numpy, over the resamples where it is defined. A group's metric (a mean
 over its rows) gets the percentile interval: the ``(1 - confidence) / 2`` and
 ``(1 + confidence) / 2`` percentiles of its resamples. A disparity (``max - min`` or
-``min / max`` across groups) is biased on resamples, so it gets the basic (reverse
-percentile) interval, ``2 value - q``, clipped to its range
-(:func:`titanicml._utils.bootstrap.basic_interval`).
+``min / max`` across groups) is biased on resamples, and its basic (reverse
+percentile) interval, ``2 value - q``, collapses to a point at equal group rates, so
+it gets the union of the basic and percentile intervals, clipped to its range
+(:func:`titanicml._utils.bootstrap.disparity_interval`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from titanicml._utils.bootstrap import basic_interval
+from titanicml._utils.bootstrap import disparity_interval
 
 if TYPE_CHECKING:
     import numpy as np
@@ -125,7 +126,7 @@ def measure_groups(
     draws = _disparities(task, {g: resampled[g] for g in compared})
     rows = []
     for measure in DISPARITIES[task]:
-        low, high = basic_interval(
+        low, high = disparity_interval(
             point[measure], draws[measure], confidence, _range(task, measure)
         )
         rows.append(
