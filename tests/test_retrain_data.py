@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from titanicml.data.holdout import row_keys, split_holdout
 from titanicml.retrain.data import split_new_rows
@@ -59,3 +60,19 @@ def test_no_gate_row_equals_a_row_the_challenger_trains_on(titanic):
     in_table = set(map(tuple, table[["Pclass", "Sex", "Age", "Survived"]].itertuples(index=False)))
     assert counts["new"] == len(distinct - in_table) == len(recent)  # fewer than 20: all gated
     assert counts["known"] == 80 + 6 * len(distinct & in_table) and len(trained) == 0
+
+
+@pytest.mark.parametrize("metadata", [{}, {"spec": {"time_budget": 60}}])
+def test_a_champion_without_titanicml_settings_is_refused_with_the_fix(metadata):
+    from titanicml.exceptions import ConfigError
+    from titanicml.retrain.run import champion_spec
+
+    with pytest.raises(ConfigError, match=r"titanic-model:1 was not trained by titanicml.*train"):
+        champion_spec(metadata, "titanic-model:1")
+
+
+def test_a_champion_spec_is_the_training_settings():
+    from titanicml.retrain.run import champion_spec
+
+    spec = champion_spec({"spec": {"target": "Survived", "time_budget": 7, "holdout": 0.2}}, "m:1")
+    assert (spec.target, spec.time_budget, spec.holdout) == ("Survived", 7, 0.2)

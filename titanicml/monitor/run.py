@@ -326,7 +326,10 @@ def _no_oof(model_dir: Path) -> str:
     why = ((read_metadata(model_dir) or {}).get("oof") or {}).get("reason")
     if why:
         return f"the model has no out-of-fold predictions ({why})"
-    return "the model has no out-of-fold predictions (saved before titanicml shipped them)"
+    return (
+        "the model has no out-of-fold predictions (not trained by titanicml's search, or "
+        "saved before titanicml shipped them)"
+    )
 
 
 def _importance(fitted: Any, frame: pd.DataFrame, notes: list[str]) -> dict[str, float]:

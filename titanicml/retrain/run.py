@@ -35,6 +35,7 @@ __all__ = [
     "EXIT_ROLLOUT_FAILED",
     "RETRAIN_SIGNALS",
     "RetrainResult",
+    "champion_spec",
     "retrain",
     "retrain_triggers",
 ]
@@ -144,10 +145,18 @@ class RetrainResult:
         return f"kept the champion {self.champion}; {self.challenger} stays 'challenger'"
 
 
-def _champion_spec(metadata: dict[str, Any]) -> Any:
+def champion_spec(metadata: dict[str, Any], champion: str) -> Any:
+    """Return the champion's training settings, or say why it has none to follow."""
     from titanicml.options import OPTIONS, spec_from_options
 
     stored = metadata.get("spec") or {}
+    if not stored.get("target"):
+        raise ConfigError(
+            f"{champion} was not trained by titanicml (a registered pickle, or a model "
+            "saved before its settings were kept), so a challenger has no settings to "
+            "follow; train the champion with titanicml (titanicml train --data ASSET "
+            "--target COLUMN), register it and deploy it, then retrain"
+        )
     return spec_from_options({o.name: stored[o.name] for o in OPTIONS if o.name in stored})
 
 
@@ -297,7 +306,7 @@ def retrain(
     champion_dir = local_model_dir(result.champion, tracking_uri)
     metadata = read_metadata(champion_dir) or {}
     champion = load_model(result.champion, tracking_uri, workspace)
-    spec = _champion_spec(metadata)
+    spec = champion_spec(metadata, result.champion)
     holdout = read_holdout(champion_dir)
     if data is not None:
         parent, parent_ref = resolve_data(data, workspace)
