@@ -17,11 +17,9 @@ Needs `wrk` (Debian package `wrk`) and titanicml[serve].
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,7 +28,18 @@ from datetime import date
 from pathlib import Path
 
 from _report import write_section
-from serving import BIN, KEY, ROW, cpu_seconds, free_port, p50, train_model, wait_up, wrk
+from serving import (
+    BIN,
+    KEY,
+    ROW,
+    cpu_seconds,
+    free_port,
+    p50,
+    train_model,
+    wait_up,
+    wrk,
+    wrk_benchmark_args,
+)
 
 TARGET_MS = 1.0
 TOP = 5
@@ -174,17 +183,9 @@ def _depth(node: dict) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per case")
-    parser.add_argument("--workdir", default=None)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args()
-    load_before = os.getloadavg()[0]
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed (apt-get install wrk)")
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="titanicml-explain-bench-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+    args, load_before, workdir = wrk_benchmark_args(
+        __doc__.splitlines()[0], 5, "alternating rounds per case", "titanicml-explain-bench-"
+    )
     env = {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",

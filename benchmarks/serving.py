@@ -264,18 +264,28 @@ def in_process(model_dir: Path) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating router rounds")
+def wrk_benchmark_args(
+    description: str, duration: int, rounds_help: str, prefix: str
+) -> tuple[argparse.Namespace, float, Path]:
+    """Parse a wrk benchmark's options; return them, the load average now and the workdir."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--duration", type=int, default=duration, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help=rounds_help)
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
-    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="titanicml-bench-"))
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix=prefix))
     workdir.mkdir(parents=True, exist_ok=True)
+    return args, load_before, workdir
+
+
+def main() -> None:
+    args, load_before, workdir = wrk_benchmark_args(
+        __doc__.splitlines()[0], 10, "alternating router rounds", "titanicml-bench-"
+    )
     model_dir = train_model(workdir)
     body = {"dataframe_split": {"columns": list(ROW), "data": [list(ROW.values())]}}
     env = {
