@@ -257,10 +257,38 @@ def test_strong_honest_features_of_iris_are_not_leaks():
     assert report.leaking == []
     scores = report.leakage_scores.set_index("column")
     assert scores.loc["petal length (cm)", "score"] > 0.95  # strong, but so are the others
-    assert (
-        "strong but matched by the other columns"
-        in _rows(report, "target_leakage").iloc[0]["message"]
-    )
+    message = _rows(report, "target_leakage").iloc[0]["message"]
+    assert "strong but not a leak" in message
+    assert "for the other columns" in message
+
+
+def test_strong_honest_predictor_of_a_rare_class_is_not_a_leak():
+    # A loan-default shape: a balance ranks defaulters well (ROC AUC about 0.93) and
+    # nothing else predicts, but most defaulters still look like the others.
+    rng = np.random.default_rng(0)
+    n = 6000
+    balance = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-5.5 + 2.2 * balance)))).astype(int)
+    frame = pd.DataFrame({"balance": balance, "income": rng.normal(size=n), "y": y})
+    report = run_checks(frame, "y", "binary")
+    scores = report.leakage_scores.set_index("column")
+    assert scores.loc["balance", "score"] >= 0.90
+    assert scores.loc["balance", "score"] - scores.loc["balance", "rest_score"] >= 0.05
+    assert report.leaking == []
+    message = _rows(report, "target_leakage").iloc[0]["message"]
+    assert "balance" in message and "of the majority class's errors" in message
+
+
+def test_error_reduction_against_a_hand_count():
+    from titanicml.data.checks.scoring import ColumnScorer
+
+    scorer = ColumnScorer("binary", np.array([0, 0, 0, 0, 1, 1]), ["a", "b"], [], 0)
+    # argmax: a a b a b a -> errors at rows 2 and 5: 2/6; the majority class errs on 2/6
+    proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.4, 0.6], [0.7, 0.3], [0.2, 0.8], [0.6, 0.4]])
+    assert scorer.error_reduction(proba) == pytest.approx(1 - (2 / 6) / (2 / 6))
+    # one error left of the majority class's two: half removed
+    proba[2] = [0.9, 0.1]
+    assert scorer.error_reduction(proba) == pytest.approx(0.5)
 
 
 def test_too_few_rows_skips_leakage():

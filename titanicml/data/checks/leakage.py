@@ -1,7 +1,10 @@
 """Target leakage: a column that predicts the target too well to be known before the outcome.
 
-A column leaks if it alone predicts the target with a CV score of 0.90 or more and beats
-all the other columns together by 0.05, or if one simple condition on it (value present,
+A column leaks if it alone predicts the target with a CV score of 0.90 or more, beats
+all the other columns together by 0.05 and, for a class target, alone removes at least
+half of the errors of always predicting the most common class (a leak makes the outcome
+nearly certain; a strong honest predictor of a rare class, such as a balance for loan
+defaults, ranks rows well but leaves most errors), or if one simple condition on it (value present,
 value missing, one category) picks a sizeable share of rows in which the target is
 (almost) always one class. ``docs/data-checks.md`` explains the thresholds.
 """
@@ -20,12 +23,14 @@ if TYPE_CHECKING:
 
     from titanicml.data.columns import ColumnInfo
 
-__all__ = ["LEAK_MARGIN", "LEAK_SCORE", "Leakage", "find_leaks"]
+__all__ = ["LEAK_MARGIN", "LEAK_MIN_ERROR_REDUCTION", "LEAK_SCORE", "Leakage", "find_leaks"]
 
 # A column alone reaching this CV ROC AUC (classification) or R² (regression) is a suspect ...
 LEAK_SCORE = 0.90
 # ... and is flagged when it also beats all the other columns together by this much.
 LEAK_MARGIN = 0.05
+# ... and, for a class target, alone removes this share of the majority class's errors.
+LEAK_MIN_ERROR_REDUCTION = 0.5
 # Out-of-fold predictions this correlated come from two copies of the same information.
 COPY_CORRELATION = 0.98
 # Pure subset: a share of rows in which the target is (almost) always one class.
@@ -129,13 +134,17 @@ def find_leaks(
     metric = problem.metric_name
     leaks: dict[str, str] = {}
     rest: dict[str, float] = {}
+    reduction: dict[str, float] = {}
     suspects = [c for c in columns if single[c] >= LEAK_SCORE]
     for name in suspects:
         others = [
             c for c in columns if c != name and c not in pure and not _copies(oof[name], oof[c])
         ]
         rest[name] = problem.stacked_score([oof[c] for c in others]) if others else problem.chance
-        if single[name] - rest[name] >= LEAK_MARGIN:
+        if task != "regression":
+            reduction[name] = problem.error_reduction(oof[name])
+        certain = reduction.get(name, 1.0) >= LEAK_MIN_ERROR_REDUCTION
+        if single[name] - rest[name] >= LEAK_MARGIN and certain:
             leaks[name] = (
                 f"alone predicts {target} with {metric} {single[name]:.2f} "
                 f"(all other columns together: {rest[name]:.2f})"
@@ -160,6 +169,7 @@ def find_leaks(
             "metric": metric,
             "score": single[name],
             "rest_score": rest.get(name),
+            **({"error_reduction": reduction[name]} if name in reduction else {}),
             **(pure[name].figures(problem) if name in pure else {}),
         }
         for name in columns
@@ -168,15 +178,26 @@ def find_leaks(
     note = (
         f"no column predicts {target} suspiciously well: the best single column is {best}, "
         f"{metric} {single[best]:.2f} (flagged from {LEAK_SCORE:.2f}, if {LEAK_MARGIN} above "
-        "all other columns together)"
+        "all other columns together and, for classes, removing half the majority class's "
+        "errors)"
     )
     strong = sorted((c for c in suspects if c not in leaks), key=lambda c: -single[c])
     if strong:
-        listed = ", ".join(f"{c} {single[c]:.2f} vs {rest[c]:.2f}" for c in strong[:3])
+        listed = ", ".join(_strong_phrase(c, single, rest, reduction) for c in strong[:3])
         more = f" and {len(strong) - 3} more" if len(strong) > 3 else ""
-        note += f"; strong but matched by the other columns: {listed}{more}"
+        note += f"; strong but not a leak: {listed}{more}"
     summary = {**counted, "metric": metric, "best_column": best, "best_score": single[best]}
     return Leakage(leaks, scores, note, figures, summary)
+
+
+def _strong_phrase(
+    name: str, single: dict[str, float], rest: dict[str, float], reduction: dict[str, float]
+) -> str:
+    """Why a suspect is not a leak: matched by the other columns, or far from certain."""
+    if single[name] - rest[name] >= LEAK_MARGIN:
+        share = format_percent(reduction[name])
+        return f"{name} {single[name]:.2f} but removes only {share} of the majority class's errors"
+    return f"{name} {single[name]:.2f} vs {rest[name]:.2f} for the other columns"
 
 
 def _copies(a: np.ndarray, b: np.ndarray) -> bool:

@@ -109,6 +109,18 @@ class ColumnScorer:
             )
         )
 
+    def error_reduction(self, predictions: np.ndarray) -> float:
+        """Share of the most common class's errors that out-of-fold probabilities remove.
+
+        1 is a perfect column, 0 one no better than always predicting the most common
+        class (negative when worse).
+        """
+        import numpy as np
+
+        baseline = 1.0 - np.bincount(self.y).max() / len(self.y)
+        errors = float(np.mean(predictions.argmax(axis=1) != self.y))
+        return 1.0 - errors / baseline
+
     def out_of_fold(self, features: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
         """Out-of-fold predictions of a shallow tree on one column's features."""
         import numpy as np
