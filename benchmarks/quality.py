@@ -35,7 +35,8 @@ Run (the full suite, about 50 min on 2 cores)::
 
 For development: ``--quick`` (3 s budget, the first fold only, Titanic and
 diabetes, docs left alone), ``--datasets a,b``, ``--budget S``, ``--folds K``,
-``--systems titanicml,flaml``, ``--json results.json`` (every fold's record).
+``--systems titanicml,flaml``, ``--max-folds K`` (the first K folds),
+``--json results.json`` (every fold's record).
 """
 
 from __future__ import annotations
@@ -374,6 +375,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, help="seconds before a fit is killed")
     parser.add_argument("--memory-gb", type=float, default=16.0, help="address space per fit")
     parser.add_argument("--quick", action="store_true", help="3 s, first fold, 2 data sets")
+    parser.add_argument("--max-folds", type=int, help="run only the first K outer folds")
     parser.add_argument("--json", type=Path, help="also write every fold's record here")
     parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md")
     args = parser.parse_args()
@@ -381,7 +383,7 @@ def parse_args() -> argparse.Namespace:
         args.budget = 3.0 if args.budget == 20.0 else args.budget
         args.datasets = args.datasets or QUICK_DATASETS
         args.no_write = True
-    args.max_folds = 1 if args.quick else None
+    args.max_folds = 1 if args.quick else args.max_folds
     args.datasets = (args.datasets or ",".join(DATASETS)).split(",")
     unknown = sorted(set(args.datasets) - set(DATASETS))
     if unknown:

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
@@ -94,3 +95,51 @@ def test_ensemble_switch_is_respected(titanic, ensemble):
         assert best["cv_accuracy"] == pytest.approx(selection["scores"]["cv_accuracy"])
     else:  # a blend that did not beat the best family is not the model
         assert not isinstance(result.model.pipeline_[-1], WeightedEnsemble)
+
+
+def test_ensemble_cost_against_a_hand_calculation():
+    from titanicml.backends.ensembling import ensemble_cost
+
+    trials = pd.DataFrame(
+        {
+            "trial": range(8),
+            "estimator": ["lgbm", "lgbm", "rf", "rf", "xgboost", "lrl1", "kneighbor", "sgd"],
+            "loss": [0.20, 0.18, 0.25, 0.22, 0.30, 0.40, 0.50, float("inf")],
+            "fit_time": [1.0, 2.0, 4.0, 3.0, 5.0, 0.5, 0.25, 9.0],
+        }
+    )
+    # best trial per family: lgbm 2.0, rf 3.0, xgboost 5.0, lrl1 0.5, kneighbor 0.25 (the
+    # five best; sgd never finished): 1.5 * (2 + 3 + 5 + 0.5 + 0.25) = 16.125
+    assert ensemble_cost(trials) == pytest.approx(16.125)
+    assert ensemble_cost(trials.iloc[:0]) == 0.0
+
+
+def test_unused_ensemble_time_goes_back_to_the_search(titanic):
+    from titanicml import Trainer
+
+    # Two cheap families on Titanic: the selection needs a fraction of its 3 s share.
+    result = Trainer(
+        target="Survived", time_budget=20, estimators=["lgbm", "xgboost"], track=False,
+        exclude=["Boat", "Body"],
+    ).fit(titanic)  # fmt: skip
+    search = result.extras["search"]
+    # 15 % of the time left when the search starts (the data checks ran before it)
+    assert search["ensemble_seconds"] == pytest.approx(
+        0.15 * (20 - search["before_search_seconds"])
+    )
+    assert search["extension_seconds"] >= 1.0
+    assert search["extension_seconds"] == pytest.approx(
+        search["ensemble_seconds"] - 2 * search["extension_ensemble_estimate"]
+    )
+    trials = result.trials
+    assert set(trials["search_run"]) == {1, 2}
+    # the second run starts from the first one's best configuration of each family
+    first = trials[trials["search_run"] == 1]
+    second = trials[trials["search_run"] == 2]
+    for family in ("lgbm", "xgboost"):
+        best_first = first[first["estimator"] == family].sort_values("loss").iloc[0]
+        assert best_first["config"] in set(second.loc[second["estimator"] == family, "config"])
+    # the leaderboard counts the trials of both runs
+    board = result.leaderboard.set_index("estimator")
+    for family in ("lgbm", "xgboost"):
+        assert board.loc[family, "n_trials"] == (trials["estimator"] == family).sum()

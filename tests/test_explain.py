@@ -23,6 +23,7 @@ from titanicml.explain import (
 )
 from titanicml.features import plan_features
 from titanicml.model.ensemble import WeightedEnsemble
+from titanicml.model.log_target import LogTargetRegressor
 from titanicml.model.predictor import TabularModel, prepare_rows
 
 # The exact paths add up to the model's output in float64 arithmetic. XGBoost computes
@@ -444,3 +445,35 @@ def test_regression_ensemble_adds_up_to_its_prediction(synthetic_xy):
     assert explanation.output == "prediction" and explanation.exact
     total = explanation.base_value + explanation.contributions.sum(axis=1).to_numpy()
     np.testing.assert_allclose(total, model.predict(frame), rtol=0, atol=EXACT)
+
+
+def test_log_target_model_explains_its_prediction(synthetic_xy):
+    frame, y = synthetic_xy
+    price = np.exp(1.0 + y + np.random.default_rng(3).normal(0, 0.3, len(y)))
+    log_model = LogTargetRegressor(LGBMRegressor(n_estimators=30, verbose=-1, n_jobs=1))
+    model = build(frame, price, log_model, "regression")
+    explanation = explain_model(model, frame)
+    assert explanation.output == "prediction" and not explanation.exact
+    total = explanation.base_value + explanation.contributions.sum(axis=1).to_numpy()
+    np.testing.assert_allclose(total, model.predict(frame), rtol=1e-9, atol=1e-6)
+    # the base is the log-scale base carried back: expm1 of the mean log-scale output
+    inner = model.pipeline.named_steps["estimator"].regressor_
+    matrix = model.pipeline.named_steps["features"].transform(prepare_rows(model.plan, frame)[0])
+    log_base = inner.predict(matrix, pred_contrib=True)[:, -1][0]
+    assert explanation.base_value == pytest.approx(np.expm1(log_base))
+    # in an ensemble with a raw-scale member the sum stays the ensemble's prediction
+    plain = build(
+        frame, price, RandomForestRegressor(10, max_leaf_nodes=32, random_state=0), "regression"
+    )
+    ensemble = WeightedEnsemble.from_fitted(
+        [model.pipeline.named_steps["estimator"], plain.pipeline.named_steps["estimator"]],
+        [3, 1],
+        ["lgbm_log1p", "rf"],
+    )
+    pipeline = Pipeline(
+        [("features", model.pipeline.named_steps["features"]), ("estimator", ensemble)]
+    )
+    mixed = TabularModel.from_fitted(pipeline, model.plan, "regression")
+    mixed_explanation = explain_model(mixed, frame)
+    total = mixed_explanation.base_value + mixed_explanation.contributions.sum(axis=1).to_numpy()
+    np.testing.assert_allclose(total, mixed.predict(frame), rtol=1e-9, atol=1e-6)

@@ -23,7 +23,14 @@ if TYPE_CHECKING:
     from titanicml.model.ensemble import WeightedEnsemble
     from titanicml.spec import TrainSpec
 
-__all__ = ["EnsembleOutcome", "greedy_selection", "out_of_fold", "search_folds", "select_ensemble"]
+__all__ = [
+    "EnsembleOutcome",
+    "ensemble_cost",
+    "greedy_selection",
+    "out_of_fold",
+    "search_folds",
+    "select_ensemble",
+]
 
 MAX_MEMBERS = 5
 SELECTION_ROUNDS = 25
@@ -170,6 +177,20 @@ def select_ensemble(
         "fit_time": time.monotonic() - refit_started,
     }
     return outcome
+
+
+def ensemble_cost(trials: pd.DataFrame) -> float:
+    """Seconds the selection is expected to take after a search that logged ``trials``.
+
+    Each of the best :data:`MAX_MEMBERS` families is cross-validated once more (its best
+    trial's measured time) and the chosen ones refitted on all rows: about
+    ``_COST_PER_MEMBER`` times the trial each.
+    """
+    finite = trials[trials["loss"].map(lambda v: v == v and abs(v) != float("inf"))]
+    if finite.empty:
+        return 0.0
+    best = finite.sort_values(["loss", "trial"]).groupby("estimator", sort=False).head(1)
+    return float(_COST_PER_MEMBER * best.head(MAX_MEMBERS)["fit_time"].sum())
 
 
 def search_folds(task: str, spec: TrainSpec, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -28,6 +28,12 @@ from titanicml.backends.learners import (
     full_proba,
     search_model,
 )
+from titanicml.backends.log_target import (
+    LOG_FAMILIES,
+    LOG_FAMILY_NAMES,
+    log_target_learners,
+    wants_log_target,
+)
 from titanicml.backends.oof import selected_out_of_fold
 from titanicml.backends.sampling import Refit, search_sample
 from titanicml.exceptions import SearchCancelled, TitanicMLError, TrainingError
@@ -56,6 +62,11 @@ _MIN_SEARCH_SECONDS = 1.0
 # Share of the budget kept for ensemble selection, when the budget allows one.
 _ENSEMBLE_FRACTION = 0.15
 _MIN_ENSEMBLE_BUDGET = 8.0
+# The ensemble share the selection will not need goes back to the search, as a second
+# FLAML run warm-started from the first one's best configurations, if this many seconds
+# are left for it (the selection's estimate is doubled, for safety).
+_MIN_EXTENSION_SECONDS = 1.0
+_ENSEMBLE_COST_SAFETY = 2.0
 # Below this many matrix cells, one thread per fit is faster than several.
 _SMALL_DATA_CELLS = 2_000_000
 
@@ -291,7 +302,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     search_budget = max(
         _MIN_SEARCH_SECONDS, job.deadline - time.monotonic() - reserve - ensemble_time
     )
-    search = _FlamlSearch(spec, target.task, metric, job, search_budget)
+    search = _FlamlSearch(spec, target.task, metric, job, search_budget, ensemble_time)
     found = search.run(x, y, verbose)
     _check_cancelled(job)
     n_jobs = _n_jobs(spec.n_jobs, x.shape)
@@ -304,7 +315,15 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     trials = found.trials
     leaderboard = _leaderboard(trials, metric)
     _check_cancelled(job)
-    extras: dict[str, Any] = {}
+    extras: dict[str, Any] = {
+        "search": {
+            "before_search_seconds": started - (job.deadline - spec.time_budget),
+            "seconds": search_budget,
+            "ensemble_seconds": ensemble_time,
+            "reserve_seconds": reserve,
+            **{f"extension_{k}": v for k, v in search.extension.items()},
+        }
+    }
     outcome = None
     if ensemble_time:
         from titanicml.backends.ensembling import select_ensemble
@@ -379,8 +398,18 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
 class _FlamlSearch:
     """One FLAML AutoML run with titanicml's metric, progress and cancellation."""
 
-    def __init__(self, spec: TrainSpec, task: str, metric: Metric, job: Job, budget: float) -> None:
+    def __init__(
+        self,
+        spec: TrainSpec,
+        task: str,
+        metric: Metric,
+        job: Job,
+        budget: float,
+        held_back: float = 0.0,
+    ) -> None:
         self.spec, self.task, self.metric, self.job, self.budget = spec, task, metric, job, budget
+        self.held_back = held_back
+        self.extension: dict[str, float] = {}
         self.trials = 0
         self.best_loss = float("inf")
         self.last_family = ""
@@ -393,11 +422,20 @@ class _FlamlSearch:
         measured cost, which depends on timing. With ``max_trials`` (the
         reproducible mode) the trials are split evenly over the families and each
         family is searched on its own, so the same seed gives the same trials.
+
+        Each family starts from FLAML's own low-cost configuration (its zero-shot
+        portfolio, ``starting_points="data"``, was measured and dropped: see
+        docs/backends.md). Without ``max_trials``, the part of
+        the time held back for the ensemble (``held_back``) that the selection will not
+        need, judged from the trials' measured cost, goes to a second FLAML run
+        warm-started from the first one's best configuration of each family.
         """
         import pandas as pd
 
         self.started = time.monotonic()
         families = self.spec.estimators_for(self.task)
+        if self.task == "regression" and wants_log_target(y):
+            families += [name for name, base in LOG_FAMILIES.items() if base in families]
         if self.spec.max_trials is None:
             plan = [(families, None)]
         else:
@@ -406,6 +444,8 @@ class _FlamlSearch:
             share, extra = divmod(self.spec.max_trials, len(families))
             plan = [([f], share + (i < extra)) for i, f in enumerate(families)]
         runs = [self._fit_flaml(matrix, y, f, n, verbose) for f, n in plan]
+        if self.spec.max_trials is None and not runs[0][1].empty:
+            runs.extend(self._extend(matrix, y, families, runs[0], verbose))
         finished = [(automl, trials) for automl, trials in runs if automl.best_estimator]
         if not finished or all(trials.empty for _, trials in finished):
             raise TrainingError(
@@ -414,6 +454,8 @@ class _FlamlSearch:
             )
         best, _ = min(finished, key=lambda run: run[0].best_loss)
         best_config = _clean_config(best.best_config)
+        for number, (_, run_trials) in enumerate(runs, start=1):
+            run_trials["search_run"] = number
         trials = pd.concat([t for _, t in runs if not t.empty], ignore_index=True)
         trials["trial"] = range(len(trials))
         learners: dict[str, Any] = {}
@@ -423,6 +465,28 @@ class _FlamlSearch:
         refitted = best.model.estimator if best.model is not None else None
         return SearchOutput(best.best_estimator, best_config, learners, trials, refitted)
 
+    def _extend(
+        self, matrix: np.ndarray, y: np.ndarray, families: list[str], first: Any, verbose: int
+    ) -> list[tuple[Any, pd.DataFrame]]:
+        """Search on in the ensemble's time the selection will not need; [] when none is left.
+
+        The selection's cost is estimated from the first run's trials (doubled); what is
+        left of ``held_back`` beyond it, if at least a second, goes to a FLAML run that
+        starts from the first run's best configuration of each family.
+        """
+        from titanicml.backends.ensembling import ensemble_cost
+
+        automl, trials = first
+        needed = _ENSEMBLE_COST_SAFETY * ensemble_cost(trials) if self.held_back else 0.0
+        spare = self.held_back - needed
+        self.extension = {"seconds": 0.0, "ensemble_estimate": needed / _ENSEMBLE_COST_SAFETY}
+        if spare < _MIN_EXTENSION_SECONDS:
+            return []
+        self.budget += spare
+        self.extension["seconds"] = spare
+        warm = {name: config for name, config in automl.best_config_per_estimator.items() if config}
+        return [self._fit_flaml(matrix, y, families, None, verbose, warm)]
+
     def _fit_flaml(
         self,
         matrix: np.ndarray,
@@ -430,11 +494,14 @@ class _FlamlSearch:
         families: list[str],
         max_trials: int | None,
         verbose: int,
+        starting_points: dict[str, Any] | str = "static",
     ) -> tuple[Any, pd.DataFrame]:
         import pandas as pd
         from flaml import AutoML
 
         automl = AutoML()
+        for name, learner in log_target_learners(families).items():
+            automl.add_learner(name, learner)
         with _flaml_turn(self.job), tempfile.TemporaryDirectory(prefix="titanicml-flaml-") as tmp:
             budget = max(_MIN_SEARCH_SECONDS, self.budget - (time.monotonic() - self.started))
             log_path = Path(tmp) / "trials.jsonl"
@@ -449,7 +516,8 @@ class _FlamlSearch:
                 split_type=cv_splitter(self.task, self.spec.cv, self.spec.seed),
                 time_budget=budget,
                 max_iter=max_trials,
-                estimator_list=families,
+                estimator_list=list(families),
+                starting_points=starting_points,
                 seed=self.spec.seed,
                 n_jobs=_n_jobs(self.spec.n_jobs, matrix.shape),
                 retrain_full=False,
@@ -517,6 +585,7 @@ _FAMILY_BY_CLASS = {
     "KNeighborsEstimator": "kneighbor",
     "LassoLarsEstimator": "lassolars",
     "SGDEstimator": "sgd",
+    "LogTargetLGBMEstimator": "lgbm_log1p",
 }
 
 
@@ -585,7 +654,8 @@ def _leaderboard(trials: pd.DataFrame, metric: Metric) -> pd.DataFrame:
     best = finite.sort_values(["loss", "trial"]).groupby("estimator", sort=False).head(1)
     counts = trials.groupby("estimator").size().rename("n_trials")
     board = best.merge(counts, left_on="estimator", right_index=True)
-    board.insert(1, "family", board["estimator"].map(ESTIMATORS).fillna(board["estimator"]))
+    names = {**ESTIMATORS, **LOG_FAMILY_NAMES}
+    board.insert(1, "family", board["estimator"].map(names).fillna(board["estimator"]))
     columns = ["estimator", "family", f"cv_{metric.name}", f"cv_{metric.name}_std"]
     rest = [c for c in board.columns if c.startswith("cv_") and c not in columns]
     ordered = board[[*columns, *sorted(rest), "n_trials", "fit_time", "trial", "config"]]

@@ -9,6 +9,7 @@ random forest, extra trees  shap ``TreeExplainer``      probability (classifiers
 histogram gradient boosting shap ``TreeExplainer``      margin
 linear (``coef_``)          ``coef * (x - mean)``       margin (decision function)
 ``WeightedEnsemble``        weighted sum of members     probability (classifiers)
+``LogTargetRegressor``      its model's, through expm1  prediction
 ==========================  ==========================  ===========================
 
 Regressors explain their prediction in every case. All of these are exact: the base
@@ -17,7 +18,8 @@ of an ensemble that explain a margin are carried to probabilities by integrating
 the link's Jacobian along the straight line from the base margin to the row's
 margin (closed form for binary, 32-point Gauss-Legendre for softmax): the sum stays
 exact, the split between columns of that step is a convention, stated in
-``docs/explain.md``.
+``docs/explain.md``. A model of ``log1p(y)`` is carried to the prediction the same way
+(each column's share of the log-scale step, times the step's ``expm1`` change).
 """
 
 from __future__ import annotations
@@ -100,9 +102,12 @@ def attribute(
         For an estimator titanicml cannot explain.
     """
     from titanicml.model.ensemble import WeightedEnsemble
+    from titanicml.model.log_target import LogTargetRegressor
 
     if isinstance(estimator, WeightedEnsemble):
         return _ensemble(estimator, matrix, background, n_classes)
+    if isinstance(estimator, LogTargetRegressor):
+        return _log_target(estimator, matrix, background)
     module = type(estimator).__module__
     if module.startswith("lightgbm"):
         return _lightgbm(estimator, matrix, n_classes)
@@ -247,6 +252,31 @@ def _ensemble(
         space=PROBABILITY if n_classes is not None else PREDICTION,
         method=f"weighted sum of members: {methods}",
         exact=all(a.exact for a in members),
+    )
+
+
+def _log_target(estimator: Any, matrix: np.ndarray, background: np.ndarray) -> Attribution:
+    """Carry the contributions to ``log1p(y)`` to the prediction, keeping their sum exact.
+
+    Along the straight line from the base to the row's log-scale output, ``expm1`` has
+    one direction: each column keeps its share of the step, times the step's change of
+    the prediction (the slope ``(expm1(m) - expm1(m0)) / (m - m0)``, ``exp(m)`` at 0).
+    """
+    inner = attribute(estimator.regressor_, matrix, background, None)
+    base, margin = inner.base[0], inner.base[0] + inner.values.sum(axis=1)[:, 0]
+    step = margin - base
+    small = np.abs(step) < 1e-9
+    slope = np.where(
+        small, np.exp(margin), (np.expm1(margin) - np.expm1(base)) / np.where(small, 1.0, step)
+    )
+    outputs = np.asarray(estimator.predict(matrix), dtype=float).reshape(len(matrix), -1)
+    return Attribution(
+        inner.values * slope[:, None, None],
+        np.array([np.expm1(base)]),
+        outputs,
+        PREDICTION,
+        f"{inner.method} of log1p(y), through expm1",
+        False,
     )
 
 

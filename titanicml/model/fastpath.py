@@ -259,10 +259,14 @@ def fast_output(estimator: Any, classifier: bool) -> Callable[[np.ndarray], np.n
     called as they are; an ensemble combines its members' fast outputs.
     """
     from titanicml.model.ensemble import WeightedEnsemble
+    from titanicml.model.log_target import LogTargetRegressor
 
     if isinstance(estimator, WeightedEnsemble):
         members = [fast_output(member, classifier) for member in estimator.estimators_]
         return lambda matrix: estimator.combine([member(matrix) for member in members])
+    if isinstance(estimator, LogTargetRegressor):
+        inner = fast_output(estimator.regressor_, classifier)
+        return lambda matrix: np.expm1(np.asarray(inner(matrix), dtype=float))
     booster = getattr(estimator, "booster_", None)
     if booster is not None and type(estimator).__module__.startswith("lightgbm"):
         if not classifier:
