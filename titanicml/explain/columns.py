@@ -93,9 +93,9 @@ def _sources(step: Any, inputs: list[str]) -> list[int]:
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from titanicml.features.transformers import DatetimeParts
+    from titanicml.features.transformers import DatetimeParts, GroupSize
 
     if isinstance(step, ColumnTransformer):
         return _column_transformer(step, inputs)
@@ -116,6 +116,8 @@ def _sources(step: Any, inputs: list[str]) -> list[int]:
     if type(step).__name__ == "TargetEncoder":
         per_input = len(step.classes_) if step.target_type_ == "multiclass" else 1
         return [i for i in range(len(inputs)) for _ in range(per_input)]
+    if isinstance(step, GroupSize | StandardScaler):
+        return list(range(len(inputs)))
     if isinstance(step, DatetimeParts):
         return [step.columns_.index(column) for column, _ in step.parts_]
     if len(inputs) == 1:  # text tokens and any transformer of one column

@@ -3,9 +3,11 @@
 =============  ===========================================================
 kind           featurization
 =============  ===========================================================
-numeric        median imputation plus a missing indicator
+numeric        median imputation plus a missing indicator, standardized (for the
+               linear families; trees split the same)
 categorical    one-hot (few values; rare ones pooled as "infrequent")
-encoded        target encoding, cross-fitted (many values, not free text)
+encoded        target encoding, cross-fitted, and the size of the row's group (the
+               rows sharing its value: a ticket's passengers, an agent's bookings)
 text           binary bag of the most frequent words (free text)
 datetime       calendar parts (year, month, day, weekday, ...)
 dropped        not used; the reason says why
@@ -45,6 +47,7 @@ TABLE_COLUMNS = ("name", "kind", "dtype", "reason")
 # A category seen fewer times than this is pooled as "infrequent".
 MIN_CATEGORY_COUNT = 5
 MISSING_CATEGORY = "__missing__"
+
 # How each kind of titanicml.data.columns is featurized (id_like: by its base kind).
 FEATURIZATION = {
     "empty": "dropped",
@@ -125,16 +128,17 @@ class FeaturePlan:
         from sklearn.compose import ColumnTransformer
         from sklearn.impute import SimpleImputer
         from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import OneHotEncoder
+        from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-        from titanicml.features.transformers import DatetimeParts, TextTokens
+        from titanicml.features.transformers import DatetimeParts, GroupSize, TextTokens
 
         def missing_category() -> SimpleImputer:
             return SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)
 
         steps = []
         if numeric := self.names("numeric"):
-            steps.append(("numeric", SimpleImputer(strategy="median", add_indicator=True), numeric))
+            imputer = SimpleImputer(strategy="median", add_indicator=True)
+            steps.append(("numeric", make_pipeline(imputer, StandardScaler()), numeric))
         if categorical := self.names("categorical"):
             encoder = OneHotEncoder(
                 handle_unknown="infrequent_if_exist",
@@ -146,6 +150,7 @@ class FeaturePlan:
         if encoded := self.names("encoded"):
             encoder = target_encoder(self.task, self.seed)
             steps.append(("encoded", make_pipeline(missing_category(), encoder), encoded))
+            steps.append(("group_size", GroupSize(), encoded))
         steps.extend((f"text_{name}", TextTokens(), [name]) for name in self.names("text"))
         if dates := self.names("datetime"):
             steps.append(("datetime", DatetimeParts(), dates))
@@ -203,7 +208,7 @@ def _plan_column(column: pd.Series, drop_reason: str, info: ColumnInfo | None) -
     if featurized == "dropped":
         return ColumnPlan(name, "dropped", dtype, UNUSABLE[kind], source)
     if featurized == "numeric":
-        reason = "median-imputed, with a missing indicator"
+        reason = "median-imputed, with a missing indicator; standardized"
         return ColumnPlan(name, "numeric", dtype, reason, source)
     if featurized == "datetime":
         return ColumnPlan(name, "datetime", "datetime", "calendar parts", source)
@@ -213,7 +218,7 @@ def _plan_column(column: pd.Series, drop_reason: str, info: ColumnInfo | None) -
     if featurized == "text":
         reason = f"free text ({info.words:.1f} words a value): word flags"
         return ColumnPlan(name, "text", dtype, reason, source)
-    reason = f"{info.n_unique} distinct values: target-encoded, cross-fitted"
+    reason = f"{info.n_unique} distinct values: target-encoded, cross-fitted; and group size"
     return ColumnPlan(name, "encoded", dtype, reason, source)
 
 

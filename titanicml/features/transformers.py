@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["DatetimeParts", "TextTokens"]
+__all__ = ["DatetimeParts", "GroupSize", "TextTokens"]
 
 # Words of two letters or more; numbers and punctuation are not tokens.
 TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,}\b"
@@ -123,3 +123,42 @@ class DatetimeParts(TransformerMixin, BaseEstimator):
     def _dates(X: Any) -> pd.DataFrame:
         frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X, dtype=object))
         return frame.apply(lambda column: pd.to_datetime(column, errors="coerce", format="mixed"))
+
+
+class GroupSize(TransformerMixin, BaseEstimator):
+    """How many rows share each value of a key column (a ticket, an agent): the group's size.
+
+    ``fit_transform`` gives each training row the number of training rows with its
+    value (itself included); ``transform`` gives a new row that number plus one, the
+    size of the group it joins. Missing values are a group of one. No target is used.
+    """
+
+    def fit(self, X: Any, y: Any = None) -> GroupSize:
+        """Count the rows of each value, per column."""
+        frame = pd.DataFrame(X)
+        self.counts_ = [frame.iloc[:, i].value_counts(dropna=True) for i in range(frame.shape[1])]
+        self.n_features_in_ = frame.shape[1]
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
+        """Fit, and give each training row the size of its group (itself included)."""
+        return self.fit(X)._sizes(X, joined=0.0)
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Give each row the size of the group it joins (the training rows + itself)."""
+        check_is_fitted(self, "counts_")
+        return self._sizes(X, joined=1.0)
+
+    def _sizes(self, X: Any, joined: float) -> np.ndarray:
+        frame = pd.DataFrame(X)
+        columns = []
+        for i, counts in enumerate(self.counts_):
+            values = frame.iloc[:, i]
+            size = values.map(counts).astype(float).fillna(0.0).to_numpy() + joined
+            columns.append(np.where(values.isna().to_numpy(), 1.0, size))
+        return np.column_stack(columns) if columns else np.zeros((len(frame), 0))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """``<column>_group_size`` for each input column."""
+        names = input_features if input_features is not None else range(self.n_features_in_)
+        return np.asarray([f"{name}_group_size" for name in names], dtype=object)

@@ -101,6 +101,8 @@ def _compile(name: str, transformer: Any, columns: list[str], start: int) -> _Fi
         return _lookup(transformer, columns, start)
     if name.startswith("text_"):
         return _text(transformer, columns[0], start)
+    if name == "group_size":
+        return _group_size(transformer, columns, start)
     raise UnsupportedFeaturizer(f"no compiled form for featurization step {name!r}")
 
 
@@ -159,10 +161,21 @@ def not_finite(column: str, value: Any) -> ColumnError:
     )
 
 
-def _numeric(imputer: Any, columns: list[str], start: int) -> _Filler:
+def _numeric(step: Any, columns: list[str], start: int) -> _Filler:
+    """Median imputation, missing indicators and, in models since the scaler, standardization.
+
+    The scaler's arithmetic is numpy's, element by element as scikit-learn does it
+    (``(x - mean) / scale``), so the row equals the pipeline's output bit for bit.
+    """
+    steps = list(step.named_steps.values()) if hasattr(step, "named_steps") else [step]
+    imputer, scaler = steps[0], steps[1] if len(steps) > 1 else None
     medians = [float(v) for v in imputer.statistics_]
     flagged = imputer.indicator_.features_.tolist() if imputer.indicator_ is not None else []
     indicator_start = start + len(columns)
+    width = len(columns) + len(flagged)
+    if scaler is not None:
+        mean = np.asarray(scaler.mean_, dtype=float)
+        scale = np.asarray(scaler.scale_, dtype=float)
 
     def fill(record: dict[str, Any], row: np.ndarray) -> None:
         values = [_number(record, c) for c in columns]
@@ -171,6 +184,10 @@ def _numeric(imputer: Any, columns: list[str], start: int) -> _Filler:
         for offset, feature in enumerate(flagged):
             if values[feature] != values[feature]:
                 row[indicator_start + offset] = 1.0
+        if scaler is not None:
+            block = row[start : start + width]
+            block -= mean
+            block /= scale
 
     return fill
 
@@ -232,6 +249,20 @@ def _encode_one_column(pipeline: Any, columns: list[str], index: int, probes: li
     )
     encoded = np.asarray(pipeline.transform(frame), dtype=float)
     return [encoded[i, begin : begin + widths[index]].copy() for i in range(len(probes))]
+
+
+def _group_size(sizes: Any, columns: list[str], start: int) -> _Filler:
+    """Group sizes: the training rows with the value, plus the row itself (1 when missing)."""
+    tables = [
+        {str(value): float(n) + 1.0 for value, n in counts.items()} for counts in sizes.counts_
+    ]
+
+    def fill(record: dict[str, Any], row: np.ndarray) -> None:
+        for offset, (column, table) in enumerate(zip(columns, tables, strict=True)):
+            value = _text_value(record, column)
+            row[start + offset] = 1.0 if value is None else table.get(value, 1.0)
+
+    return fill
 
 
 def _text(tokens: Any, column: str, start: int) -> _Filler:

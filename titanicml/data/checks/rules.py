@@ -132,7 +132,8 @@ def check_high_cardinality(info: ColumnInfo) -> Finding | None:
     message = (
         f"{info.name} has {info.n_unique:,} distinct values, more than the "
         f"{MAX_ONE_HOT_CATEGORIES} that are one-hot encoded: it is target-encoded inside "
-        "cross-validation (cross-fitted), rare values shrunk toward the overall mean"
+        "cross-validation (cross-fitted), rare values shrunk toward the overall mean, "
+        "and the size of each row's group (the rows sharing its value) is a feature too"
     )
     figures = {"n_unique": info.n_unique, "max_one_hot": MAX_ONE_HOT_CATEGORIES}
     return finding("high_cardinality", "alerted", message, info.name, figures)
