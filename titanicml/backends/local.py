@@ -10,37 +10,26 @@ pipeline that predicts on raw rows.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from titanicml.backends.base import Job, JobStatus, Progress, ProgressCallback
-from titanicml.backends.learners import (
-    SearchOutput,
-    aggregate_folds,
-    cv_splitter,
-    fit_config,
-    full_proba,
-    search_model,
+from titanicml.backends.base import Job, JobStatus, ProgressCallback
+from titanicml.backends.flaml_search import (
+    MIN_SEARCH_SECONDS,
+    FlamlSearch,
+    check_cancelled,
+    threads_per_fit,
 )
-from titanicml.backends.log_target import (
-    LOG_FAMILIES,
-    LOG_FAMILY_NAMES,
-    log_target_learners,
-    wants_log_target,
-)
+from titanicml.backends.learners import fit_config, search_model
+from titanicml.backends.log_target import LOG_FAMILY_NAMES
 from titanicml.backends.oof import selected_out_of_fold
 from titanicml.backends.sampling import Refit, search_sample
 from titanicml.exceptions import SearchCancelled, TitanicMLError, TrainingError
 from titanicml.spec import ESTIMATORS
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
     from titanicml.data.columns import ColumnInfo
@@ -58,17 +47,9 @@ _RESERVE_MAX = 8.0
 # up to this share of the budget.
 _RESERVE_SECONDS_PER_ROW = 2e-6
 _RESERVE_MAX_FRACTION = 0.25
-_MIN_SEARCH_SECONDS = 1.0
 # Share of the budget kept for ensemble selection, when the budget allows one.
 _ENSEMBLE_FRACTION = 0.15
 _MIN_ENSEMBLE_BUDGET = 8.0
-# The ensemble share the selection will not need goes back to the search, as a second
-# FLAML run warm-started from the first one's best configurations, if this many seconds
-# are left for it (the selection's estimate is doubled, for safety).
-_MIN_EXTENSION_SECONDS = 1.0
-_ENSEMBLE_COST_SAFETY = 2.0
-# Below this many matrix cells, one thread per fit is faster than several.
-_SMALL_DATA_CELLS = 2_000_000
 
 
 def _wants_ensemble(spec: TrainSpec) -> bool:
@@ -216,33 +197,6 @@ def _finish(job: Job, status: JobStatus) -> None:
         job.status = JobStatus.CANCELED if job.state["cancel"].is_set() else status
 
 
-# FLAML's tuner keeps the running search in module globals: one search at a time.
-_FLAML_LOCK = threading.Lock()
-
-
-@contextmanager
-def _flaml_turn(job: Job) -> Iterator[None]:
-    """Hold FLAML while the block runs, waiting for another job's search to end first."""
-    while not _FLAML_LOCK.acquire(timeout=_POLL_SECONDS):
-        _check_cancelled(job)
-        if time.monotonic() > job.deadline:
-            raise TrainingError(
-                "another search in this process held FLAML until this job's deadline "
-                "(FLAML runs one search at a time in a process); run the trainings one "
-                "after the other, or in separate processes"
-            )
-    try:
-        yield
-    finally:
-        _FLAML_LOCK.release()
-
-
-def _check_cancelled(job: Job) -> None:
-    """Stop the search between two of its steps when the job was cancelled."""
-    if job.state["cancel"].is_set():
-        raise SearchCancelled("search cancelled")
-
-
 def _run_search(job: Job, verbose: int) -> TrainingResult:
     """Featurize, search with FLAML, and assemble the result."""
     import pandas as pd
@@ -255,7 +209,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     from titanicml.result import TrainingResult
 
     started = time.monotonic()
-    _check_cancelled(job)
+    check_cancelled(job)
     spec, frame = job.spec, job.frame
     # The shares kept for the final steps follow the time really left (a deadline
     # may come before the time budget ends).
@@ -298,14 +252,14 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
         y = target.y[sample.rows]
         x = featurizer.fit_transform(inputs.iloc[sample.rows], y)
     featurize_seconds = time.monotonic() - featurized
-    _check_cancelled(job)
+    check_cancelled(job)
     search_budget = max(
-        _MIN_SEARCH_SECONDS, job.deadline - time.monotonic() - reserve - ensemble_time
+        MIN_SEARCH_SECONDS, job.deadline - time.monotonic() - reserve - ensemble_time
     )
-    search = _FlamlSearch(spec, target.task, metric, job, search_budget, ensemble_time)
+    search = FlamlSearch(spec, target.task, metric, job, search_budget, ensemble_time)
     found = search.run(x, y, verbose)
-    _check_cancelled(job)
-    n_jobs = _n_jobs(spec.n_jobs, x.shape)
+    check_cancelled(job)
+    n_jobs = threads_per_fit(spec.n_jobs, x.shape)
     best_config = found.best_config
     estimator = found.best_estimator
     if estimator is None:
@@ -314,7 +268,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
         ).estimator
     trials = found.trials
     leaderboard = _leaderboard(trials, metric)
-    _check_cancelled(job)
+    check_cancelled(job)
     extras: dict[str, Any] = {
         "search": {
             "before_search_seconds": started - (job.deadline - spec.time_budget),
@@ -353,7 +307,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
                 found, top["estimator"], config, x, y, target.task, n_jobs
             ).estimator
     leaderboard.insert(2, "selected", [True] + [False] * (len(leaderboard) - 1))
-    _check_cancelled(job)
+    check_cancelled(job)
     # A refit on the folds costs what one trial's CV cost: it may use the reserve (the
     # final steps' seconds), so a small model always ships its out-of-fold predictions.
     oof, extras["oof"] = selected_out_of_fold(
@@ -366,7 +320,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
             estimator, leaderboard, spec.cv, spec.seed, job.deadline - reserve
         )
         extras["search_sample"] = {**sample.summary(), "fitted_rows": fitted_rows}
-        _check_cancelled(job)
+        check_cancelled(job)
 
     model = search_model(
         Pipeline([("features", featurizer), ("estimator", estimator)]),
@@ -393,241 +347,6 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
         extras=extras,
         oof=oof,
     )
-
-
-class _FlamlSearch:
-    """One FLAML AutoML run with titanicml's metric, progress and cancellation."""
-
-    def __init__(
-        self,
-        spec: TrainSpec,
-        task: str,
-        metric: Metric,
-        job: Job,
-        budget: float,
-        held_back: float = 0.0,
-    ) -> None:
-        self.spec, self.task, self.metric, self.job, self.budget = spec, task, metric, job, budget
-        self.held_back = held_back
-        self.extension: dict[str, float] = {}
-        self.trials = 0
-        self.best_loss = float("inf")
-        self.last_family = ""
-        self.started = 0.0
-
-    def run(self, matrix: np.ndarray, y: np.ndarray, verbose: int) -> SearchOutput:
-        """Search and return the best model, the learners and the table of trials.
-
-        Without ``max_trials`` one FLAML search picks the families to try by their
-        measured cost, which depends on timing. With ``max_trials`` (the
-        reproducible mode) the trials are split evenly over the families and each
-        family is searched on its own, so the same seed gives the same trials.
-
-        Each family starts from FLAML's own low-cost configuration (its zero-shot
-        portfolio, ``starting_points="data"``, was measured and dropped: see
-        docs/backends.md). Without ``max_trials``, the part of
-        the time held back for the ensemble (``held_back``) that the selection will not
-        need, judged from the trials' measured cost, goes to a second FLAML run
-        warm-started from the first one's best configuration of each family.
-        """
-        import pandas as pd
-
-        self.started = time.monotonic()
-        families = self.spec.estimators_for(self.task)
-        if self.task == "regression" and wants_log_target(y):
-            families += [name for name, base in LOG_FAMILIES.items() if base in families]
-        if self.spec.max_trials is None:
-            plan = [(families, None)]
-        else:
-            # FLAML cross-validates only from 2 trials on: each family gets at least 2.
-            families = families[: max(1, self.spec.max_trials // 2)]
-            share, extra = divmod(self.spec.max_trials, len(families))
-            plan = [([f], share + (i < extra)) for i, f in enumerate(families)]
-        runs = [self._fit_flaml(matrix, y, f, n, verbose) for f, n in plan]
-        if self.spec.max_trials is None and not runs[0][1].empty:
-            runs.extend(self._extend(matrix, y, families, runs[0], verbose))
-        finished = [(automl, trials) for automl, trials in runs if automl.best_estimator]
-        if not finished or all(trials.empty for _, trials in finished):
-            raise TrainingError(
-                f"no candidate finished within the {self.spec.time_budget:g} s budget; "
-                "raise time_budget"
-            )
-        best, _ = min(finished, key=lambda run: run[0].best_loss)
-        best_config = _clean_config(best.best_config)
-        for number, (_, run_trials) in enumerate(runs, start=1):
-            run_trials["search_run"] = number
-        trials = pd.concat([t for _, t in runs if not t.empty], ignore_index=True)
-        trials["trial"] = range(len(trials))
-        learners: dict[str, Any] = {}
-        for automl, _ in runs:
-            learners.update(automl._state.learner_classes)
-        # FLAML refits the best configuration on all rows, without a time limit.
-        refitted = best.model.estimator if best.model is not None else None
-        return SearchOutput(best.best_estimator, best_config, learners, trials, refitted)
-
-    def _extend(
-        self, matrix: np.ndarray, y: np.ndarray, families: list[str], first: Any, verbose: int
-    ) -> list[tuple[Any, pd.DataFrame]]:
-        """Search on in the ensemble's time the selection will not need; [] when none is left.
-
-        The selection's cost is estimated from the first run's trials (doubled); what is
-        left of ``held_back`` beyond it, if at least a second, goes to a FLAML run that
-        starts from the first run's best configuration of each family.
-        """
-        from titanicml.backends.ensembling import ensemble_cost
-
-        automl, trials = first
-        needed = _ENSEMBLE_COST_SAFETY * ensemble_cost(trials) if self.held_back else 0.0
-        spare = self.held_back - needed
-        self.extension = {"seconds": 0.0, "ensemble_estimate": needed / _ENSEMBLE_COST_SAFETY}
-        if spare < _MIN_EXTENSION_SECONDS:
-            return []
-        self.budget += spare
-        self.extension["seconds"] = spare
-        warm = {name: config for name, config in automl.best_config_per_estimator.items() if config}
-        return [self._fit_flaml(matrix, y, families, None, verbose, warm)]
-
-    def _fit_flaml(
-        self,
-        matrix: np.ndarray,
-        y: np.ndarray,
-        families: list[str],
-        max_trials: int | None,
-        verbose: int,
-        starting_points: dict[str, Any] | str = "static",
-    ) -> tuple[Any, pd.DataFrame]:
-        import pandas as pd
-        from flaml import AutoML
-
-        automl = AutoML()
-        for name, learner in log_target_learners(families).items():
-            automl.add_learner(name, learner)
-        with _flaml_turn(self.job), tempfile.TemporaryDirectory(prefix="titanicml-flaml-") as tmp:
-            budget = max(_MIN_SEARCH_SECONDS, self.budget - (time.monotonic() - self.started))
-            log_path = Path(tmp) / "trials.jsonl"
-            automl.fit(
-                matrix,
-                y,
-                task="regression" if self.task == "regression" else "classification",
-                metric=self._score_fold,
-                cv_score_agg_func=self._aggregate_folds,
-                eval_method="cv",
-                n_splits=self.spec.cv,
-                split_type=cv_splitter(self.task, self.spec.cv, self.spec.seed),
-                time_budget=budget,
-                max_iter=max_trials,
-                estimator_list=list(families),
-                starting_points=starting_points,
-                seed=self.spec.seed,
-                n_jobs=_n_jobs(self.spec.n_jobs, matrix.shape),
-                retrain_full=False,
-                log_file_name=str(log_path),
-                log_type="all",
-                mlflow_logging=False,
-                verbose=verbose,
-            )
-            trials = _read_trials(log_path) if log_path.exists() else pd.DataFrame()
-        return automl, trials
-
-    def _score_fold(
-        self, X_val: Any, y_val: Any, estimator: Any, labels: Any, *args: Any, **kwargs: Any
-    ) -> tuple[float, dict[str, float]]:
-        """FLAML metric hook: score one fold with every metric of the task."""
-        import numpy as np
-
-        from titanicml.metrics import score_all
-
-        if self.job.state["cancel"].is_set():
-            raise SearchCancelled("search cancelled")
-        self.last_family = _FAMILY_BY_CLASS.get(type(estimator).__name__, type(estimator).__name__)
-        y_val = np.asarray(y_val)
-        if self.task == "regression":
-            scores = score_all(self.task, y_val, estimator.predict(X_val), None)
-        else:
-            proba = full_proba(estimator.predict_proba(X_val), estimator, len(labels))
-            scores = score_all(self.task, y_val, proba.argmax(axis=1), proba)
-        return self.metric.to_loss(scores[self.metric.name]), scores
-
-    def _aggregate_folds(
-        self, losses: list[float], fold_scores: list[dict[str, float]]
-    ) -> tuple[float, dict[str, float]]:
-        """FLAML hook: mean loss over folds, plus each metric's mean and std."""
-        summary = aggregate_folds(fold_scores)
-        loss = sum(losses) / len(losses)
-        self.trials += 1
-        self.best_loss = min(self.best_loss, loss)
-        if self.job.on_progress is not None:
-            report = Progress(
-                trials=self.trials,
-                best_score=self.metric.to_loss(self.best_loss),
-                elapsed=time.monotonic() - self.started,
-                budget=self.budget,
-                estimator=self.last_family,
-            )
-            try:
-                self.job.on_progress(report)
-            except BaseException as exc:  # the caller's own error: wait() raises it
-                self.job.state["callback_error"] = exc
-                raise
-        return loss, summary
-
-
-# FLAML's estimator wrapper class -> family name used in leaderboards.
-_FAMILY_BY_CLASS = {
-    "LGBMEstimator": "lgbm",
-    "XGBoostSklearnEstimator": "xgboost",
-    "XGBoostLimitDepthEstimator": "xgb_limitdepth",
-    "RandomForestEstimator": "rf",
-    "ExtraTreesEstimator": "extra_tree",
-    "LRL1Classifier": "lrl1",
-    "LRL2Classifier": "lrl2",
-    "HistGradientBoostingEstimator": "histgb",
-    "KNeighborsEstimator": "kneighbor",
-    "LassoLarsEstimator": "lassolars",
-    "SGDEstimator": "sgd",
-    "LogTargetLGBMEstimator": "lgbm_log1p",
-}
-
-
-def _clean_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Drop FLAML's bookkeeping keys (such as ``FLAML_sample_size``) from a configuration."""
-    return {k: v for k, v in config.items() if not k.startswith("FLAML_")}
-
-
-def _n_jobs(n_jobs: int, shape: tuple[int, int]) -> int:
-    """Threads per model fit; ``-1`` means all cores, except on small data.
-
-    On a small matrix the start-up cost of extra threads is larger than the
-    work they share (LightGBM fits 5 to 15 times slower with 2 threads than
-    with 1 on the Titanic data), so ``-1`` uses one thread there.
-    """
-    if n_jobs != -1:
-        return n_jobs
-    return 1 if shape[0] * shape[1] < _SMALL_DATA_CELLS else (os.cpu_count() or 1)
-
-
-def _read_trials(path: Path) -> pd.DataFrame:
-    """Read FLAML's trial log into a table, one row per finished trial."""
-    import pandas as pd
-
-    rows = []
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
-        if "learner" not in record:
-            continue
-        logged = record.get("logged_metric") or {}
-        rows.append(
-            {
-                "trial": record["record_id"],
-                "estimator": record["learner"],
-                "loss": record["validation_loss"],
-                "fit_time": record["trial_time"],
-                "wall_clock_time": record["wall_clock_time"],
-                **{k: v for k, v in logged.items() if k.startswith("cv_")},
-                "config": json.dumps(_clean_config(record["config"]), sort_keys=True),
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def _rescore(
