@@ -147,7 +147,7 @@ def select_ensemble(
     best_single = min(
         members, key=lambda m: metric.to_loss(outcome.rescored[m[0]][f"cv_{metric.name}"])
     )
-    if not _better(task, metric, selection_metric, y, blend, best_single[2]):
+    if not _better(task, metric, selection_metric, y, blend, best_single[2], folds):
         return outcome
 
     chosen = [(m, c) for m, c in zip(members, counts, strict=True) if c > 0]
@@ -274,10 +274,16 @@ def _better(
     y: np.ndarray,
     blend: np.ndarray,
     single: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
 ) -> bool:
-    """Whether the blend beats the single best model on both the metric and the selection metric."""
-    not_worse = metric.to_loss(_score(task, metric, y, blend)) <= metric.to_loss(
-        _score(task, metric, y, single)
+    """Whether the blend beats the single best model on both the metric and the selection metric.
+
+    The metric is compared as the leaderboard shows it (the mean over the folds), so a
+    selected ensemble is never ranked above a family that scores better there.
+    """
+    column = f"cv_{metric.name}"
+    not_worse = metric.to_loss(_fold_scores(blend, y, folds, task)[column]) <= metric.to_loss(
+        _fold_scores(single, y, folds, task)[column]
     )
     better = selection.to_loss(_score(task, selection, y, blend)) < selection.to_loss(
         _score(task, selection, y, single)
