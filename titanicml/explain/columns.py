@@ -95,7 +95,7 @@ def _sources(step: Any, inputs: list[str]) -> list[int]:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    from titanicml.features.transformers import DatetimeParts, GroupSize, LeadingKey
+    from titanicml.features.transformers import DatetimeParts, GroupSize
 
     if isinstance(step, ColumnTransformer):
         return _column_transformer(step, inputs)
@@ -116,7 +116,7 @@ def _sources(step: Any, inputs: list[str]) -> list[int]:
     if type(step).__name__ == "TargetEncoder":
         per_input = len(step.classes_) if step.target_type_ == "multiclass" else 1
         return [i for i in range(len(inputs)) for _ in range(per_input)]
-    if isinstance(step, GroupSize | LeadingKey | StandardScaler):
+    if isinstance(step, GroupSize | StandardScaler):
         return list(range(len(inputs)))
     if isinstance(step, DatetimeParts):
         return [step.columns_.index(column) for column, _ in step.parts_]

@@ -8,9 +8,7 @@ numeric        median imputation plus a missing indicator, standardized (for the
 categorical    one-hot (few values; rare ones pooled as "infrequent")
 encoded        target encoding, cross-fitted, and the size of the row's group (the
                rows sharing its value: a ticket's passengers, an agent's bookings)
-text           binary bag of the most frequent words (free text); when its values read
-               "Last, First" (or "City, ST"), the text before the comma is also a key,
-               target-encoded and counted like an encoded column
+text           binary bag of the most frequent words (free text)
 datetime       calendar parts (year, month, day, weekday, ...)
 dropped        not used; the reason says why
 =============  ===========================================================
@@ -49,10 +47,6 @@ TABLE_COLUMNS = ("name", "kind", "dtype", "reason")
 # A category seen fewer times than this is pooled as "infrequent".
 MIN_CATEGORY_COUNT = 5
 MISSING_CATEGORY = "__missing__"
-# A text column's leading key ("Last, First" -> "Last") is used when this share of its
-# values has a comma and the keys have at most this share of the column's distinct values.
-KEY_COMMA_SHARE = 0.9
-KEY_MAX_DISTINCT_SHARE = 0.9
 
 # How each kind of titanicml.data.columns is featurized (id_like: by its base kind).
 FEATURIZATION = {
@@ -82,9 +76,6 @@ class ColumnPlan:
         The type the column had in training, which the model expects at predict time.
     reason : str
         Sentence for a human: how it is featurized, or why it is dropped.
-    key : bool
-        For a text column: its text before the first comma is also used as a key
-        (:func:`~titanicml.features.transformers.leading_key`).
     source_dtype : str
         The column's pandas dtype in the training data (``"bool"``, ``"Int64"``,
         ``"category"``, ``"datetime64[us]"``, ...): the model's MLflow signature is
@@ -96,7 +87,6 @@ class ColumnPlan:
     dtype: str
     reason: str = ""
     source_dtype: str = ""
-    key: bool = False
 
 
 @dataclass(frozen=True)
@@ -140,7 +130,7 @@ class FeaturePlan:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-        from titanicml.features.transformers import DatetimeParts, GroupSize, LeadingKey, TextTokens
+        from titanicml.features.transformers import DatetimeParts, GroupSize, TextTokens
 
         def missing_category() -> SimpleImputer:
             return SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY)
@@ -162,11 +152,6 @@ class FeaturePlan:
             steps.append(("encoded", make_pipeline(missing_category(), encoder), encoded))
             steps.append(("group_size", GroupSize(), encoded))
         steps.extend((f"text_{name}", TextTokens(), [name]) for name in self.names("text"))
-        if keyed := [c.name for c in self.columns if c.kind == "text" and c.key]:
-            encoder = target_encoder(self.task, self.seed)
-            keys = make_pipeline(LeadingKey(), missing_category(), encoder)
-            steps.append(("key_encoded", keys, keyed))
-            steps.append(("key_group_size", make_pipeline(LeadingKey(), GroupSize()), keyed))
         if dates := self.names("datetime"):
             steps.append(("datetime", DatetimeParts(), dates))
         return ColumnTransformer(steps, remainder="drop", verbose_feature_names_out=True)
@@ -232,27 +217,9 @@ def _plan_column(column: pd.Series, drop_reason: str, info: ColumnInfo | None) -
         return ColumnPlan(name, "categorical", dtype, reason, source)
     if featurized == "text":
         reason = f"free text ({info.words:.1f} words a value): word flags"
-        key = _has_leading_key(column)
-        if key:
-            reason += "; the text before its comma as a key (target-encoded, group size)"
-        return ColumnPlan(name, "text", dtype, reason, source, key=key)
+        return ColumnPlan(name, "text", dtype, reason, source)
     reason = f"{info.n_unique} distinct values: target-encoded, cross-fitted; and group size"
     return ColumnPlan(name, "encoded", dtype, reason, source)
-
-
-def _has_leading_key(column: pd.Series) -> bool:
-    """Whether the text before the first comma is a key shared by rows (a family name).
-
-    At least :data:`KEY_COMMA_SHARE` of the values have a comma, and their leading keys
-    have fewer distinct values than the column (by :data:`KEY_MAX_DISTINCT_SHARE`).
-    """
-    from titanicml.features.transformers import leading_key
-
-    values = column.dropna().astype(str)
-    if values.empty or values.str.contains(",", regex=False).mean() < KEY_COMMA_SHARE:
-        return False
-    keys = values.map(leading_key)
-    return keys.nunique() <= KEY_MAX_DISTINCT_SHARE * values.nunique()
 
 
 def _input_dtype(column: pd.Series, values: str) -> str:

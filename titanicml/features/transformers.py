@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["DatetimeParts", "GroupSize", "LeadingKey", "TextTokens", "leading_key"]
+__all__ = ["DatetimeParts", "GroupSize", "TextTokens"]
 
 # Words of two letters or more; numbers and punctuation are not tokens.
 TOKEN_PATTERN = r"(?u)\b[^\W\d_]{2,}\b"
@@ -162,33 +162,3 @@ class GroupSize(TransformerMixin, BaseEstimator):
         """``<column>_group_size`` for each input column."""
         names = input_features if input_features is not None else range(self.n_features_in_)
         return np.asarray([f"{name}_group_size" for name in names], dtype=object)
-
-
-def leading_key(value: Any) -> Any:
-    """Return the text before the first comma (a surname in "Last, First", a city in "City, ST")."""
-    if not isinstance(value, str):
-        return value
-    return value.split(",", 1)[0].strip()
-
-
-class LeadingKey(TransformerMixin, BaseEstimator):
-    """Replace each text by its :func:`leading_key`; missing values stay missing.
-
-    A key of the rows of one family or place: the plan target-encodes it (cross-fitted)
-    and counts its group, as it does for key columns.
-    """
-
-    def fit(self, X: Any, y: Any = None) -> LeadingKey:
-        """Nothing to learn but the width."""
-        self.n_features_in_ = pd.DataFrame(X).shape[1]
-        return self
-
-    def transform(self, X: Any) -> pd.DataFrame:
-        """Return the leading key of every cell, under the column's own name."""
-        frame = pd.DataFrame(X).astype(object)
-        return frame.apply(lambda column: column.map(leading_key, na_action="ignore"))
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Return the input columns' names (each output column is its input, keyed)."""
-        names = input_features if input_features is not None else range(self.n_features_in_)
-        return np.asarray([str(name) for name in names], dtype=object)

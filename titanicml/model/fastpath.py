@@ -19,7 +19,6 @@ import numpy as np
 
 from titanicml.exceptions import ColumnError, UnsupportedFeaturizer
 from titanicml.features.plan import MISSING_CATEGORY
-from titanicml.features.transformers import leading_key
 from titanicml.model.dialects import shown
 
 if TYPE_CHECKING:
@@ -104,10 +103,6 @@ def _compile(name: str, transformer: Any, columns: list[str], start: int) -> _Fi
         return _text(transformer, columns[0], start)
     if name == "group_size":
         return _group_size(transformer, columns, start)
-    if name == "key_encoded":
-        return _lookup(transformer, columns, start, key=leading_key)
-    if name == "key_group_size":
-        return _group_size(transformer[-1], columns, start, key=leading_key)
     raise UnsupportedFeaturizer(f"no compiled form for featurization step {name!r}")
 
 
@@ -204,13 +199,8 @@ def _text_value(record: dict[str, Any], column: str) -> str | None:
     return None if _missing(value) else str(value)
 
 
-def _lookup(
-    pipeline: Any, columns: list[str], start: int, key: Callable[[str], str] | None = None
-) -> _Filler:
-    """One-hot or target encoding: the output of every category, computed once by the encoder.
-
-    ``key`` maps a cell to the category encoded (a text column's leading key).
-    """
+def _lookup(pipeline: Any, columns: list[str], start: int) -> _Filler:
+    """One-hot or target encoding: the output of every category, computed once by the encoder."""
     encoder = pipeline[-1]
     widths = _output_widths(encoder, len(columns))
     tables: list[tuple[dict[str, np.ndarray], np.ndarray, int, int]] = []
@@ -226,8 +216,6 @@ def _lookup(
     def fill(record: dict[str, Any], row: np.ndarray) -> None:
         for column, (table, unseen, begin, width) in zip(columns, tables, strict=True):
             value = _text_value(record, column)
-            if key is not None and value is not None:
-                value = key(value)
             vector = table.get(MISSING_CATEGORY if value is None else value, unseen)
             row[begin : begin + width] = vector
 
@@ -263,9 +251,7 @@ def _encode_one_column(pipeline: Any, columns: list[str], index: int, probes: li
     return [encoded[i, begin : begin + widths[index]].copy() for i in range(len(probes))]
 
 
-def _group_size(
-    sizes: Any, columns: list[str], start: int, key: Callable[[str], str] | None = None
-) -> _Filler:
+def _group_size(sizes: Any, columns: list[str], start: int) -> _Filler:
     """Group sizes: the training rows with the value, plus the row itself (1 when missing)."""
     tables = [
         {str(value): float(n) + 1.0 for value, n in counts.items()} for counts in sizes.counts_
@@ -274,8 +260,6 @@ def _group_size(
     def fill(record: dict[str, Any], row: np.ndarray) -> None:
         for offset, (column, table) in enumerate(zip(columns, tables, strict=True)):
             value = _text_value(record, column)
-            if value is not None and key is not None:
-                value = key(value)
             row[start + offset] = 1.0 if value is None else table.get(value, 1.0)
 
     return fill
