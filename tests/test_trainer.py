@@ -198,3 +198,17 @@ def test_ctrl_c_swallowed_by_a_finalizer_cancels_the_job_without_a_traceback(cap
     assert cancelled == ["job-1"]
     assert "Traceback" not in capfd.readouterr().err
     assert sys.unraisablehook is sys.__unraisablehook__
+
+
+def test_folds_follow_the_number_of_rows_unless_given(titanic_result):
+    from titanicml.spec import AUTO_CV_MAX_ROWS, TrainSpec
+
+    spec = TrainSpec(target="y")
+    assert spec.cv is None
+    assert spec.with_folds(AUTO_CV_MAX_ROWS).cv == 5
+    assert spec.with_folds(AUTO_CV_MAX_ROWS + 1).cv == 3
+    assert TrainSpec(target="y", cv=7).with_folds(10**6).cv == 7
+    # a training records the folds it used: Titanic's 1,309 rows get 5
+    assert titanic_result.spec.cv == 5
+    with pytest.raises(ConfigError, match="or None"):
+        TrainSpec(target="y", cv=1)

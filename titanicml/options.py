@@ -312,7 +312,8 @@ OPTIONS: tuple[Option, ...] = (
         to_automl=_minutes, from_automl=_seconds,
     ),
     Option(
-        "cv", "int", "cross-validation folds", "--cv", metavar="FOLDS",
+        "cv", "int", "cross-validation folds (default: 5, or 3 above 10,000 rows)", "--cv",
+        metavar="FOLDS", optional=True,
         automl=("n_cross_validations",), to_automl=_same, from_automl=_same,
     ),
     Option("seed", "int", "random seed of the search and the folds", "--seed"),

@@ -7,13 +7,14 @@ way. Each field is a training option of :data:`titanicml.options.OPTIONS`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from titanicml._utils.values import is_int, is_number
 from titanicml.exceptions import ConfigError
 
 __all__ = [
+    "AUTO_CV_MAX_ROWS",
     "DEFAULT_ESTIMATORS",
     "ESTIMATORS",
     "LEAKAGE_ACTIONS",
@@ -26,6 +27,8 @@ __all__ = [
 TASKS = ("auto", "binary", "multiclass", "regression")
 LEAKAGE_ACTIONS = ("drop", "warn", "error")
 NO_SKILL_ACTIONS = ("error", "warn")
+#: ``cv=None`` uses 5 folds up to this many training rows, 3 above.
+AUTO_CV_MAX_ROWS = 10_000
 #: The largest share of the rows ``holdout`` may set apart.
 MAX_HOLDOUT = 0.5
 
@@ -64,8 +67,10 @@ class TrainSpec:
         Metric to optimize (see :mod:`titanicml.metrics`) or ``"auto"``.
     time_budget : float
         Seconds for the whole fit, search and final refit included.
-    cv : int
-        Number of cross-validation folds (at least 2).
+    cv : int or None
+        Number of cross-validation folds (at least 2); ``None`` (the default) chooses
+        by the number of training rows: 5 up to :data:`AUTO_CV_MAX_ROWS`, 3 above (a
+        trial on a larger table costs more; fewer folds give the search more trials).
     seed : int
         Random seed of the search and the folds.
     exclude : tuple of str
@@ -96,7 +101,7 @@ class TrainSpec:
     task: str = "auto"
     metric: str = "auto"
     time_budget: float = 60.0
-    cv: int = 5
+    cv: int | None = None
     seed: int = 0
     exclude: tuple[str, ...] = ()
     estimators: tuple[str, ...] = DEFAULT_ESTIMATORS
@@ -117,9 +122,10 @@ class TrainSpec:
             raise ConfigError(
                 f"time_budget must be a positive number of seconds, got {self.time_budget!r}"
             )
-        if not is_int(self.cv) or self.cv < 2:
+        if self.cv is not None and (not is_int(self.cv) or self.cv < 2):
             raise ConfigError(
-                f"cv must be an integer number of folds of at least 2, got {self.cv!r}"
+                f"cv must be an integer number of folds of at least 2, or None (chosen by "
+                f"the number of rows), got {self.cv!r}"
             )
         if not is_int(self.seed):
             raise ConfigError(f"seed must be an integer, got {self.seed!r}")
@@ -160,6 +166,12 @@ class TrainSpec:
             from titanicml.metrics import metric_for_task
 
             metric_for_task(self.metric, self.task)
+
+    def with_folds(self, n_rows: int) -> TrainSpec:
+        """Return this spec with ``cv`` chosen for ``n_rows`` training rows when it is None."""
+        if self.cv is not None:
+            return self
+        return replace(self, cv=5 if n_rows <= AUTO_CV_MAX_ROWS else 3)
 
     def estimators_for(self, task: str) -> list[str]:
         """Return the estimator families that apply to ``task``."""

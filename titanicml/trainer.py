@@ -40,8 +40,9 @@ class Trainer:
         Seconds for the whole :meth:`fit`, final refit and logging included.
     backend : str or Backend
         ``"local"`` (FLAML on this machine) or another registered backend.
-    cv : int
-        Cross-validation folds.
+    cv : int or None
+        Cross-validation folds; ``None`` (the default): 5, or 3 above 10,000 training
+        rows.
     seed : int
         Random seed.
     exclude : sequence of str
@@ -91,7 +92,7 @@ class Trainer:
         metric: str = "auto",
         time_budget: float = 60.0,
         backend: str | Backend = "local",
-        cv: int = 5,
+        cv: int | None = None,
         seed: int = 0,
         exclude: Sequence[str] = (),
         estimators: Sequence[str] | None = None,
@@ -216,6 +217,7 @@ class Trainer:
         backend = get_backend(self.backend, **(self.backend_options or {}))
         frame, data_ref = resolve_data(data)
         frame, holdout = _set_apart(frame, spec, holdout_rows)
+        spec = spec.with_folds(len(frame))
         # Refuse a bad target, metric or leaking data before any run is created.
         spec, prepared, checks = check_before_training(frame, spec)
         if on_checks is not None:

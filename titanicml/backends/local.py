@@ -210,7 +210,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
 
     started = time.monotonic()
     check_cancelled(job)
-    spec, frame = job.spec, job.frame
+    spec, frame = job.spec.with_folds(len(job.frame)), job.frame
     # The shares kept for the final steps follow the time really left (a deadline
     # may come before the time budget ends).
     budget = max(0.0, min(spec.time_budget, job.deadline - started))

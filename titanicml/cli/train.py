@@ -170,7 +170,7 @@ def run_training(trainer: Trainer, data: Any, output: str | None) -> TrainingRes
     against = "" if baseline is None else f", trivial baseline {baseline:.4f}"
     console.print(
         f"Best model: [bold]{result.leaderboard.iloc[0]['family']}[/], "
-        f"{spec.cv}-fold CV {result.metric} [bold green]{mean:.4f}[/] ± {std:.4f} "
+        f"{result.spec.cv}-fold CV {result.metric} [bold green]{mean:.4f}[/] ± {std:.4f} "
         f"({result.task}{against}, {result.elapsed:.1f} s)"
     )
     if result.metric != "accuracy" and "accuracy" in result.metrics:
