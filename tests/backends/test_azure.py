@@ -128,7 +128,10 @@ def test_automl_job_round_trips_through_the_sdk(tmp_path):
     assert loaded.task_type.lower() == "classification"
     assert loaded.target_column_name == "Survived"
     assert loaded.primary_metric.lower() == "accuracy"
-    assert loaded.n_cross_validations == 5
+    # folds not chosen (cv=None): Azure's own choice by size; chosen: that many
+    assert loaded.n_cross_validations == "auto"
+    chosen = azure_jobs.automl_job(SPEC.with_folds(1_000), "binary", "azureml:t:1", "c", "e")
+    assert chosen.n_cross_validations == 5
     assert loaded.limits.timeout_minutes == 30 and loaded.limits.max_trials == 40
     assert loaded.limits.trial_timeout_minutes == 8
     assert loaded.limits.enable_early_termination is True

@@ -147,7 +147,7 @@ def automl_job(
         training_data=Input(type=AssetTypes.MLTABLE, path=data_uri),
         target_column_name=settings["target_column_name"],
         primary_metric=azure_metric,
-        n_cross_validations=settings["n_cross_validations"],
+        n_cross_validations=settings.get("n_cross_validations", "auto"),
         enable_model_explainability=True,
         compute=compute,
         experiment_name=experiment_name,
