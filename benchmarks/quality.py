@@ -35,7 +35,7 @@ Run (the full suite, about 50 min on 2 cores)::
 
 For development: ``--quick`` (3 s budget, the first fold only, Titanic and
 diabetes, docs left alone), ``--datasets a,b``, ``--budget S``, ``--folds K``,
-``--systems titanicml,flaml``, ``--max-folds K`` (the first K folds),
+``--systems titanicml,flaml``, ``--max-folds K`` (the first K folds; docs left alone),
 ``--json results.json`` (every fold's record).
 """
 
@@ -339,7 +339,7 @@ def versions(fits: list[Fit]) -> str:
 def write(fits: list[Fit], shapes: dict[str, str], args: argparse.Namespace) -> None:
     total = len(args.datasets)
     state = "" if len(shapes) == total else f" **Partial: {len(shapes)} of {total} data sets.**"
-    folds = f"{args.folds} outer folds" if args.folds else "3 outer folds (Titanic 5)"
+    folds = f"{args.folds} outer folds" if args.folds else "3 outer folds (Titanic 5)"  # all
     body = (
         "## Quality at equal time (`benchmarks/quality.py`)\n\n"
         f"The suite of `benchmarks/suite.py`, {folds}, shuffled with seed {SEED}, the same "
@@ -384,6 +384,8 @@ def parse_args() -> argparse.Namespace:
         args.datasets = args.datasets or QUICK_DATASETS
         args.no_write = True
     args.max_folds = 1 if args.quick else args.max_folds
+    if args.max_folds:  # a partial run does not rewrite the suite's figures
+        args.no_write = True
     args.datasets = (args.datasets or ",".join(DATASETS)).split(",")
     unknown = sorted(set(args.datasets) - set(DATASETS))
     if unknown:

@@ -114,9 +114,19 @@ def test_ensemble_cost_against_a_hand_calculation():
     assert ensemble_cost(trials.iloc[:0]) == 0.0
 
 
-def test_unused_ensemble_time_goes_back_to_the_search(titanic):
+def test_unused_ensemble_time_goes_back_to_the_search(titanic, monkeypatch):
     from titanicml import Trainer
+    from titanicml.backends.flaml_search import FlamlSearch
 
+    runs = []
+    original = FlamlSearch._fit_flaml
+
+    def spy(self, matrix, y, families, max_trials, verbose, starting_points="static"):
+        automl, trials = original(self, matrix, y, families, max_trials, verbose, starting_points)
+        runs.append((starting_points, automl.best_config_per_estimator))
+        return automl, trials
+
+    monkeypatch.setattr(FlamlSearch, "_fit_flaml", spy)
     # Two cheap families on Titanic: the selection needs a fraction of its 3 s share.
     result = Trainer(
         target="Survived", time_budget=20, estimators=["lgbm", "xgboost"], track=False,
@@ -133,7 +143,11 @@ def test_unused_ensemble_time_goes_back_to_the_search(titanic):
     )
     trials = result.trials
     assert set(trials["search_run"]) == {1, 2}
-    # the second run searches on from the first one's best configuration of each family
+    # the second run starts from the first one's best configuration of each family
+    (first_start, first_best), (second_start, _) = runs
+    assert first_start == "static"
+    assert second_start == {k: v for k, v in first_best.items() if v}
+    assert set(second_start) == {"lgbm", "xgboost"}
     second = trials[trials["search_run"] == 2]
     assert set(second["estimator"]) == {"lgbm", "xgboost"}
     # the leaderboard counts the trials of both runs

@@ -420,6 +420,39 @@ def test_random_bytes_never_get_a_5xx(client, content):
     assert 400 <= response.status_code < 500
 
 
+def test_fast_path_of_a_model_saved_before_the_scaler(titanic):
+    # Models trained before numeric columns were standardized have a bare imputer there.
+    from lightgbm import LGBMClassifier
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+
+    from titanicml.features import plan_features
+    from titanicml.model.predictor import TabularModel, prepare_rows
+
+    rows = titanic.drop(columns=["Survived", "Boat", "Body"])
+    y = titanic["Survived"].to_numpy()
+    plan = plan_features(rows)
+    inputs, _ = prepare_rows(plan, rows)
+    featurizer = plan.build()
+    steps = dict((name, (step, cols)) for name, step, cols in featurizer.transformers)
+    _, numeric = steps["numeric"]
+    featurizer.transformers = [
+        (name, SimpleImputer(strategy="median", add_indicator=True), cols)
+        if name == "numeric"
+        else (name, step, cols)
+        for name, step, cols in featurizer.transformers
+    ]
+    matrix = featurizer.fit_transform(inputs, y)
+    estimator = LGBMClassifier(n_estimators=10, verbose=-1, n_jobs=1).fit(matrix, y)
+    pipeline = Pipeline([("features", featurizer), ("estimator", estimator)])
+    model = TabularModel.from_fitted(pipeline, plan, "binary", [0, 1])
+    assert isinstance(featurizer.named_transformers_["numeric"], SimpleImputer) and numeric
+    scorer = model._row_scorer()
+    records = json.loads(rows.to_json(orient="records"))
+    frame, _ = model.prepare(rows)
+    assert np.array_equal(scorer.features(records), featurizer.transform(frame))
+
+
 def test_fast_path_equals_the_pipeline_on_every_training_row(titanic_result, titanic):
     model = titanic_result.model
     rows = titanic.drop(columns=["Survived"])

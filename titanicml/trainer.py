@@ -217,9 +217,10 @@ class Trainer:
         backend = get_backend(self.backend, **(self.backend_options or {}))
         frame, data_ref = resolve_data(data)
         frame, holdout = _set_apart(frame, spec, holdout_rows)
-        spec = spec.with_folds(len(frame))
         # Refuse a bad target, metric or leaking data before any run is created.
         spec, prepared, checks = check_before_training(frame, spec)
+        # Folds not given are chosen by the rows with a target; every backend gets them.
+        spec = spec.with_folds(len(prepared.y))
         if on_checks is not None:
             on_checks(checks.table)
         deadline = started + spec.time_budget

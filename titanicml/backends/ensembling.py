@@ -183,13 +183,14 @@ def ensemble_cost(trials: pd.DataFrame) -> float:
     """Seconds the selection is expected to take after a search that logged ``trials``.
 
     Each of the best :data:`MAX_MEMBERS` families is cross-validated once more (its best
-    trial's measured time) and the chosen ones refitted on all rows: about
-    ``_COST_PER_MEMBER`` times the trial each.
+    trial's measured time) and the chosen ones refitted on all rows: about one and a
+    half times the trial each.
     """
-    finite = trials[trials["loss"].map(lambda v: v == v and abs(v) != float("inf"))]
-    if finite.empty:
+    from titanicml.backends.learners import best_trials
+
+    if trials.empty:
         return 0.0
-    best = finite.sort_values(["loss", "trial"]).groupby("estimator", sort=False).head(1)
+    best = best_trials(trials)
     return float(_COST_PER_MEMBER * best.head(MAX_MEMBERS)["fit_time"].sum())
 
 

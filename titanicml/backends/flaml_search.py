@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from titanicml.backends.base import Job, Progress
 from titanicml.backends.learners import SearchOutput, aggregate_folds, cv_splitter, full_proba
-from titanicml.backends.log_target import LOG_FAMILIES, log_target_learners, wants_log_target
+from titanicml.backends.log_target import LOG_FAMILIES, log_target_learners
 from titanicml.exceptions import SearchCancelled, TrainingError
 
 if TYPE_CHECKING:
@@ -31,7 +31,14 @@ if TYPE_CHECKING:
     from titanicml.metrics import Metric
     from titanicml.spec import TrainSpec
 
-__all__ = ["MIN_SEARCH_SECONDS", "FlamlSearch", "check_cancelled", "flaml_turn", "threads_per_fit"]
+__all__ = [
+    "MIN_SEARCH_SECONDS",
+    "POLL_SECONDS",
+    "FlamlSearch",
+    "check_cancelled",
+    "flaml_turn",
+    "threads_per_fit",
+]
 
 MIN_SEARCH_SECONDS = 1.0
 # The ensemble share the selection will not need goes back to the search, as a second
@@ -41,8 +48,8 @@ _MIN_EXTENSION_SECONDS = 1.0
 _ENSEMBLE_COST_SAFETY = 2.0
 # Below this many matrix cells, one thread per fit is faster than several.
 _SMALL_DATA_CELLS = 2_000_000
-# Longest pause between two looks at a job waiting for FLAML.
-_POLL_SECONDS = 0.1
+#: Longest pause between two looks at a job (Ctrl-C and cancel are seen at once).
+POLL_SECONDS = 0.1
 
 
 # FLAML's tuner keeps the running search in module globals: one search at a time.
@@ -52,7 +59,7 @@ _FLAML_LOCK = threading.Lock()
 @contextmanager
 def flaml_turn(job: Job) -> Iterator[None]:
     """Hold FLAML while the block runs, waiting for another job's search to end first."""
-    while not _FLAML_LOCK.acquire(timeout=_POLL_SECONDS):
+    while not _FLAML_LOCK.acquire(timeout=POLL_SECONDS):
         check_cancelled(job)
         if time.monotonic() > job.deadline:
             raise TrainingError(
@@ -73,7 +80,26 @@ def check_cancelled(job: Job) -> None:
 
 
 class FlamlSearch:
-    """One FLAML AutoML run with titanicml's metric, progress and cancellation."""
+    """One FLAML AutoML run with titanicml's metric, progress and cancellation.
+
+    Parameters
+    ----------
+    spec : TrainSpec
+        The training settings (families, folds, seed, ``max_trials``), folds chosen.
+    task : str
+        The resolved task.
+    metric : Metric
+        The metric optimized.
+    job : Job
+        The job searched for: its cancel flag and progress callback.
+    budget : float
+        Seconds for the search.
+    held_back : float
+        Seconds kept for the ensemble selection; what it will not need goes to a
+        second, warm-started run.
+    log_scale : bool
+        Also search the log-scale family (a skewed non-negative regression target).
+    """
 
     def __init__(
         self,
@@ -83,9 +109,10 @@ class FlamlSearch:
         job: Job,
         budget: float,
         held_back: float = 0.0,
+        log_scale: bool = False,
     ) -> None:
         self.spec, self.task, self.metric, self.job, self.budget = spec, task, metric, job, budget
-        self.held_back = held_back
+        self.held_back, self.log_scale = held_back, log_scale
         self.extension: dict[str, float] = {}
         self.trials = 0
         self.best_loss = float("inf")
@@ -111,7 +138,7 @@ class FlamlSearch:
 
         self.started = time.monotonic()
         families = self.spec.estimators_for(self.task)
-        if self.task == "regression" and wants_log_target(y):
+        if self.log_scale:
             families += [name for name, base in LOG_FAMILIES.items() if base in families]
         if self.spec.max_trials is None:
             plan = [(families, None)]
@@ -155,14 +182,18 @@ class FlamlSearch:
 
         automl, trials = first
         needed = _ENSEMBLE_COST_SAFETY * ensemble_cost(trials) if self.held_back else 0.0
+        # What is left of the search's own time (a first run may end late) plus the spare.
         spare = self.held_back - needed
+        left = self.budget + spare - (time.monotonic() - self.started)
         self.extension = {"seconds": 0.0, "ensemble_estimate": needed / _ENSEMBLE_COST_SAFETY}
-        if spare < _MIN_EXTENSION_SECONDS:
+        if spare < _MIN_EXTENSION_SECONDS or left < _MIN_EXTENSION_SECONDS:
             return []
         self.budget += spare
-        self.extension["seconds"] = spare
         warm = {name: config for name, config in automl.best_config_per_estimator.items() if config}
-        return [self._fit_flaml(matrix, y, families, None, verbose, warm)]
+        started = time.monotonic()
+        extension = self._fit_flaml(matrix, y, families, None, verbose, warm)
+        self.extension["seconds"] = time.monotonic() - started
+        return [extension]
 
     def _fit_flaml(
         self,

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SearchOutput",
     "aggregate_folds",
+    "best_trials",
     "cv_splitter",
     "fit_config",
     "full_proba",
@@ -141,6 +142,12 @@ def search_model(
         **info,
     }
     return TabularModel.from_fitted(pipeline, plan, target.task, target.classes, info=facts)
+
+
+def best_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """Return the best finished trial of each family (lowest loss, then earliest), best first."""
+    finite = trials[trials["loss"].map(lambda v: v == v and abs(v) != float("inf"))]
+    return finite.sort_values(["loss", "trial"]).groupby("estimator", sort=False).head(1)
 
 
 def aggregate_folds(per_fold: list[dict[str, float]]) -> dict[str, float]:

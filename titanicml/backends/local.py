@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from titanicml.backends.base import Job, JobStatus, ProgressCallback
 from titanicml.backends.flaml_search import (
     MIN_SEARCH_SECONDS,
+    POLL_SECONDS,
     FlamlSearch,
     check_cancelled,
     threads_per_fit,
 )
-from titanicml.backends.learners import fit_config, search_model
-from titanicml.backends.log_target import LOG_FAMILY_NAMES
+from titanicml.backends.learners import best_trials, fit_config, search_model
+from titanicml.backends.log_target import LOG_FAMILY_NAMES, wants_log_target
 from titanicml.backends.oof import selected_out_of_fold
 from titanicml.backends.sampling import Refit, search_sample
 from titanicml.exceptions import SearchCancelled, TitanicMLError, TrainingError
@@ -123,7 +124,7 @@ class LocalBackend:
         try:
             while not done.is_set():
                 pause = (
-                    _POLL_SECONDS if until is None else min(_POLL_SECONDS, until - time.monotonic())
+                    POLL_SECONDS if until is None else min(POLL_SECONDS, until - time.monotonic())
                 )
                 if pause <= 0:
                     return job.status
@@ -163,10 +164,6 @@ class LocalBackend:
         with job.state["lock"]:
             if not job.status.is_terminal:
                 job.state["cancel"].set()
-
-
-# Longest pause of wait() between two looks at the job, so that Ctrl-C is seen at once.
-_POLL_SECONDS = 0.1
 
 
 def _run_job(job: Job, verbose: int) -> None:
@@ -210,11 +207,12 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
 
     started = time.monotonic()
     check_cancelled(job)
-    spec, frame = job.spec.with_folds(len(job.frame)), job.frame
+    spec, frame = job.spec, job.frame
     # The shares kept for the final steps follow the time really left (a deadline
     # may come before the time budget ends).
     budget = max(0.0, min(spec.time_budget, job.deadline - started))
     target = prepare_target(frame, spec.target, spec.task)
+    spec = spec.with_folds(len(target.y))
     metric = metric_for_task(spec.metric, target.task)
     features = frame.drop(columns=[spec.target])[target.kept_rows].reset_index(drop=True)
     plan = plan_features(
@@ -256,7 +254,9 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     search_budget = max(
         MIN_SEARCH_SECONDS, job.deadline - time.monotonic() - reserve - ensemble_time
     )
-    search = FlamlSearch(spec, target.task, metric, job, search_budget, ensemble_time)
+    # The log scale is judged on every row, not the sample: the refit must accept them all.
+    log_scale = target.task == "regression" and wants_log_target(target.y)
+    search = FlamlSearch(spec, target.task, metric, job, search_budget, ensemble_time, log_scale)
     found = search.run(x, y, verbose)
     check_cancelled(job)
     n_jobs = threads_per_fit(spec.n_jobs, x.shape)
@@ -369,8 +369,7 @@ def _rescore(
 
 def _leaderboard(trials: pd.DataFrame, metric: Metric) -> pd.DataFrame:
     """One row per estimator family: its best trial, ranked by the metric."""
-    finite = trials[trials["loss"].map(lambda v: v == v and abs(v) != float("inf"))]
-    best = finite.sort_values(["loss", "trial"]).groupby("estimator", sort=False).head(1)
+    best = best_trials(trials)
     counts = trials.groupby("estimator").size().rename("n_trials")
     board = best.merge(counts, left_on="estimator", right_index=True)
     names = {**ESTIMATORS, **LOG_FAMILY_NAMES}

@@ -3,9 +3,9 @@
 The data checks, the featurization plan and the profile all ask :func:`classify_column`,
 so a column called high-cardinality by the checks is the column the plan target-encodes.
 
-====================  ==================================================  =================
+====================  ==================================================  ========================
 kind                  rule (first match)                                  featurized as
-====================  ==================================================  =================
+====================  ==================================================  ========================
 ``empty``             every value is missing                              dropped
 ``constant``          one value in every row, none missing                dropped
 ``boolean``           boolean dtype                                       numeric
@@ -14,9 +14,9 @@ kind                  rule (first match)                                  featur
 ``date_text``         text, 90 % of the sampled values start like a date  calendar parts
 ``category``          other text, at most 15 distinct values              one-hot
 ``free_text``         more values, at least 2 words per value on average  word flags
-``high_cardinality``  more values, fewer words (codes, names, ...)        target encoding
+``high_cardinality``  more values, fewer words (codes, names, ...)        target enc. + group size
 ``id_like``           a key (below), whatever it would be otherwise       dropped by checks
-====================  ==================================================  =================
+====================  ==================================================  ========================
 
 "Text" is every column that is not boolean, numeric or datetime: strings (``object`` or
 ``StringDtype``), categoricals, and durations, which are featurized from their text.

@@ -31,7 +31,7 @@ class LogTargetRegressor(RegressorMixin, BaseEstimator):
         Number of features it was fitted on.
     """
 
-    def __init__(self, regressor: Any = None) -> None:
+    def __init__(self, regressor: Any) -> None:
         self.regressor = regressor
 
     @classmethod
