@@ -185,7 +185,11 @@ class FlamlSearch:
         # What is left of the search's own time (a first run may end late) plus the spare.
         spare = self.held_back - needed
         left = self.budget + spare - (time.monotonic() - self.started)
-        self.extension = {"seconds": 0.0, "ensemble_estimate": needed / _ENSEMBLE_COST_SAFETY}
+        self.extension = {
+            "planned_seconds": max(0.0, spare),
+            "seconds": 0.0,
+            "ensemble_estimate": needed / _ENSEMBLE_COST_SAFETY,
+        }
         if spare < _MIN_EXTENSION_SECONDS or left < _MIN_EXTENSION_SECONDS:
             return []
         self.budget += spare
