@@ -27,13 +27,19 @@ def registered(saved_model, store):
     return store
 
 
-def test_dry_run_writes_the_pipeline_that_azure_ml_loads(cli, registered, titanic, tmp_path):
+def _dry_run(cli, model, store, titanic, tmp_path):
+    """Run ``report --target azure --dry-run`` on the Titanic CSV; return (result, folder)."""
     data = tmp_path / "titanic.csv"
     titanic.to_csv(data, index=False)
     out = tmp_path / "rai"
-    done = cli("report", "--target", "azure", "--dry-run", "--model", "titanic-model@latest",
-               "--data", data, "--output-dir", out, "--tracking-uri", registered)  # fmt: skip
+    done = cli("report", "--target", "azure", "--dry-run", "--model", model,
+               "--data", data, "--output-dir", out, "--tracking-uri", store)  # fmt: skip
     assert done.returncode == 0, done.stderr
+    return done, out
+
+
+def test_dry_run_writes_the_pipeline_that_azure_ml_loads(cli, registered, titanic, tmp_path):
+    done, out = _dry_run(cli, "titanic-model@latest", registered, titanic, tmp_path)
     assert "checked with azure-ai-ml's loader" in done.stdout
     job = load_pipeline_job(out / "rai_job.yml")  # the SDK's PipelineJob, as az ml reads it
     assert type(job).__name__ == "PipelineJob"
@@ -67,12 +73,7 @@ def test_a_holdout_model_is_tested_on_its_holdout(cli, holdout_result, store, ti
 
     saved = holdout_result.save(tmp_path / "model")
     register_model("titanic-holdout", path=saved, tracking_uri=store)
-    data = tmp_path / "titanic.csv"
-    titanic.to_csv(data, index=False)
-    out = tmp_path / "rai"
-    done = cli("report", "--target", "azure", "--dry-run", "--model", "titanic-holdout@latest",
-               "--data", data, "--output-dir", out, "--tracking-uri", store)  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    _, out = _dry_run(cli, "titanic-holdout@latest", store, titanic, tmp_path)
     document = yaml.safe_load((out / "rai_job.yml").read_text())
     assert document["inputs"]["test_data"]["path"] == "./test_data"
     assert document["inputs"]["train_data"]["path"] == "./data"
