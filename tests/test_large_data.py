@@ -63,9 +63,9 @@ def test_refit_uses_every_row_when_time_allows_and_none_when_it_does_not():
     board = pd.DataFrame({"estimator": ["lrl2"], "fit_time": [0.001], "config": ["{}"]})
     model = LogisticRegression().fit(np.zeros((4, 1)), [0, 1, 0, 1])
     refit = _refit(n_rows=3_000, searched=1_000)
-    refitted, rows = refit.run(model, board, cv=5, seed=0, deadline=time.monotonic() + 60)
+    refitted, rows = refit.run(model, board, cv=5, seed=0, deadline=time.monotonic() + 60, n_jobs=1)
     assert rows == 3_000 and refitted is not model
-    kept, rows = refit.run(model, board, cv=5, seed=0, deadline=time.monotonic() - 1)
+    kept, rows = refit.run(model, board, cv=5, seed=0, deadline=time.monotonic() - 1, n_jobs=1)
     assert kept is model and rows == 1_000
 
 

@@ -10,7 +10,6 @@ the table of every trial.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import threading
 import time
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from titanicml.backends.base import Job, Progress
 from titanicml.backends.learners import SearchOutput, aggregate_folds, cv_splitter, full_proba
 from titanicml.backends.log_target import LOG_FAMILIES, log_target_learners
+from titanicml.backends.threads import search_threads
 from titanicml.exceptions import SearchCancelled, TrainingError
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ __all__ = [
     "FlamlSearch",
     "check_cancelled",
     "flaml_turn",
-    "threads_per_fit",
 ]
 
 MIN_SEARCH_SECONDS = 1.0
@@ -46,8 +45,6 @@ MIN_SEARCH_SECONDS = 1.0
 # are left for it (the selection's estimate is doubled, for safety).
 _MIN_EXTENSION_SECONDS = 1.0
 _ENSEMBLE_COST_SAFETY = 2.0
-# Below this many matrix cells, one thread per fit is faster than several.
-_SMALL_DATA_CELLS = 2_000_000
 #: Longest pause between two looks at a job (Ctrl-C and cancel are seen at once).
 POLL_SECONDS = 0.1
 
@@ -99,6 +96,12 @@ class FlamlSearch:
         second, warm-started run.
     log_scale : bool
         Also search the log-scale family (a skewed non-negative regression target).
+
+    Attributes
+    ----------
+    threads : int
+        Threads per fit, chosen when :meth:`run` starts
+        (:func:`~titanicml.backends.threads.search_threads`).
     """
 
     def __init__(
@@ -118,6 +121,7 @@ class FlamlSearch:
         self.best_loss = float("inf")
         self.last_family = ""
         self.started = 0.0
+        self.threads = 1
 
     def run(self, matrix: np.ndarray, y: np.ndarray, verbose: int) -> SearchOutput:
         """Search and return the best model, the learners and the table of trials.
@@ -137,6 +141,9 @@ class FlamlSearch:
         import pandas as pd
 
         self.started = time.monotonic()
+        self.threads = search_threads(
+            self.spec.n_jobs, matrix.shape, reproducible=self.spec.max_trials is not None
+        )
         families = self.spec.estimators_for(self.task)
         if self.log_scale:
             families += [name for name, base in LOG_FAMILIES.items() if base in families]
@@ -231,7 +238,7 @@ class FlamlSearch:
                 estimator_list=list(families),
                 starting_points=starting_points,
                 seed=self.spec.seed,
-                n_jobs=threads_per_fit(self.spec.n_jobs, matrix.shape),
+                n_jobs=self.threads,
                 retrain_full=False,
                 log_file_name=str(log_path),
                 log_type="all",
@@ -304,18 +311,6 @@ _FAMILY_BY_CLASS = {
 def _clean_config(config: dict[str, Any]) -> dict[str, Any]:
     """Drop FLAML's bookkeeping keys (such as ``FLAML_sample_size``) from a configuration."""
     return {k: v for k, v in config.items() if not k.startswith("FLAML_")}
-
-
-def threads_per_fit(n_jobs: int, shape: tuple[int, int]) -> int:
-    """Threads per model fit; ``-1`` means all cores, except on small data.
-
-    On a small matrix the start-up cost of extra threads is larger than the
-    work they share (LightGBM fits 5 to 15 times slower with 2 threads than
-    with 1 on the Titanic data), so ``-1`` uses one thread there.
-    """
-    if n_jobs != -1:
-        return n_jobs
-    return 1 if shape[0] * shape[1] < _SMALL_DATA_CELLS else (os.cpu_count() or 1)
 
 
 def _read_trials(path: Path) -> pd.DataFrame:

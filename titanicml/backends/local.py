@@ -21,12 +21,12 @@ from titanicml.backends.flaml_search import (
     POLL_SECONDS,
     FlamlSearch,
     check_cancelled,
-    threads_per_fit,
 )
 from titanicml.backends.learners import best_trials, fit_config, search_model
 from titanicml.backends.log_target import LOG_FAMILY_NAMES, wants_log_target
 from titanicml.backends.oof import selected_out_of_fold
 from titanicml.backends.sampling import Refit, search_sample
+from titanicml.backends.threads import model_threads, set_threads
 from titanicml.exceptions import SearchCancelled, TitanicMLError, TrainingError
 from titanicml.spec import ESTIMATORS
 
@@ -259,7 +259,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     search = FlamlSearch(spec, target.task, metric, job, search_budget, ensemble_time, log_scale)
     found = search.run(x, y, verbose)
     check_cancelled(job)
-    n_jobs = threads_per_fit(spec.n_jobs, x.shape)
+    n_jobs = search.threads
     best_config = found.best_config
     estimator = found.best_estimator
     if estimator is None:
@@ -275,6 +275,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
             "seconds": search_budget,
             "ensemble_seconds": ensemble_time,
             "reserve_seconds": reserve,
+            "threads": n_jobs,
             **{f"extension_{k}": v for k, v in search.extension.items()},
         }
     }
@@ -317,10 +318,13 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     if sample is not None:
         refit = Refit(featurizer, inputs, target.y, sample, featurize_seconds, target.task)
         estimator, fitted_rows = refit.run(
-            estimator, leaderboard, spec.cv, spec.seed, job.deadline - reserve
+            estimator, leaderboard, spec.cv, spec.seed, job.deadline - reserve, n_jobs
         )
         extras["search_sample"] = {**sample.summary(), "fitted_rows": fitted_rows}
         check_cancelled(job)
+    # Fitted on the search's threads; predicts on the model's (a request is a few rows).
+    exported = spec.n_jobs if spec.n_jobs != -1 else model_threads((len(inputs), x.shape[1]))
+    set_threads(estimator, exported)
 
     model = search_model(
         Pipeline([("features", featurizer), ("estimator", estimator)]),

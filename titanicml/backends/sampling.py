@@ -126,19 +126,27 @@ class Refit:
         return fit_seconds / len(self.sample.rows)
 
     def run(
-        self, estimator: Any, leaderboard: pd.DataFrame, cv: int, seed: int, deadline: float
+        self,
+        estimator: Any,
+        leaderboard: pd.DataFrame,
+        cv: int,
+        seed: int,
+        deadline: float,
+        n_jobs: int,
     ) -> tuple[Any, int]:
         """Refit ``estimator`` (the leaderboard's first row) on as many rows as time allows.
 
         Every row if the refit ends before ``deadline``, else the largest stratified
         sample that does; a refit on fewer than twice the searched rows is not worth
-        its time, and the model fitted on the sample is kept. Returns the model to
-        export and the number of rows it was fitted on.
+        its time, and the model fitted on the sample is kept. The refit runs on
+        ``n_jobs`` threads (every member of an ensemble). Returns the model to export
+        and the number of rows it was fitted on.
         """
         import json
-        import os
 
         from sklearn.base import clone
+
+        from titanicml.backends.threads import set_threads
 
         top = leaderboard.iloc[0]
         if top["estimator"] == "ensemble":
@@ -156,7 +164,5 @@ class Refit:
         if affordable < self.sample.n_rows:
             chosen = _sample_rows(y, affordable, self.task, seed)
             inputs, y = inputs.iloc[chosen], y[chosen]
-        refitted = clone(estimator)
-        if "n_jobs" in refitted.get_params(deep=False):
-            refitted.set_params(n_jobs=os.cpu_count() or 1)  # more rows: every core helps
+        refitted = set_threads(clone(estimator), n_jobs)
         return refitted.fit(self.featurizer.transform(inputs), y), len(y)

@@ -1,0 +1,82 @@
+"""Threads: a search fits on the idle cores; an exported model predicts on its own count."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+from lightgbm import LGBMRegressor
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+
+from titanicml import Trainer
+from titanicml.backends.threads import (
+    SMALL_DATA_CELLS,
+    idle_cores,
+    model_threads,
+    search_threads,
+    set_threads,
+    usable_cores,
+)
+from titanicml.model.ensemble import WeightedEnsemble
+from titanicml.model.log_target import LogTargetRegressor
+
+
+def test_an_explicit_n_jobs_is_kept_and_the_reproducible_mode_ignores_the_load():
+    assert search_threads(3, (10, 2), reproducible=False) == 3
+    assert search_threads(-1, (1_000, 20), reproducible=True) == 1
+    big = (SMALL_DATA_CELLS, 1)
+    assert search_threads(-1, big, reproducible=True) == usable_cores()
+
+
+def test_a_model_predicts_on_one_thread_for_small_data_and_every_core_for_large():
+    assert model_threads((891, 30)) == 1
+    assert model_threads((SMALL_DATA_CELLS // 10, 10)) == usable_cores()
+
+
+def test_with_every_core_busy_a_search_fits_on_one_thread():
+    busy = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(usable_cores())
+    ]
+    try:
+        # The busy loops need a moment to be scheduled: sample until they show.
+        for _ in range(20):
+            if idle_cores() < 0.5:
+                break
+        assert idle_cores() < 0.5
+        assert search_threads(-1, (891, 30), reproducible=False) == 1
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+
+
+def test_idle_cores_is_between_none_and_every_usable_core():
+    assert 0.0 <= idle_cores() <= usable_cores() + 1e-9
+
+
+def test_set_threads_reaches_every_member_of_an_ensemble_and_a_log_target_model():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), rng.integers(0, 2, 60)
+    members = [RandomForestClassifier(n_estimators=3, n_jobs=2).fit(X, y), LogisticRegression()]
+    members[1].fit(X, y)
+    ensemble = WeightedEnsemble.from_fitted(members, [0.5, 0.5], ["rf", "lrl2"])
+    assert set_threads(ensemble, 1) is ensemble
+    assert members[0].n_jobs == 1 and ensemble.estimators_[0].n_jobs == 1
+    logged = LogTargetRegressor(LGBMRegressor(n_estimators=3, n_jobs=2, verbose=-1))
+    logged.fit(X, np.abs(X[:, 0]))
+    set_threads(logged, 1)
+    assert logged.regressor.n_jobs == 1 and logged.regressor_.n_jobs == 1
+
+
+def test_a_fit_records_its_search_threads_and_exports_a_one_thread_model():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=300), "z": rng.normal(size=300)})
+    frame["y"] = (frame["x"] + rng.normal(size=300) > 0).astype(int)
+    result = Trainer(target="y", time_budget=6, estimators=("rf", "lgbm"), track=False).fit(frame)
+    assert 1 <= result.extras["search"]["threads"] <= usable_cores()
+    estimator = result.model.pipeline_.named_steps["estimator"]
+    models = getattr(estimator, "estimators_", [estimator])
+    assert {model.get_params()["n_jobs"] for model in models} == {1}
