@@ -93,6 +93,29 @@ def test_ctrl_c_swallowed_inside_the_search_still_stops_the_training(titanic):
         Trainer(target="Survived", backend=SwallowingBackend(), track=False).fit(titanic)
 
 
+def test_ctrl_c_while_the_search_starts_still_cancels_it(titanic):
+    """A Ctrl-C between the search thread's start and the trainer watching it."""
+    import os
+    import signal
+
+    submitted = []
+
+    class InterruptedSubmit(LocalBackend):
+        def submit(self, *args, **kwargs):
+            job = super().submit(*args, **kwargs)
+            submitted.append(job)
+            os.kill(os.getpid(), signal.SIGINT)  # the search thread runs already
+            return job
+
+    trainer = Trainer(target="Survived", time_budget=60, backend=InterruptedSubmit(), track=False)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(titanic)
+    (job,) = submitted
+    assert job.state["cancel"].is_set(), "the search was left running"
+    job.state["thread"].join(10)
+    assert not job.state["thread"].is_alive(), "the search went on after Ctrl-C"
+
+
 def _long_job(backend, titanic, **kwargs):
     started = threading.Event()
     spec = TrainSpec(target="Survived", time_budget=60, exclude=("Boat", "Body"), ensemble=False)

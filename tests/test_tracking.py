@@ -86,6 +86,28 @@ def test_interrupted_training_is_killed_and_leaves_no_model(titanic, store):
     assert client.list_artifacts(run.info.run_id) == []
 
 
+def test_a_ctrl_c_while_the_parameters_are_written_waits_for_the_write(monkeypatch, titanic, store):
+    """A store query cut by Ctrl-C makes SQLAlchemy print a traceback: it is held."""
+    import os
+    import signal
+
+    log_batch = MlflowClient.log_batch
+
+    def signalled_log_batch(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # a real signal, in the middle of the write
+        return log_batch(self, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", signalled_log_batch)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(
+            target="Survived", time_budget=5, tracking_uri=store, experiment_name="ctrl-c-write"
+        ).fit(titanic)
+    monkeypatch.undo()
+    (run,) = _runs(MlflowClient(store), "ctrl-c-write")
+    assert run.info.status == "KILLED"
+    assert run.data.params["target"] == "Survived"  # the write finished before it stopped
+
+
 @pytest.mark.parametrize("moment", ["heartbeat", "params"])
 def test_ctrl_c_just_after_the_run_is_created_still_kills_it(monkeypatch, titanic, store, moment):
     """A Ctrl-C that lands while the run's heartbeat starts or its parameters are logged."""

@@ -14,15 +14,13 @@ opened (:func:`titanicml.store.close_stale_runs`).
 
 from __future__ import annotations
 
-import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from titanicml._utils.interrupts import interrupts_deferred
 from titanicml.result import BASELINE
 from titanicml.store import (
     HEARTBEAT_TAG,
@@ -92,11 +90,12 @@ class TrainingRun:
         self.experiment_id = ensure_experiment(self.client, self.experiment_name, self.tracking_uri)
         params = {**self.spec.to_dict(), **self.data.to_params()}
         # A Ctrl-C between creating the run and learning its id would leave it RUNNING
-        # for ever: hold the interrupt until the run is known and its heartbeat beats,
-        # then let it through. Every step after create_run is inside the try, so a
-        # Ctrl-C that lands anywhere there still ends the run as KILLED.
+        # for ever, and one inside a store query makes SQLAlchemy print a traceback: hold
+        # the interrupt until the run is known, its heartbeat beats and its parameters
+        # are written, then let it through. Every step after create_run is inside the
+        # try, so a Ctrl-C that lands anywhere there still ends the run as KILLED.
         try:
-            with _interrupts_deferred() as interrupted:
+            with interrupts_deferred() as interrupted:
                 run = self.client.create_run(
                     self.experiment_id,
                     tags={
@@ -107,13 +106,13 @@ class TrainingRun:
                 )
                 self.run_id = run.info.run_id
                 self._heartbeat = _Heartbeat(self.client, self.run_id, HEARTBEAT_SECONDS)
+                self.client.log_batch(
+                    self.run_id,
+                    params=[Param(k, _param_value(v)) for k, v in params.items()],
+                    tags=[RunTag(f"{TAG_PREFIX}data_sha256", self.data.sha256)],
+                )
             if interrupted():
                 raise KeyboardInterrupt
-            self.client.log_batch(
-                self.run_id,
-                params=[Param(k, _param_value(v)) for k, v in params.items()],
-                tags=[RunTag(f"{TAG_PREFIX}data_sha256", self.data.sha256)],
-            )
         except BaseException as exc:  # Ctrl-C included: the run must not stay RUNNING
             self.__exit__(type(exc), exc, exc.__traceback__)
             raise
@@ -131,7 +130,7 @@ class TrainingRun:
             status = "KILLED"
         else:
             status = "FAILED"
-        with _interrupts_deferred():  # a second Ctrl-C must not leave the run RUNNING
+        with interrupts_deferred():  # a second Ctrl-C must not leave the run RUNNING
             if self._heartbeat is not None:
                 self._heartbeat.stop()
                 self._heartbeat = None
@@ -253,23 +252,6 @@ class _Heartbeat:
         """Stop beating; wait briefly for a beat being written."""
         self._stopped.set()
         self._thread.join(timeout=10)
-
-
-@contextmanager
-def _interrupts_deferred() -> Iterator[Callable[[], bool]]:
-    """Hold SIGINT during a short critical section; yield a function telling if one came.
-
-    Outside the main thread signals cannot be handled, and nothing is changed.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield lambda: bool(received)
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _param_value(value: Any) -> str:

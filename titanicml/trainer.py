@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from titanicml._utils.interrupts import interrupts_deferred
 from titanicml.exceptions import ConfigError, TrainingError
 from titanicml.result import TrainingResult
 from titanicml.spec import DEFAULT_ESTIMATORS, TrainSpec
@@ -227,8 +228,13 @@ class Trainer:
 
         def train(interrupts: _InterruptGuard) -> TrainingResult:
             hints = {"columns": checks.columns} if _accepts(backend.submit, "columns") else {}
-            job = backend.submit(spec, data_ref, frame, on_progress, deadline=deadline, **hints)
-            interrupts.watch(backend, job)
+            # A Ctrl-C between starting the search and watching it would leave the search
+            # running after the run is marked KILLED: hold it until the job is watched.
+            with interrupts_deferred() as interrupted:
+                job = backend.submit(spec, data_ref, frame, on_progress, deadline=deadline, **hints)
+                interrupts.watch(backend, job)
+            if interrupted():
+                interrupts.interrupt()
             status = backend.wait(job)
             interrupts.raise_if_interrupted()
             if status is JobStatus.FAILED:
@@ -424,6 +430,10 @@ class _InterruptGuard:
         """Raise ``KeyboardInterrupt`` if a Ctrl-C came, even a swallowed one."""
         if self.received:
             raise KeyboardInterrupt
+
+    def interrupt(self) -> None:
+        """Act on a Ctrl-C that was held: record it, cancel the watched job, raise."""
+        self._on_sigint(signal.SIGINT, None)
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         self.received.append(signum)
