@@ -34,7 +34,13 @@ def fit_titanicml(train: pd.DataFrame, task: dict) -> tuple[Callable, dict]:
         on_no_skill="warn",
     )  # fmt: skip
     result = trainer.fit(train)
-    return result.predict, {"version": version("titanicml"), "chose": result.best_estimator}
+    search = result.extras.get("search", {})
+    return result.predict, {
+        "version": version("titanicml"),
+        "chose": result.best_estimator,
+        "trials": len(result.trials),
+        "threads": search.get("threads"),
+    }
 
 
 def fit_flaml(train: pd.DataFrame, task: dict) -> tuple[Callable, dict]:
