@@ -275,8 +275,9 @@ def test_strong_honest_predictor_of_a_rare_class_is_not_a_leak():
     assert scores.loc["balance", "score"] >= 0.90
     assert scores.loc["balance", "score"] - scores.loc["balance", "rest_score"] >= 0.05
     assert report.leaking == []
+    # the balance ranks defaulters well but never makes one likelier than not
     message = _rows(report, "target_leakage").iloc[0]["message"]
-    assert "balance" in message and "of the majority class's errors" in message
+    assert "balance 0.91 but predicts no better than the majority class" in message
 
 
 def test_error_reduction_against_a_hand_count():
@@ -288,6 +289,17 @@ def test_error_reduction_against_a_hand_count():
     assert scorer.error_reduction(proba) == pytest.approx(1 - (2 / 6) / (2 / 6))
     # one error left of the majority class's two: half removed
     proba[2] = [0.9, 0.1]
+    assert scorer.error_reduction(proba) == pytest.approx(0.5)
+
+
+def test_error_reduction_breaks_ties_toward_the_majority_class():
+    from titanicml.data.checks.scoring import ColumnScorer
+
+    # class 1 ("b") is the majority; a column that says 50/50 everywhere is the baseline
+    scorer = ColumnScorer("binary", np.array([1, 1, 1, 1, 0, 0]), ["b", "a"], [], 0)
+    assert scorer.error_reduction(np.full((6, 2), 0.5)) == pytest.approx(0.0)
+    # ties on rows 0-1 go to "b" (right); row 4 is a real "a": one of two errors removed
+    proba = np.array([[0.5, 0.5], [0.5, 0.5], [0.2, 0.8], [0.3, 0.7], [0.9, 0.1], [0.4, 0.6]])
     assert scorer.error_reduction(proba) == pytest.approx(0.5)
 
 
@@ -629,3 +641,12 @@ def test_target_encoder_matches_the_task():
     encoded = target_encoder("binary", seed=1, smooth=10.0).fit(codes, y).transform(codes)
     # Category 0: 25 rows all 1, shrunk toward the mean 0.25 as if with 10 more rows.
     assert encoded[0, 0] == pytest.approx((25 + 10 * 0.25) / (25 + 10))
+
+
+def test_a_strong_column_no_better_than_the_majority_class_says_so():
+    from titanicml.data.checks.leakage import _strong_phrase
+
+    worse = _strong_phrase("balance", {"balance": 0.93}, {"balance": 0.54}, {"balance": -0.1})
+    assert worse == "balance 0.93 but predicts no better than the majority class"
+    some = _strong_phrase("balance", {"balance": 0.93}, {"balance": 0.54}, {"balance": 0.18})
+    assert some == "balance 0.93 but removes only 18 % of the majority class's errors"

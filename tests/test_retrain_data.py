@@ -76,3 +76,29 @@ def test_a_champion_spec_is_the_training_settings():
 
     spec = champion_spec({"spec": {"target": "Survived", "time_budget": 7, "holdout": 0.2}}, "m:1")
     assert (spec.target, spec.time_budget, spec.holdout) == ("Survived", 7, 0.2)
+
+
+@pytest.mark.parametrize(("chosen", "expected"), [(True, None), (False, 5)])
+def test_a_challenger_chooses_its_own_folds_when_the_champions_were_chosen(chosen, expected):
+    from titanicml.retrain.run import champion_spec
+
+    metadata = {
+        "spec": {"target": "Survived", "time_budget": 7, "cv": 5},
+        "folds": {"cv": 5, "chosen": chosen},
+    }
+    assert champion_spec(metadata, "m:1").cv == expected
+
+
+@pytest.mark.parametrize(("cv", "chosen"), [(None, True), (4, False)])
+def test_a_trained_model_records_whether_its_folds_were_chosen(cv, chosen):
+    import numpy as np
+    import pandas as pd
+
+    from titanicml import Trainer
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=200), "z": rng.normal(size=200)})
+    frame["y"] = (frame["x"] + rng.normal(size=200) > 0).astype(int)
+    result = Trainer(target="y", cv=cv, max_trials=4, estimators=("lgbm",), track=False).fit(frame)
+    assert result.metadata()["folds"] == {"cv": 5 if cv is None else 4, "chosen": chosen}
+    assert result.spec.cv == (5 if cv is None else 4)

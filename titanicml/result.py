@@ -185,6 +185,7 @@ class TrainingResult:
             "spec": self.spec.to_dict(),
             "oof": self.oof_facts(),
             **({"holdout": self.extras["holdout"]} if "holdout" in self.extras else {}),
+            **({"folds": self.extras["folds"]} if "folds" in self.extras else {}),
         }
 
     def oof_facts(self) -> dict[str, Any]:

@@ -221,6 +221,7 @@ class Trainer:
         # Refuse a bad target, metric or leaking data before any run is created.
         spec, prepared, checks = check_before_training(frame, spec)
         # Folds not given are chosen by the rows with a target; every backend gets them.
+        folds_chosen = spec.cv is None
         spec = spec.with_folds(len(prepared.y))
         if on_checks is not None:
             on_checks(checks.table)
@@ -243,6 +244,8 @@ class Trainer:
                 raise TrainingError(f"training job {job.id} ended as {status.value}")
             result = backend.result(job)
             result.data_checks = checks.table
+            # A retrained challenger chooses its own folds when these were chosen.
+            result.extras["folds"] = {"cv": spec.cv, "chosen": folds_chosen}
             result.rows_dropped = prepared.n_dropped
             used = [c for c in result.model.input_columns if c in frame.columns]
             result.profile = profile_frame(frame[used], _PROFILED_CELLS, spec.seed)

@@ -157,7 +157,10 @@ def champion_spec(metadata: dict[str, Any], champion: str) -> Any:
             "follow; train the champion with titanicml (titanicml train --data ASSET "
             "--target COLUMN), register it and deploy it, then retrain"
         )
-    return spec_from_options({o.name: stored[o.name] for o in OPTIONS if o.name in stored})
+    options = {o.name: stored[o.name] for o in OPTIONS if o.name in stored}
+    if (metadata.get("folds") or {}).get("chosen"):
+        options["cv"] = None  # chosen by the champion's rows: the challenger chooses by its own
+    return spec_from_options(options)
 
 
 def _gate_rows(

@@ -195,6 +195,8 @@ def _strong_phrase(
 ) -> str:
     """Why a suspect is not a leak: matched by the other columns, or far from certain."""
     if single[name] - rest[name] >= LEAK_MARGIN:
+        if reduction[name] <= 0:
+            return f"{name} {single[name]:.2f} but predicts no better than the majority class"
         share = format_percent(reduction[name])
         return f"{name} {single[name]:.2f} but removes only {share} of the majority class's errors"
     return f"{name} {single[name]:.2f} vs {rest[name]:.2f} for the other columns"

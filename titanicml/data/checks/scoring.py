@@ -113,12 +113,17 @@ class ColumnScorer:
         """Share of the most common class's errors that out-of-fold probabilities remove.
 
         1 is a perfect column, 0 one no better than always predicting the most common
-        class (negative when worse).
+        class (negative when worse). A row whose probabilities tie goes to the most
+        common class, as the baseline does.
         """
         import numpy as np
 
-        baseline = 1.0 - np.bincount(self.y).max() / len(self.y)
-        errors = float(np.mean(predictions.argmax(axis=1) != self.y))
+        counts = np.bincount(self.y)
+        majority = int(counts.argmax())
+        baseline = 1.0 - counts[majority] / len(self.y)
+        tied = predictions[:, majority] >= predictions.max(axis=1)
+        predicted = np.where(tied, majority, predictions.argmax(axis=1))
+        errors = float(np.mean(predicted != self.y))
         return 1.0 - errors / baseline
 
     def out_of_fold(self, features: np.ndarray, codes: np.ndarray | None) -> np.ndarray:
