@@ -18,7 +18,7 @@ so wall / budget <= 1.10) and the **trivial model** on the same folds (target: t
 best model beats it). Before issue 9: (a) took 40 s with one trial and scored the
 majority-class share; (b) took 100 s (3.3x the budget) with one trial.
 
-Run: python benchmarks/large_data.py [--budget 60] [--cases 10k,100k,1m,wide] [--no-write]
+Run: python benchmarks/large_data.py [--budget 60] [--cases 10k,100k,1m,wide,b] [--no-write]
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=60.0)
     parser.add_argument(
-        "--cases", default="10k,100k,1m,wide", help=f"comma-separated, of: {', '.join(CASES)}"
+        "--cases", default="10k,100k,1m,wide,b", help=f"comma-separated, of: {', '.join(CASES)}"
     )
     parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()

@@ -116,6 +116,40 @@ def test_ctrl_c_while_the_search_starts_still_cancels_it(titanic):
     assert not job.state["thread"].is_alive(), "the search went on after Ctrl-C"
 
 
+def test_a_second_ctrl_c_stops_a_long_submit_at_once(titanic):
+    """An Azure submit uploads the data first: the first Ctrl-C is held, the second is not."""
+    import os
+    import signal
+
+    reached = []
+
+    class SlowSubmit(LocalBackend):
+        def submit(self, *args, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)  # held
+            os.kill(os.getpid(), signal.SIGINT)  # goes through
+            reached.append("after")  # the upload would go on here
+            return super().submit(*args, **kwargs)
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(target="Survived", time_budget=30, backend=SlowSubmit(), track=False).fit(titanic)
+    assert reached == []
+
+
+def test_a_ctrl_c_held_during_a_failing_submit_still_interrupts(titanic):
+    import os
+    import signal
+
+    class FailingSubmit(LocalBackend):
+        def submit(self, *args, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)
+            raise TrainingError("the upload was cut")
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(target="Survived", time_budget=30, backend=FailingSubmit(), track=False).fit(
+            titanic
+        )
+
+
 def _long_job(backend, titanic, **kwargs):
     started = threading.Event()
     spec = TrainSpec(target="Survived", time_budget=60, exclude=("Boat", "Body"), ensemble=False)

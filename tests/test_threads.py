@@ -13,6 +13,7 @@ from sklearn.linear_model import LogisticRegression
 
 from titanicml import Trainer
 from titanicml.backends.threads import (
+    CELLS_PER_THREAD,
     SMALL_DATA_CELLS,
     idle_cores,
     model_threads,
@@ -29,6 +30,10 @@ def test_an_explicit_n_jobs_is_kept_and_the_reproducible_mode_ignores_the_load()
     assert search_threads(-1, (1_000, 20), reproducible=True) == 1
     big = (SMALL_DATA_CELLS, 1)
     assert search_threads(-1, big, reproducible=True) == usable_cores()
+
+
+def test_a_tiny_table_fits_on_one_thread_whatever_the_cores():
+    assert search_threads(-1, (100, CELLS_PER_THREAD // 100 - 1), reproducible=False) == 1
 
 
 def test_a_model_predicts_on_one_thread_for_small_data_and_every_core_for_large():
@@ -72,11 +77,14 @@ def test_set_threads_reaches_every_member_of_an_ensemble_and_a_log_target_model(
 
 
 def test_a_fit_records_its_search_threads_and_exports_a_one_thread_model():
+    # 5,000 rows x 6 columns: enough cells for the search to fit on several threads;
+    # 10 s: enough for the ensemble selection to run (and often to pick both families)
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.normal(size=300), "z": rng.normal(size=300)})
-    frame["y"] = (frame["x"] + rng.normal(size=300) > 0).astype(int)
-    result = Trainer(target="y", time_budget=6, estimators=("rf", "lgbm"), track=False).fit(frame)
+    frame = pd.DataFrame({f"x{i}": rng.normal(size=5_000) for i in range(6)})
+    frame["y"] = (frame["x0"] + rng.normal(size=5_000) > 0).astype(int)
+    trainer = Trainer(target="y", time_budget=10, estimators=("rf", "lgbm"), track=False)
+    result = trainer.fit(frame)
     assert 1 <= result.extras["search"]["threads"] <= usable_cores()
     estimator = result.model.pipeline_.named_steps["estimator"]
-    models = getattr(estimator, "estimators_", [estimator])
+    models = estimator.estimators_ if isinstance(estimator, WeightedEnsemble) else [estimator]
     assert {model.get_params()["n_jobs"] for model in models} == {1}

@@ -330,7 +330,7 @@ OPTIONS: tuple[Option, ...] = (
         automl=("limits.max_trials",), to_automl=_same, from_automl=_same,
     ),
     Option(
-        "n_jobs", "int", "cores per trial (-1: all)", "--n-jobs", metavar="N",
+        "n_jobs", "int", "threads per fit (-1: the idle cores)", "--n-jobs", metavar="N",
         automl=("limits.max_cores_per_trial",), to_automl=_same, from_automl=_same,
     ),
     Option(

@@ -57,6 +57,8 @@ class TrainingResult:
         Backend facts: ``"ensemble"`` (the local backend's ensemble selection: the
         candidate families, the blend's weights and scores, whether it was chosen),
         ``"oof"`` (how :attr:`oof` was made, or why there is none),
+        ``"search"`` (how the local search spent its budget, and its threads),
+        ``"folds"`` (the folds used and whether titanicml chose them),
         ``"azure"`` (the Azure ML job: name, studio URL, ...).
     oof : DataFrame, optional
         Out-of-fold predictions of the selected model on the training rows, from the

@@ -80,7 +80,7 @@ class TrainSpec:
     max_trials : int, optional
         Stop after this many trials even if time is left.
     n_jobs : int
-        Cores per trial; ``-1`` uses all.
+        Threads per fit; ``-1``: the cores idle when the search starts.
     ensemble : bool
         Try a weighted ensemble of the best families after the search.
     holdout : float
@@ -135,7 +135,7 @@ class TrainSpec:
             )
         if not is_int(self.n_jobs) or not (self.n_jobs >= 1 or self.n_jobs == -1):
             raise ConfigError(
-                f"n_jobs must be a positive integer or -1 (all cores), got {self.n_jobs!r}"
+                f"n_jobs must be a positive integer or -1 (the idle cores), got {self.n_jobs!r}"
             )
         if not is_number(self.holdout) or not 0 <= self.holdout <= MAX_HOLDOUT:
             raise ConfigError(

@@ -55,7 +55,8 @@ class Trainer:
     max_trials : int, optional
         Stop after this many trials.
     n_jobs : int
-        Cores per trial (``-1``: all).
+        Threads per fit (``-1``: the cores idle when the search starts; see
+        docs/architecture.md, "Threads").
     ensemble : bool
         After the search, try a weighted ensemble of the best families and keep it
         when it beats the best single model on out-of-fold predictions.
@@ -230,11 +231,18 @@ class Trainer:
         def train(interrupts: _InterruptGuard) -> TrainingResult:
             hints = {"columns": checks.columns} if _accepts(backend.submit, "columns") else {}
             # A Ctrl-C between starting the search and watching it would leave the search
-            # running after the run is marked KILLED: hold it until the job is watched.
-            with interrupts_deferred() as interrupted:
-                job = backend.submit(spec, data_ref, frame, on_progress, deadline=deadline, **hints)
-                interrupts.watch(backend, job)
-            if interrupted():
+            # running after the run is marked KILLED: hold it until the job is watched (a
+            # second Ctrl-C stops at once: an Azure submit uploads the data first).
+            with interrupts_deferred(second_passes=True) as interrupted:
+                try:
+                    job = backend.submit(
+                        spec, data_ref, frame, on_progress, deadline=deadline, **hints
+                    )
+                    interrupts.watch(backend, job)
+                except Exception:
+                    if not interrupted():
+                        raise
+            if interrupted():  # the user's Ctrl-C wins over an error it may have caused
                 interrupts.interrupt()
             status = backend.wait(job)
             interrupts.raise_if_interrupted()

@@ -5,8 +5,11 @@ fit on 2 threads runs 1.9x faster than on 1 (1.3-1.8x for XGBoost, LightGBM and
 random forests from 700 rows on); beside another process fitting on 2 threads, each
 runs 4.7x slower than on 1 thread (OpenMP threads wait for cores that are busy).
 So ``n_jobs=-1`` means *the cores idle when the search starts*, sampled for a tenth
-of a second, not every core. The reproducible mode (``max_trials``) must not depend
-on the machine's load: it keeps a rule by data size.
+of a second, not every core, and at most one thread per ``CELLS_PER_THREAD`` cells of
+the matrix (a tiny table on a 64-core machine gets a few threads, not 64). Two fits
+started at the same instant both see the cores idle: start them one after the other,
+or give each an ``n_jobs``. The reproducible mode (``max_trials``) must not depend on
+the machine's load: it keeps a rule by data size.
 
 An exported model predicts on one thread for small data (a request is a few rows,
 and thread start-up costs more than the work) and on every usable core for large
@@ -23,39 +26,56 @@ __all__ = ["idle_cores", "model_threads", "search_threads", "set_threads", "usab
 # Below this many matrix cells, a model predicts (and a reproducible search fits) on
 # one thread.
 SMALL_DATA_CELLS = 2_000_000
+# A search fits on at most one thread per this many matrix cells (700 x 30 fitted 1.3x
+# faster on 2 threads than on 1: about 10,000 cells a thread).
+CELLS_PER_THREAD = 10_000
 # How long the machine's load is sampled before a search picks its threads.
 LOAD_SAMPLE_SECONDS = 0.1
 
 
 def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity where the system has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    """Cores this process may use: its CPU affinity and its container's CPU quota.
+
+    joblib's count (loky's), which reads both.
+    """
+    from joblib import cpu_count
+
+    return max(1, int(cpu_count()))
 
 
 def idle_cores(seconds: float = LOAD_SAMPLE_SECONDS) -> float:
-    """Usable cores left idle by every process during the next ``seconds`` (a float)."""
-    import psutil
+    """Cores left idle by every process during the next ``seconds``, at most the usable ones.
 
+    Sums the idle share of each CPU this process may run on; when psutil's CPU list and
+    the affinity's CPU numbers do not match (offline or renumbered CPUs), of every CPU.
+    Without psutil, every usable core counts as idle.
+    """
+    try:
+        import psutil
+    except ImportError:  # an environment built without titanicml's dependencies
+        return float(usable_cores())
     busy = psutil.cpu_percent(interval=seconds, percpu=True)
-    if hasattr(os, "sched_getaffinity"):
-        cores = [c for c in os.sched_getaffinity(0) if c < len(busy)]
-    else:
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not cores or cores[-1] >= len(busy):
         cores = list(range(len(busy)))
-    return sum(1.0 - busy[c] / 100.0 for c in cores)
+    idle = sum(1.0 - busy[c] / 100.0 for c in cores)
+    return min(idle, float(usable_cores()))
 
 
 def search_threads(n_jobs: int, shape: tuple[int, int], reproducible: bool) -> int:
     """Threads per fit of a search: ``n_jobs``, or for ``-1`` the idle cores (at least 1).
 
-    In the reproducible mode ``-1`` follows :func:`model_threads` (no load sampling).
+    At most one thread per :data:`CELLS_PER_THREAD` cells. In the reproducible mode
+    ``-1`` follows :func:`model_threads` (no load sampling).
     """
     if n_jobs != -1:
         return n_jobs
     if reproducible:
         return model_threads(shape)
-    return max(1, min(usable_cores(), round(idle_cores())))
+    most = min(usable_cores(), max(1, shape[0] * shape[1] // CELLS_PER_THREAD))
+    if most == 1:
+        return 1
+    return max(1, min(most, int(idle_cores() + 0.5)))
 
 
 def model_threads(shape: tuple[int, int]) -> int:
@@ -71,12 +91,19 @@ def set_threads(estimator: Any, n_jobs: int) -> Any:
     An estimator whose ``n_jobs`` is None (scikit-learn's logistic regression, which
     warns that it has no effect) is left alone.
     """
+    from titanicml.model.ensemble import WeightedEnsemble
+    from titanicml.model.log_target import LogTargetRegressor
+
     params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
     if params.get("n_jobs") is not None:
         estimator.set_params(n_jobs=n_jobs)
-    for name in ("estimators", "estimators_", "regressor", "regressor_"):
-        inner = getattr(estimator, name, None)
-        for member in inner if isinstance(inner, list) else [inner]:
-            if member is not None:
-                set_threads(member, n_jobs)
+    if isinstance(estimator, WeightedEnsemble):
+        inner = [*estimator.estimators, *getattr(estimator, "estimators_", [])]
+    elif isinstance(estimator, LogTargetRegressor):
+        inner = [estimator.regressor, getattr(estimator, "regressor_", None)]
+    else:
+        inner = []
+    for member in inner:
+        if member is not None:
+            set_threads(member, n_jobs)
     return estimator
