@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 from lightgbm import LGBMRegressor
@@ -41,21 +38,17 @@ def test_a_model_predicts_on_one_thread_for_small_data_and_every_core_for_large(
     assert model_threads((SMALL_DATA_CELLS // 10, 10)) == usable_cores()
 
 
-def test_with_every_core_busy_a_search_fits_on_one_thread():
-    busy = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(usable_cores())
-    ]
-    try:
-        # The busy loops need a moment to be scheduled: sample until they show.
-        for _ in range(20):
-            if idle_cores() < 0.5:
-                break
-        assert idle_cores() < 0.5
-        assert search_threads(-1, (891, 30), reproducible=False) == 1
-    finally:
-        for process in busy:
-            process.kill()
-            process.wait()
+def test_the_threads_follow_the_idle_cores_and_the_size_of_the_table():
+    cores = usable_cores()
+    big = (100_000, 30)
+    # every core busy, or less than half a core idle: one thread
+    assert search_threads(-1, big, reproducible=False, idle=0.0) == 1
+    assert search_threads(-1, big, reproducible=False, idle=0.4) == 1
+    # 1.6 idle cores: two threads, if this process may use two
+    assert search_threads(-1, big, reproducible=False, idle=1.6) == min(2, cores)
+    # every core idle: every usable core, but one per 10,000 cells at most
+    assert search_threads(-1, big, reproducible=False, idle=float(cores)) == cores
+    assert search_threads(-1, (1_000, 25), reproducible=False, idle=float(cores)) == min(2, cores)
 
 
 def test_idle_cores_is_between_none_and_every_usable_core():

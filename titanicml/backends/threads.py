@@ -64,11 +64,15 @@ def idle_cores(seconds: float = LOAD_SAMPLE_SECONDS) -> float:
     return min(idle, float(usable_cores()))
 
 
-def search_threads(n_jobs: int, shape: tuple[int, int], reproducible: bool) -> int:
+def search_threads(
+    n_jobs: int, shape: tuple[int, int], reproducible: bool, idle: float | None = None
+) -> int:
     """Threads per fit of a search: ``n_jobs``, or for ``-1`` the idle cores (at least 1).
 
     At most one thread per :data:`CELLS_PER_THREAD` cells. In the reproducible mode
-    ``-1`` follows :func:`model_threads` (no load sampling).
+    ``-1`` follows :func:`model_threads` (no load sampling). ``idle`` is the number of
+    idle cores (:func:`idle_cores` samples it when None and the table is large enough
+    for more than one thread).
     """
     if n_jobs != -1:
         return n_jobs
@@ -77,7 +81,9 @@ def search_threads(n_jobs: int, shape: tuple[int, int], reproducible: bool) -> i
     most = min(usable_cores(), max(1, shape[0] * shape[1] // CELLS_PER_THREAD))
     if most == 1:
         return 1
-    return max(1, min(most, int(idle_cores() + 0.5)))
+    if idle is None:
+        idle = idle_cores()
+    return max(1, min(most, int(idle + 0.5)))
 
 
 def model_threads(shape: tuple[int, int]) -> int:
