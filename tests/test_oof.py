@@ -147,8 +147,11 @@ def test_the_ensembles_oof_is_its_blend_and_no_time_means_none():
     blend = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
     outcome = EnsembleOutcome({}, blend=blend)
     args = (np.zeros((4, 1)), y, "binary", ["no", "yes"], spec)
+    from titanicml.backends.learners import SearchOutput
+
+    found = SearchOutput("lgbm", {}, {}, pd.DataFrame())
     table, facts = selected_out_of_fold(
-        None, _board("ensemble", 1.0), outcome, *args, time.monotonic() + 60, 1
+        found, _board("ensemble", 1.0), outcome, *args, time.monotonic() + 60, 1
     )
     assert table["prediction"].tolist() == ["no", "yes", "no", "no"]
     assert table["label"].tolist() == ["no", "yes", "yes", "no"]
@@ -156,11 +159,18 @@ def test_the_ensembles_oof_is_its_blend_and_no_time_means_none():
     assert facts["available"] and "weighted" in facts["source"]
     # A family not rescored whose CV time does not fit before the deadline: none, and why.
     table, facts = selected_out_of_fold(
-        None, _board("lgbm", 30.0), outcome, *args, time.monotonic() + 5, 1
+        found, _board("lgbm", 30.0), outcome, *args, time.monotonic() + 5, 1
     )
     assert table is None and not facts["available"] and "no time left" in facts["reason"]
+    # A trial scored on a holdout (one fit on 90 % of the rows) stands for a fraction of
+    # the folds' cost: 2 s of trial with 5 folds is 2 * 4 / 0.9 = 8.9 s of CV.
+    on_holdout = SearchOutput("lgbm", {}, {}, pd.DataFrame(), cv_cost=4 / 0.9)
     table, facts = selected_out_of_fold(
-        None, _board("lgbm", 0.0), None, *args, time.monotonic() + 60, 1, sampled=True
+        on_holdout, _board("lgbm", 2.0), outcome, *args, time.monotonic() + 5, 1
+    )
+    assert table is None and "its CV needs 8.9 s" in facts["reason"]
+    table, facts = selected_out_of_fold(
+        found, _board("lgbm", 0.0), None, *args, time.monotonic() + 60, 1, sampled=True
     )
     assert table is None and "sample of the rows" in facts["reason"]
 
@@ -191,7 +201,7 @@ def test_a_cheap_refit_uses_the_reserve_when_the_search_used_the_time():
     assert len(table) == len(y) and "fitted on each of the search's folds" in facts["source"]
     # A CV costing more than the reserve still waits for no one: none, and why.
     table, facts = selected_out_of_fold(*args, past, 1, reserve=0.1)
-    assert table is None and "0.1 s of reserve, its CV took 0.2 s" in facts["reason"]
+    assert table is None and "0.1 s of reserve, its CV needs 0.2 s" in facts["reason"]
 
 
 def test_ensemble_selection_rescores_the_selected_family_in_the_reserve():

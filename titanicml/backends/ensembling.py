@@ -118,7 +118,7 @@ def select_ensemble(
     folds = search_folds(task, spec, y)
     members: list[tuple[str, dict[str, Any], np.ndarray]] = []
     for row in leaderboard.head(MAX_MEMBERS).to_dict("records"):
-        cost = float(row["fit_time"])
+        cost = found.cv_seconds(float(row["fit_time"]))
         if members and time.monotonic() + _COST_PER_MEMBER * cost > deadline:
             break
         if not members and cost > max(deadline - time.monotonic(), reserve):
@@ -185,19 +185,19 @@ def select_ensemble(
     return outcome
 
 
-def ensemble_cost(trials: pd.DataFrame) -> float:
+def ensemble_cost(trials: pd.DataFrame, cv_cost: float = 1.0) -> float:
     """Seconds the selection is expected to take after a search that logged ``trials``.
 
     Each of the best :data:`MAX_MEMBERS` families is cross-validated once more (its best
-    trial's measured time) and the chosen ones refitted on all rows: about one and a
-    half times the trial each.
+    trial's measured time, times ``cv_cost`` for trials scored on a holdout) and the
+    chosen ones refitted on all rows: about one and a half times that each.
     """
     from titanicml.backends.learners import best_trials
 
     if trials.empty:
         return 0.0
     best = best_trials(trials)
-    return float(_COST_PER_MEMBER * best.head(MAX_MEMBERS)["fit_time"].sum())
+    return float(_COST_PER_MEMBER * cv_cost * best.head(MAX_MEMBERS)["fit_time"].sum())
 
 
 def search_folds(task: str, spec: TrainSpec, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from titanicml.spec import TrainSpec
 
 __all__ = [
+    "HOLDOUT_MIN_ROWS",
+    "HOLDOUT_SHARE",
     "MIN_SEARCH_SECONDS",
     "POLL_SECONDS",
     "FlamlSearch",
@@ -40,6 +42,11 @@ __all__ = [
 ]
 
 MIN_SEARCH_SECONDS = 1.0
+#: From this many rows a trial is scored on a holdout of ``HOLDOUT_SHARE`` of them
+#: instead of the folds (FLAML's and Azure AutoML's rule for large data: a trial costs
+#: one fit instead of ``cv``, and the search gets about twice the trials).
+HOLDOUT_MIN_ROWS = 10_000
+HOLDOUT_SHARE = 0.1
 # The ensemble share the selection will not need goes back to the search, as a second
 # FLAML run warm-started from the first one's best configurations, if this many seconds
 # are left for it (the selection's estimate is doubled, for safety).
@@ -102,6 +109,9 @@ class FlamlSearch:
     threads : int
         Threads per fit, chosen when :meth:`run` starts
         (:func:`~titanicml.backends.threads.search_threads`).
+    holdout : bool
+        Whether trials are scored on a holdout (from :data:`HOLDOUT_MIN_ROWS` rows)
+        rather than cross-validated, chosen when :meth:`run` starts.
     """
 
     def __init__(
@@ -122,6 +132,22 @@ class FlamlSearch:
         self.last_family = ""
         self.started = 0.0
         self.threads = 1
+        self.holdout = False
+        self.n_classes = 0
+
+    @property
+    def validation(self) -> str:
+        """How trials are scored: ``"holdout 10%"`` or ``"5-fold cv"``."""
+        return f"holdout {HOLDOUT_SHARE:.0%}" if self.holdout else f"{self.spec.cv}-fold cv"
+
+    @property
+    def cv_cost(self) -> float:
+        """Seconds of one pass over the ``cv`` folds per second of a trial.
+
+        A cross-validated trial is such a pass (1); a holdout trial fits one model on
+        ``1 - HOLDOUT_SHARE`` of the rows, where the folds fit ``cv - 1`` rows' worth.
+        """
+        return (self.spec.cv - 1) / (1 - HOLDOUT_SHARE) if self.holdout else 1.0
 
     def run(self, matrix: np.ndarray, y: np.ndarray, verbose: int) -> SearchOutput:
         """Search and return the best model, the learners and the table of trials.
@@ -138,9 +164,12 @@ class FlamlSearch:
         need, judged from the trials' measured cost, goes to a second FLAML run
         warm-started from the first one's best configuration of each family.
         """
+        import numpy as np
         import pandas as pd
 
         self.started = time.monotonic()
+        self.holdout = len(y) >= HOLDOUT_MIN_ROWS
+        self.n_classes = 0 if self.task == "regression" else int(np.max(y)) + 1
         self.threads = search_threads(
             self.spec.n_jobs, matrix.shape, reproducible=self.spec.max_trials is not None
         )
@@ -172,9 +201,12 @@ class FlamlSearch:
         learners: dict[str, Any] = {}
         for automl, _ in runs:
             learners.update(automl._state.learner_classes)
-        # FLAML refits the best configuration on all rows, without a time limit.
-        refitted = best.model.estimator if best.model is not None else None
-        return SearchOutput(best.best_estimator, best_config, learners, trials, refitted)
+        # After cross-validation FLAML refits the best configuration on all rows, without
+        # a time limit; after a holdout its model saw 90 % of them (the backend refits).
+        refitted = None if self.holdout or best.model is None else best.model.estimator
+        return SearchOutput(
+            best.best_estimator, best_config, learners, trials, refitted, cv_cost=self.cv_cost
+        )
 
     def _extend(
         self, matrix: np.ndarray, y: np.ndarray, families: list[str], first: Any, verbose: int
@@ -188,7 +220,9 @@ class FlamlSearch:
         from titanicml.backends.ensembling import ensemble_cost
 
         automl, trials = first
-        needed = _ENSEMBLE_COST_SAFETY * ensemble_cost(trials) if self.held_back else 0.0
+        needed = (
+            _ENSEMBLE_COST_SAFETY * ensemble_cost(trials, self.cv_cost) if self.held_back else 0.0
+        )
         # What is left of the search's own time (a first run may end late) plus the spare.
         spare = self.held_back - needed
         left = self.budget + spare - (time.monotonic() - self.started)
@@ -224,15 +258,26 @@ class FlamlSearch:
         with flaml_turn(self.job), tempfile.TemporaryDirectory(prefix="titanicml-flaml-") as tmp:
             budget = max(MIN_SEARCH_SECONDS, self.budget - (time.monotonic() - self.started))
             log_path = Path(tmp) / "trials.jsonl"
+            if self.holdout:  # FLAML's split (stratified for classes); no row subsampling
+                validation = {
+                    "metric": self._score_holdout,
+                    "eval_method": "holdout",
+                    "split_ratio": HOLDOUT_SHARE,
+                    "sample": False,
+                }
+            else:
+                validation = {
+                    "metric": self._score_fold,
+                    "cv_score_agg_func": self._aggregate_folds,
+                    "eval_method": "cv",
+                    "n_splits": self.spec.cv,
+                    "split_type": cv_splitter(self.task, self.spec.cv, self.spec.seed),
+                }
             automl.fit(
                 matrix,
                 y,
                 task="regression" if self.task == "regression" else "classification",
-                metric=self._score_fold,
-                cv_score_agg_func=self._aggregate_folds,
-                eval_method="cv",
-                n_splits=self.spec.cv,
-                split_type=cv_splitter(self.task, self.spec.cv, self.spec.seed),
+                **validation,
                 time_budget=budget,
                 max_iter=max_trials,
                 estimator_list=list(families),
@@ -249,7 +294,7 @@ class FlamlSearch:
         return automl, trials
 
     def _score_fold(
-        self, X_val: Any, y_val: Any, estimator: Any, labels: Any, *args: Any, **kwargs: Any
+        self, X_val: Any, y_val: Any, estimator: Any, *args: Any, **kwargs: Any
     ) -> tuple[float, dict[str, float]]:
         """FLAML metric hook: score one fold with every metric of the task."""
         import numpy as np
@@ -263,9 +308,14 @@ class FlamlSearch:
         if self.task == "regression":
             scores = score_all(self.task, y_val, estimator.predict(X_val), None)
         else:
-            proba = full_proba(estimator.predict_proba(X_val), estimator, len(labels))
+            proba = full_proba(estimator.predict_proba(X_val), estimator, self.n_classes)
             scores = score_all(self.task, y_val, proba.argmax(axis=1), proba)
         return self.metric.to_loss(scores[self.metric.name]), scores
+
+    def _score_holdout(self, *args: Any, **kwargs: Any) -> tuple[float, dict[str, float]]:
+        """FLAML metric hook for a holdout trial: its one validation set is its only fold."""
+        loss, scores = self._score_fold(*args, **kwargs)
+        return self._aggregate_folds([loss], [scores])
 
     def _aggregate_folds(
         self, losses: list[float], fold_scores: list[dict[str, float]]

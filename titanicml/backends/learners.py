@@ -41,6 +41,10 @@ class SearchOutput:
         One row per finished trial.
     best_estimator : object, optional
         The best configuration already fitted on all rows (the bare estimator).
+    cv_cost : float
+        Seconds of one pass over the cross-validation folds per second of a trial
+        (``fit_time``): 1 when trials were cross-validated, more when they were scored
+        on a holdout.
     """
 
     best_family: str
@@ -48,6 +52,11 @@ class SearchOutput:
     learners: dict[str, Any]
     trials: pd.DataFrame
     best_estimator: Any = None
+    cv_cost: float = 1.0
+
+    def cv_seconds(self, fit_time: float) -> float:
+        """Return what cross-validating a configuration whose trial took ``fit_time`` costs."""
+        return self.cv_cost * fit_time
 
 
 def full_proba(proba: np.ndarray, estimator: Any, n_classes: int) -> np.ndarray:

@@ -276,6 +276,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
             "ensemble_seconds": ensemble_time,
             "reserve_seconds": reserve,
             "threads": n_jobs,
+            "validation": search.validation,
             **{f"extension_{k}": v for k, v in search.extension.items()},
         }
     }
@@ -318,8 +319,9 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     if sample is not None:
         refit = Refit(featurizer, inputs, target.y, sample, featurize_seconds, target.task)
         estimator, fitted_rows = refit.run(
-            estimator, leaderboard, spec.cv, spec.seed, job.deadline - reserve, n_jobs
-        )
+            estimator, leaderboard, spec.cv, spec.seed, job.deadline - reserve, n_jobs,
+            cv_cost=found.cv_cost,
+        )  # fmt: skip
         extras["search_sample"] = {**sample.summary(), "fitted_rows": fitted_rows}
         check_cancelled(job)
     # Fitted on the search's threads; predicts on the model's (a request is a few rows).

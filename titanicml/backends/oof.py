@@ -92,11 +92,11 @@ def selected_out_of_fold(
             "available": True,
             "source": source,
         }
-    left, cost = deadline - time.monotonic(), float(top["fit_time"])
+    left, cost = deadline - time.monotonic(), found.cv_seconds(float(top["fit_time"]))
     if cost > max(left, reserve):
         reason = (
             f"no time left to fit the selected configuration on {spec.cv} folds "
-            f"({max(left, 0):.1f} s left and {reserve:.1f} s of reserve, its CV took "
+            f"({max(left, 0):.1f} s left and {reserve:.1f} s of reserve, its CV needs "
             f"{cost:.1f} s); raise time_budget"
         )
         return None, {**facts, "available": False, "reason": reason}

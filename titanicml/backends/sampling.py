@@ -133,14 +133,16 @@ class Refit:
         seed: int,
         deadline: float,
         n_jobs: int,
+        cv_cost: float = 1.0,
     ) -> tuple[Any, int]:
         """Refit ``estimator`` (the leaderboard's first row) on as many rows as time allows.
 
         Every row if the refit ends before ``deadline``, else the largest stratified
         sample that does; a refit on fewer than twice the searched rows is not worth
         its time, and the model fitted on the sample is kept. The refit runs on
-        ``n_jobs`` threads (every member of an ensemble). Returns the model to export
-        and the number of rows it was fitted on.
+        ``n_jobs`` threads (every member of an ensemble). ``cv_cost`` turns the
+        leaderboard's trial times into cross-validation times (trials scored on a
+        holdout). Returns the model to export and the number of rows it was fitted on.
         """
         import json
 
@@ -152,9 +154,9 @@ class Refit:
         if top["estimator"] == "ensemble":
             members = json.loads(top["config"])["members"]
             rows = leaderboard[leaderboard["estimator"].isin(members)]
-            fit_times = rows["fit_time"].astype(float).tolist()
+            fit_times = (cv_cost * rows["fit_time"].astype(float)).tolist()
         else:
-            fit_times = [float(top["fit_time"])]
+            fit_times = [cv_cost * float(top["fit_time"])]
         per_row = REFIT_SAFETY * self.seconds_per_row(fit_times, cv)
         affordable = int(max(0.0, deadline - time.monotonic()) / per_row) if per_row else 0
         searched = len(self.sample.rows)

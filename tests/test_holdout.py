@@ -1,0 +1,79 @@
+"""Trials on large tables are scored on a holdout; the rest of the fit still uses the folds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def _table(rows: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 3))
+    y = np.where(x[:, 0] + 0.5 * x[:, 1] + rng.normal(scale=0.5, size=rows) > 0, "yes", "no")
+    return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "target": y})
+
+
+def _fit(data: pd.DataFrame, monkeypatch, **options):
+    """Fit with a spy on the model refitted after the search: the rows it is given."""
+    import titanicml.backends.local as local
+    from titanicml import Trainer
+
+    refits: list[int] = []
+    original = local.fit_config
+
+    def spy(found, family, config, x, y, *args, **kwargs):
+        refits.append(len(y))
+        return original(found, family, config, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(local, "fit_config", spy)
+    reports = []
+    trainer = Trainer(target="target", track=False, seed=0, **options)
+    return trainer.fit(data, on_progress=reports.append), reports, refits
+
+
+def test_a_large_table_scores_trials_on_a_holdout_and_refits_on_every_row(monkeypatch):
+    import titanicml.backends.flaml_search as flaml_search
+
+    monkeypatch.setattr(flaml_search, "HOLDOUT_MIN_ROWS", 400)  # 10,000 rows in real use
+    result, reports, refits = _fit(
+        _table(500), monkeypatch, time_budget=30, max_trials=6, estimators=["lgbm"],
+        ensemble=False,
+    )  # fmt: skip
+    assert result.extras["search"]["validation"] == "holdout 10%"
+    # every holdout trial is counted and reported, as a cross-validated one is
+    assert len(result.trials) == 6 and [r.trials for r in reports] == list(range(1, 7))
+    # a holdout is one validation set: no spread over folds
+    assert (result.trials["cv_accuracy_std"] == 0).all()
+    # FLAML's model saw 90 % of the rows: the backend refits the best one on all 500
+    assert refits == [500]
+    assert result.model.predict(_table(20, seed=1).drop(columns="target")).shape == (20,)
+    # the out-of-fold output is still on the 5 folds, for every row
+    assert result.extras["oof"]["available"] and len(result.oof) == 500
+
+
+def test_a_small_table_cross_validates_every_trial(monkeypatch):
+    result, reports, refits = _fit(
+        _table(300), monkeypatch, time_budget=30, max_trials=4, estimators=["lgbm"],
+        ensemble=False,
+    )  # fmt: skip
+    assert result.extras["search"]["validation"] == "5-fold cv"
+    assert len(reports) == len(result.trials) == 4
+    assert (result.trials["cv_accuracy_std"] > 0).any()
+    assert refits == []  # FLAML's refit on every row is kept
+
+
+def test_the_cost_of_the_folds_is_scaled_from_a_holdout_trial():
+    from titanicml.backends.ensembling import ensemble_cost
+    from titanicml.backends.flaml_search import FlamlSearch
+    from titanicml.spec import TrainSpec
+
+    search = FlamlSearch(TrainSpec(target="y", cv=3), "binary", None, None, budget=10)
+    assert search.cv_cost == 1.0
+    search.holdout = True
+    # 3 folds fit 2 tables' worth of rows; a holdout trial fits 0.9 of one
+    assert search.cv_cost == pytest.approx(2 / 0.9)
+    trials = pd.DataFrame({"trial": [0, 1], "estimator": ["lgbm", "rf"], "loss": [0.2, 0.3]})
+    trials["fit_time"] = [0.9, 1.8]
+    # 1.5 * (2 / 0.9) * (0.9 + 1.8) = 9.0
+    assert ensemble_cost(trials, search.cv_cost) == pytest.approx(9.0)
