@@ -50,6 +50,42 @@ def test_a_large_table_scores_trials_on_a_holdout_and_refits_on_every_row(monkey
     assert result.model.predict(_table(20, seed=1).drop(columns="target")).shape == (20,)
     # the out-of-fold output is still on the 5 folds, for every row
     assert result.extras["oof"]["available"] and len(result.oof) == 500
+    # the leaderboard says what each row was scored on: the baseline on the folds
+    board = result.leaderboard.set_index("estimator")
+    assert board.loc["lgbm", "validation"] == "holdout 10%"
+    assert board.loc["baseline", "validation"] == "5-fold cv"
+    # the console shows "holdout" as the spread of a row scored on one validation set
+    lines = _rendered(result.leaderboard).splitlines()
+    (lgbm,) = [line for line in lines if "LightGBM" in line]
+    (baseline,) = [line for line in lines if "Baseline" in line]
+    assert "holdout" in lgbm and "holdout" not in baseline
+
+
+def _rendered(leaderboard: pd.DataFrame) -> str:
+    import io
+
+    from rich.console import Console
+
+    from titanicml.cli.console import leaderboard_table
+
+    out = io.StringIO()
+    Console(file=out, width=200).print(leaderboard_table(leaderboard, "accuracy"))
+    return out.getvalue()
+
+
+def test_the_ensembles_candidates_are_rescored_on_the_folds(monkeypatch):
+    import titanicml.backends.flaml_search as flaml_search
+
+    monkeypatch.setattr(flaml_search, "HOLDOUT_MIN_ROWS", 400)
+    result, _, _ = _fit(
+        _table(500), monkeypatch, time_budget=30, max_trials=6, estimators=["lgbm", "lrl1"],
+    )  # fmt: skip
+    rescored = set(result.extras["ensemble"]["candidates"])
+    assert rescored, result.extras["ensemble"]
+    board = result.leaderboard.set_index("estimator")
+    for family in rescored:
+        assert board.loc[family, "validation"] == "5-fold cv"
+        assert board.loc[family, "cv_accuracy_std"] > 0
 
 
 def test_a_small_table_cross_validates_every_trial(monkeypatch):

@@ -32,9 +32,13 @@ class TrainingResult:
         The best model, featurization included; predicts on raw rows.
     leaderboard : DataFrame
         One row per estimator family: CV mean and std of each metric, trials, fit time;
-        plus the trivial baseline's row (``estimator`` ``"baseline"``, no trials).
+        plus the trivial baseline's row (``estimator`` ``"baseline"``, no trials). The
+        local backend's ``validation`` column names what a row was scored on
+        (``"5-fold cv"``, or ``"holdout 10%"`` for a family of a large table's search
+        that the ensemble selection did not rescore on the folds: std 0).
     metrics : dict
-        Cross-validated metrics of the best model (``accuracy``, ``accuracy_std``, ...).
+        Metrics of the best model, from its leaderboard row (``accuracy``,
+        ``accuracy_std``, ...).
     task, metric : str
         The task trained for and the metric optimized.
     spec : TrainSpec

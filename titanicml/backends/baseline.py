@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from titanicml.backends.learners import aggregate_folds, cv_splitter
+from titanicml.backends.learners import aggregate_folds, cv_splitter, cv_validation
 from titanicml.exceptions import NoSkillError
 from titanicml.result import BASELINE
 
@@ -119,6 +119,7 @@ def _add_baseline_row(
     family = "Baseline (mean)" if result.task == "regression" else "Baseline (class shares)"
     row = {"estimator": BASELINE, "family": family, "selected": False, **scores}
     row.update(n_trials=0, fit_time=0.0, trial=-1, config="{}")
+    row["validation"] = cv_validation(result.spec.cv)
     row = {column: row.get(column, float("nan")) for column in board.columns}
     losses = board[name].map(to_loss).tolist()
     loss = to_loss(scores[name])

@@ -113,7 +113,7 @@ def select_ensemble(
     """
     import numpy as np
 
-    from titanicml.backends.learners import fit_config
+    from titanicml.backends.learners import cv_validation, fit_config
 
     folds = search_folds(task, spec, y)
     members: list[tuple[str, dict[str, Any], np.ndarray]] = []
@@ -178,6 +178,7 @@ def select_ensemble(
             {"members": outcome.estimator.names, "weights": outcome.estimator.weights},
             sort_keys=True,
         ),
+        "validation": cv_validation(spec.cv),
         "trial": -1,
         "n_trials": len(members),
         "fit_time": time.monotonic() - refit_started,

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from titanicml.backends.base import Job, Progress
-from titanicml.backends.learners import SearchOutput, aggregate_folds, cv_splitter, full_proba
+from titanicml.backends.learners import (
+    SearchOutput,
+    aggregate_folds,
+    cv_splitter,
+    cv_validation,
+    full_proba,
+)
 from titanicml.backends.log_target import LOG_FAMILIES, log_target_learners
 from titanicml.backends.threads import search_threads
 from titanicml.exceptions import SearchCancelled, TrainingError
@@ -138,7 +144,7 @@ class FlamlSearch:
     @property
     def validation(self) -> str:
         """How trials are scored: ``"holdout 10%"`` or ``"5-fold cv"``."""
-        return f"holdout {HOLDOUT_SHARE:.0%}" if self.holdout else f"{self.spec.cv}-fold cv"
+        return f"holdout {HOLDOUT_SHARE:.0%}" if self.holdout else cv_validation(self.spec.cv)
 
     @property
     def cv_cost(self) -> float:

@@ -19,6 +19,7 @@ __all__ = [
     "aggregate_folds",
     "best_trials",
     "cv_splitter",
+    "cv_validation",
     "fit_config",
     "full_proba",
     "search_model",
@@ -96,6 +97,11 @@ def fit_config(
     )
     learner.fit(matrix, y)
     return learner
+
+
+def cv_validation(n_splits: int) -> str:
+    """Name scores measured on ``n_splits`` folds (a leaderboard's ``validation``)."""
+    return f"{n_splits}-fold cv"
 
 
 def cv_splitter(task: str, n_splits: int, seed: int) -> Any:

@@ -22,7 +22,7 @@ from titanicml.backends.flaml_search import (
     FlamlSearch,
     check_cancelled,
 )
-from titanicml.backends.learners import best_trials, fit_config, search_model
+from titanicml.backends.learners import best_trials, cv_validation, fit_config, search_model
 from titanicml.backends.log_target import LOG_FAMILY_NAMES, wants_log_target
 from titanicml.backends.oof import selected_out_of_fold
 from titanicml.backends.sampling import Refit, search_sample
@@ -267,7 +267,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
             found, found.best_family, best_config, x, y, target.task, n_jobs
         ).estimator
     trials = found.trials
-    leaderboard = _leaderboard(trials, metric)
+    leaderboard = _leaderboard(trials, metric, search.validation)
     check_cancelled(job)
     extras: dict[str, Any] = {
         "search": {
@@ -298,7 +298,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
             reserve=reserve / 2,
         )
         extras["ensemble"] = outcome.summary()
-        leaderboard = _rescore(leaderboard, outcome.rescored, metric)
+        leaderboard = _rescore(leaderboard, outcome.rescored, metric, spec.cv)
         if outcome.estimator is not None:
             estimator = outcome.estimator
             leaderboard = pd.concat([pd.DataFrame([outcome.row]), leaderboard], ignore_index=True)
@@ -356,14 +356,15 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
 
 
 def _rescore(
-    board: pd.DataFrame, rescored: dict[str, dict[str, float]], metric: Metric
+    board: pd.DataFrame, rescored: dict[str, dict[str, float]], metric: Metric, cv: int
 ) -> pd.DataFrame:
-    """Replace families' scores by their out-of-fold rescoring, and rank again."""
+    """Replace families' scores by their out-of-fold rescoring on ``cv`` folds, and rank again."""
     board = board.copy()
     for family, scores in rescored.items():
         rows = board["estimator"] == family
         for column, value in scores.items():
             board.loc[rows, column] = value
+        board.loc[rows, "validation"] = cv_validation(cv)
     loss = board[f"cv_{metric.name}"].map(metric.to_loss)
     return (
         board.assign(_loss=loss)
@@ -373,14 +374,18 @@ def _rescore(
     )
 
 
-def _leaderboard(trials: pd.DataFrame, metric: Metric) -> pd.DataFrame:
-    """One row per estimator family: its best trial, ranked by the metric."""
+def _leaderboard(trials: pd.DataFrame, metric: Metric, validation: str) -> pd.DataFrame:
+    """One row per estimator family: its best trial, ranked by the metric.
+
+    ``validation`` names what the trials were scored on (``"3-fold cv"``, ``"holdout 10%"``).
+    """
     best = best_trials(trials)
     counts = trials.groupby("estimator").size().rename("n_trials")
     board = best.merge(counts, left_on="estimator", right_index=True)
     names = {**ESTIMATORS, **LOG_FAMILY_NAMES}
     board.insert(1, "family", board["estimator"].map(names).fillna(board["estimator"]))
-    columns = ["estimator", "family", f"cv_{metric.name}", f"cv_{metric.name}_std"]
+    board["validation"] = validation
+    columns = ["estimator", "family", f"cv_{metric.name}", f"cv_{metric.name}_std", "validation"]
     rest = [c for c in board.columns if c.startswith("cv_") and c not in columns]
     ordered = board[[*columns, *sorted(rest), "n_trials", "fit_time", "trial", "config"]]
     return ordered.reset_index(drop=True)

@@ -79,7 +79,11 @@ class SearchProgress:
 
 
 def leaderboard_table(leaderboard: pd.DataFrame, metric: str) -> Any:
-    """Render a leaderboard as a rich table (rank, model, CV score ± std, trials, fit time)."""
+    """Render a leaderboard as a rich table (rank, model, CV score ± std, trials, fit time).
+
+    A family scored only on the search's holdout (large tables) shows "holdout" for its
+    spread: one validation set has none.
+    """
     from rich.table import Table
 
     table = Table(title="Leaderboard", title_justify="left")
@@ -97,11 +101,17 @@ def leaderboard_table(leaderboard: pd.DataFrame, metric: str) -> Any:
             str(rank),
             str(row["family"]),
             f"{row[f'cv_{metric}']:.4f}",
-            f"{row[f'cv_{metric}_std']:.4f}",
+            _spread(row, metric),
             str(row["n_trials"]),
             f"{row['fit_time']:.2f}",
         )
     return table
+
+
+def _spread(row: dict[str, Any], metric: str) -> str:
+    if str(row.get("validation", "")).startswith("holdout"):
+        return "holdout"
+    return f"{row[f'cv_{metric}_std']:.4f}"
 
 
 _STATUS_STYLE = {"fixed": "yellow", "alerted": "bold red", "passed": "green"}
