@@ -162,11 +162,11 @@ def test_the_ensembles_oof_is_its_blend_and_no_time_means_none():
         found, _board("lgbm", 30.0), outcome, *args, time.monotonic() + 5, 1
     )
     assert table is None and not facts["available"] and "no time left" in facts["reason"]
-    # A trial scored on a holdout (one fit on 90 % of the rows) stands for a fraction of
-    # the folds' cost: 2 s of trial with 5 folds is 2 * 4 / 0.9 = 8.9 s of CV.
-    on_holdout = SearchOutput("lgbm", {}, {}, pd.DataFrame(), cv_cost=4 / 0.9)
+    # A trial scored on a validation split (one fit on 90 % of the rows) stands for a
+    # fraction of the folds' cost: 2 s of trial with 5 folds is 2 * 4 / 0.9 = 8.9 s of CV.
+    on_split = SearchOutput("lgbm", {}, {}, pd.DataFrame(), cv_cost=4 / 0.9)
     table, facts = selected_out_of_fold(
-        on_holdout, _board("lgbm", 2.0), outcome, *args, time.monotonic() + 5, 1
+        on_split, _board("lgbm", 2.0), outcome, *args, time.monotonic() + 5, 1
     )
     assert table is None and "its CV needs 8.9 s" in facts["reason"]
     table, facts = selected_out_of_fold(

@@ -180,6 +180,16 @@ class TrainingRun:
                     for key, value in result.extras.get(result.backend, {}).items()
                     if value is not None
                 ),
+                # What the best row's cv_ metrics were measured on ("5-fold cv", "10% split").
+                *(
+                    [
+                        RunTag(
+                            f"{TAG_PREFIX}validation", str(result.leaderboard.iloc[0]["validation"])
+                        )
+                    ]
+                    if "validation" in result.leaderboard.columns
+                    else []
+                ),
             ],
         )
         self._log_children(result)

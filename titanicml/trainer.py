@@ -43,8 +43,8 @@ class Trainer:
         ``"local"`` (FLAML on this machine) or another registered backend.
     cv : int or None
         Cross-validation folds; ``None`` (the default): 5, or 3 above 10,000 training
-        rows. From 10,000 rows the local search scores its trials on a 10 % holdout;
-        the ensemble and the out-of-fold output use the folds.
+        rows. Above 10,000 rows the local search scores its trials on a 10 % validation
+        split of them; the ensemble and the out-of-fold output use the folds.
     seed : int
         Random seed.
     exclude : sequence of str

@@ -190,7 +190,7 @@ def ensemble_cost(trials: pd.DataFrame, cv_cost: float = 1.0) -> float:
     """Seconds the selection is expected to take after a search that logged ``trials``.
 
     Each of the best :data:`MAX_MEMBERS` families is cross-validated once more (its best
-    trial's measured time, times ``cv_cost`` for trials scored on a holdout) and the
+    trial's measured time, times ``cv_cost`` for trials scored on a validation split) and the
     chosen ones refitted on all rows: about one and a half times that each.
     """
     from titanicml.backends.learners import best_trials

@@ -38,21 +38,22 @@ if TYPE_CHECKING:
     from titanicml.spec import TrainSpec
 
 __all__ = [
-    "HOLDOUT_MIN_ROWS",
-    "HOLDOUT_SHARE",
     "MIN_SEARCH_SECONDS",
     "POLL_SECONDS",
+    "SPLIT_ABOVE_ROWS",
+    "SPLIT_SHARE",
     "FlamlSearch",
     "check_cancelled",
     "flaml_turn",
 ]
 
 MIN_SEARCH_SECONDS = 1.0
-#: From this many rows a trial is scored on a holdout of ``HOLDOUT_SHARE`` of them
-#: instead of the folds (FLAML's and Azure AutoML's rule for large data: a trial costs
-#: one fit instead of ``cv``, and the search gets about twice the trials).
-HOLDOUT_MIN_ROWS = 10_000
-HOLDOUT_SHARE = 0.1
+#: Above this many rows a trial is scored on a validation split of ``SPLIT_SHARE`` of
+#: them instead of the folds (what FLAML and Azure AutoML do on large data: a trial costs
+#: one fit instead of ``cv``, and the search gets about twice the trials). Not the rows
+#: the trainer's ``holdout`` sets apart: the split is drawn from the training rows.
+SPLIT_ABOVE_ROWS = 10_000
+SPLIT_SHARE = 0.1
 # The ensemble share the selection will not need goes back to the search, as a second
 # FLAML run warm-started from the first one's best configurations, if this many seconds
 # are left for it (the selection's estimate is doubled, for safety).
@@ -115,9 +116,9 @@ class FlamlSearch:
     threads : int
         Threads per fit, chosen when :meth:`run` starts
         (:func:`~titanicml.backends.threads.search_threads`).
-    holdout : bool
-        Whether trials are scored on a holdout (from :data:`HOLDOUT_MIN_ROWS` rows)
-        rather than cross-validated, chosen when :meth:`run` starts.
+    split : bool
+        Whether trials are scored on a validation split (above :data:`SPLIT_ABOVE_ROWS`
+        rows) rather than cross-validated, chosen when :meth:`run` starts.
     """
 
     def __init__(
@@ -138,22 +139,23 @@ class FlamlSearch:
         self.last_family = ""
         self.started = 0.0
         self.threads = 1
-        self.holdout = False
+        self.split = False
         self.n_classes = 0
 
     @property
     def validation(self) -> str:
-        """How trials are scored: ``"holdout 10%"`` or ``"5-fold cv"``."""
-        return f"holdout {HOLDOUT_SHARE:.0%}" if self.holdout else cv_validation(self.spec.cv)
+        """How trials are scored: ``"10% split"`` or ``"5-fold cv"``."""
+        return f"{SPLIT_SHARE:.0%} split" if self.split else cv_validation(self.spec.cv)
 
     @property
     def cv_cost(self) -> float:
         """Seconds of one pass over the ``cv`` folds per second of a trial.
 
-        A cross-validated trial is such a pass (1); a holdout trial fits one model on
-        ``1 - HOLDOUT_SHARE`` of the rows, where the folds fit ``cv - 1`` rows' worth.
+        A cross-validated trial is such a pass (1); a trial on the validation split fits
+        one model on ``1 - SPLIT_SHARE`` of the rows, where the folds fit ``cv - 1``
+        rows' worth.
         """
-        return (self.spec.cv - 1) / (1 - HOLDOUT_SHARE) if self.holdout else 1.0
+        return (self.spec.cv - 1) / (1 - SPLIT_SHARE) if self.split else 1.0
 
     def run(self, matrix: np.ndarray, y: np.ndarray, verbose: int) -> SearchOutput:
         """Search and return the best model, the learners and the table of trials.
@@ -174,7 +176,7 @@ class FlamlSearch:
         import pandas as pd
 
         self.started = time.monotonic()
-        self.holdout = len(y) >= HOLDOUT_MIN_ROWS
+        self.split = len(y) > SPLIT_ABOVE_ROWS
         self.n_classes = 0 if self.task == "regression" else int(np.max(y)) + 1
         self.threads = search_threads(
             self.spec.n_jobs, matrix.shape, reproducible=self.spec.max_trials is not None
@@ -208,8 +210,8 @@ class FlamlSearch:
         for automl, _ in runs:
             learners.update(automl._state.learner_classes)
         # After cross-validation FLAML refits the best configuration on all rows, without
-        # a time limit; after a holdout its model saw 90 % of them (the backend refits).
-        refitted = None if self.holdout or best.model is None else best.model.estimator
+        # a time limit; after a split its model saw 90 % of them (the backend refits).
+        refitted = None if self.split or best.model is None else best.model.estimator
         return SearchOutput(
             best.best_estimator, best_config, learners, trials, refitted, cv_cost=self.cv_cost
         )
@@ -264,12 +266,14 @@ class FlamlSearch:
         with flaml_turn(self.job), tempfile.TemporaryDirectory(prefix="titanicml-flaml-") as tmp:
             budget = max(MIN_SEARCH_SECONDS, self.budget - (time.monotonic() - self.started))
             log_path = Path(tmp) / "trials.jsonl"
-            if self.holdout:  # FLAML's split (stratified for classes); no row subsampling
+            if self.split:  # FLAML's split (stratified for classes); no row subsampling,
+                # no copies of rare classes' rows (they would land on both sides)
                 validation = {
-                    "metric": self._score_holdout,
+                    "metric": self._score_split,
                     "eval_method": "holdout",
-                    "split_ratio": HOLDOUT_SHARE,
+                    "split_ratio": SPLIT_SHARE,
                     "sample": False,
+                    "auto_augment": False,
                 }
             else:
                 validation = {
@@ -318,8 +322,8 @@ class FlamlSearch:
             scores = score_all(self.task, y_val, proba.argmax(axis=1), proba)
         return self.metric.to_loss(scores[self.metric.name]), scores
 
-    def _score_holdout(self, *args: Any, **kwargs: Any) -> tuple[float, dict[str, float]]:
-        """FLAML metric hook for a holdout trial: its one validation set is its only fold."""
+    def _score_split(self, *args: Any, **kwargs: Any) -> tuple[float, dict[str, float]]:
+        """FLAML metric hook for a trial on the validation split: its only fold."""
         loss, scores = self._score_fold(*args, **kwargs)
         return self._aggregate_folds([loss], [scores])
 

@@ -45,7 +45,7 @@ class SearchOutput:
     cv_cost : float
         Seconds of one pass over the cross-validation folds per second of a trial
         (``fit_time``): 1 when trials were cross-validated, more when they were scored
-        on a holdout.
+        on a validation split.
     """
 
     best_family: str

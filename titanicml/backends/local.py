@@ -358,7 +358,12 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
 def _rescore(
     board: pd.DataFrame, rescored: dict[str, dict[str, float]], metric: Metric, cv: int
 ) -> pd.DataFrame:
-    """Replace families' scores by their out-of-fold rescoring on ``cv`` folds, and rank again."""
+    """Replace families' scores by their out-of-fold rescoring on ``cv`` folds, and rank again.
+
+    Rescored families rank above those scored only on the search's validation split:
+    such a score is the best of many trials on one split, which flatters it against the
+    folds (the search ranked it below the rescored ones already).
+    """
     board = board.copy()
     for family, scores in rescored.items():
         rows = board["estimator"] == family
@@ -366,10 +371,11 @@ def _rescore(
             board.loc[rows, column] = value
         board.loc[rows, "validation"] = cv_validation(cv)
     loss = board[f"cv_{metric.name}"].map(metric.to_loss)
+    on_split = board["validation"].astype(str).str.endswith("split")
     return (
-        board.assign(_loss=loss)
-        .sort_values(["_loss", "trial"])
-        .drop(columns="_loss")
+        board.assign(_on_split=on_split, _loss=loss)
+        .sort_values(["_on_split", "_loss", "trial"])
+        .drop(columns=["_on_split", "_loss"])
         .reset_index(drop=True)
     )
 
@@ -377,7 +383,7 @@ def _rescore(
 def _leaderboard(trials: pd.DataFrame, metric: Metric, validation: str) -> pd.DataFrame:
     """One row per estimator family: its best trial, ranked by the metric.
 
-    ``validation`` names what the trials were scored on (``"3-fold cv"``, ``"holdout 10%"``).
+    ``validation`` names what the trials were scored on (``"3-fold cv"``, ``"10% split"``).
     """
     best = best_trials(trials)
     counts = trials.groupby("estimator").size().rename("n_trials")

@@ -3,7 +3,8 @@
 Every model the local backend returns carries them (``TrainingResult.oof``, saved as
 ``titanicml/oof.parquet``): fairness, error cohorts and performance estimates need
 predictions the model made on rows it was not fitted on. They come from the search's
-own folds, so their scores are the leaderboard's:
+own folds, so their scores are the leaderboard's (but for a family a large table's
+search scored only on its validation split):
 
 - the ensemble selection's rescoring already fitted the best families on those folds:
   the selected family's output is reused, and an ensemble's is its members', weighted;

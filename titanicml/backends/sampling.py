@@ -142,7 +142,8 @@ class Refit:
         its time, and the model fitted on the sample is kept. The refit runs on
         ``n_jobs`` threads (every member of an ensemble). ``cv_cost`` turns the
         leaderboard's trial times into cross-validation times (trials scored on a
-        holdout). Returns the model to export and the number of rows it was fitted on.
+        validation split). Returns the model to export and the number of rows it was
+        fitted on.
         """
         import json
 

@@ -81,8 +81,8 @@ class SearchProgress:
 def leaderboard_table(leaderboard: pd.DataFrame, metric: str) -> Any:
     """Render a leaderboard as a rich table (rank, model, CV score ± std, trials, fit time).
 
-    A family scored only on the search's holdout (large tables) shows "holdout" for its
-    spread: one validation set has none.
+    A family scored only on the search's validation split (large tables) shows "split"
+    for its spread: one validation set has none.
     """
     from rich.table import Table
 
@@ -109,8 +109,8 @@ def leaderboard_table(leaderboard: pd.DataFrame, metric: str) -> Any:
 
 
 def _spread(row: dict[str, Any], metric: str) -> str:
-    if str(row.get("validation", "")).startswith("holdout"):
-        return "holdout"
+    if str(row.get("validation", "")).endswith("split"):
+        return "split"
     return f"{row[f'cv_{metric}_std']:.4f}"
 
 

@@ -168,9 +168,14 @@ def run_training(trainer: Trainer, data: Any, output: str | None) -> TrainingRes
     mean, std = result.metrics[result.metric], result.metrics[f"{result.metric}_std"]
     baseline = result.extras.get("baseline", {}).get("baseline")
     against = "" if baseline is None else f", trivial baseline {baseline:.4f}"
+    best = result.leaderboard.iloc[0]
+    validation = str(best.get("validation", ""))
+    if validation.endswith("split"):  # a large table's family scored on the search's split
+        scored = f"{result.metric} on a {validation} of the rows [bold green]{mean:.4f}[/]"
+    else:
+        scored = f"{result.spec.cv}-fold CV {result.metric} [bold green]{mean:.4f}[/] ± {std:.4f}"
     console.print(
-        f"Best model: [bold]{result.leaderboard.iloc[0]['family']}[/], "
-        f"{result.spec.cv}-fold CV {result.metric} [bold green]{mean:.4f}[/] ± {std:.4f} "
+        f"Best model: [bold]{best['family']}[/], {scored} "
         f"({result.task}{against}, {result.elapsed:.1f} s)"
     )
     if result.metric != "accuracy" and "accuracy" in result.metrics:

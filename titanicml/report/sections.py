@@ -203,12 +203,20 @@ def leaderboard_section(inputs: ReportInputs) -> Section:
             keep.append(f"cv_{name}")
             if f"cv_{name}_std" in shown.columns:
                 keep.append(f"cv_{name}_std")
-    keep += [c for c in ("n_trials", "fit_time") if c in shown.columns]
+    keep += [c for c in ("validation", "n_trials", "fit_time") if c in shown.columns]
     table = shown[keep].rename(columns=lambda c: c.removeprefix("cv_").replace("_std", " ±"))
     lead = (
         f"Each estimator family's best configuration, ranked by cross-validated {metric}; "
         "the first row is the model. The baseline is the trivial model the search had to beat."
     )
+    if (
+        "validation" in shown.columns
+        and shown["validation"].astype(str).str.endswith("split").any()
+    ):
+        lead += (
+            " On this large table the search scored its trials on a validation split of the "
+            "rows (one set, no spread); the families rescored on the folds say so."
+        )
     return Section("leaderboard", title, lead, frame_table(table))
 
 
