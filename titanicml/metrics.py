@@ -19,10 +19,13 @@ __all__ = [
     "REGRESSION_METRICS",
     "Metric",
     "cv_metrics",
+    "cv_validation",
     "default_metric",
     "metric_for_task",
     "score_all",
     "score_one",
+    "scored_on_split",
+    "split_validation",
 ]
 
 
@@ -190,3 +193,18 @@ def cv_metrics(row: Mapping[str, Any]) -> dict[str, float]:
         for name, value in row.items()
         if name.startswith("cv_")
     }
+
+
+def cv_validation(n_splits: int) -> str:
+    """Name scores measured on ``n_splits`` folds (a leaderboard's ``validation``)."""
+    return f"{n_splits}-fold cv"
+
+
+def split_validation(share: float) -> str:
+    """Name scores measured on one validation split of ``share`` of the rows."""
+    return f"{share:.0%} split"
+
+
+def scored_on_split(validation: object) -> bool:
+    """Whether a leaderboard ``validation`` names one validation split (no spread)."""
+    return str(validation).endswith(" split")

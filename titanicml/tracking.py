@@ -149,6 +149,13 @@ class TrainingRun:
         assert self.client is not None and self.run_id is not None
         now = int(time.time() * 1000)
         result.run_id = self.run_id
+        board = result.leaderboard
+        # What the best row's cv_ metrics were measured on ("5-fold cv", "10% split").
+        validation = (
+            [RunTag(f"{TAG_PREFIX}validation", str(board.iloc[0]["validation"]))]
+            if "validation" in board.columns
+            else []
+        )
         result.tracking_uri = self.tracking_uri
         self.client.log_batch(
             self.run_id,
@@ -180,16 +187,7 @@ class TrainingRun:
                     for key, value in result.extras.get(result.backend, {}).items()
                     if value is not None
                 ),
-                # What the best row's cv_ metrics were measured on ("5-fold cv", "10% split").
-                *(
-                    [
-                        RunTag(
-                            f"{TAG_PREFIX}validation", str(result.leaderboard.iloc[0]["validation"])
-                        )
-                    ]
-                    if "validation" in result.leaderboard.columns
-                    else []
-                ),
+                *validation,
             ],
         )
         self._log_children(result)

@@ -13,8 +13,9 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from titanicml.backends.learners import aggregate_folds, cv_splitter, cv_validation
+from titanicml.backends.learners import aggregate_folds, cv_splitter
 from titanicml.exceptions import NoSkillError
+from titanicml.metrics import cv_validation
 from titanicml.result import BASELINE
 
 if TYPE_CHECKING:

@@ -113,7 +113,8 @@ def select_ensemble(
     """
     import numpy as np
 
-    from titanicml.backends.learners import cv_validation, fit_config
+    from titanicml.backends.learners import fit_config
+    from titanicml.metrics import cv_validation
 
     folds = search_folds(task, spec, y)
     members: list[tuple[str, dict[str, Any], np.ndarray]] = []

@@ -19,16 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from titanicml.backends.base import Job, Progress
-from titanicml.backends.learners import (
-    SearchOutput,
-    aggregate_folds,
-    cv_splitter,
-    cv_validation,
-    full_proba,
-)
+from titanicml.backends.learners import SearchOutput, aggregate_folds, cv_splitter, full_proba
 from titanicml.backends.log_target import LOG_FAMILIES, log_target_learners
 from titanicml.backends.threads import search_threads
 from titanicml.exceptions import SearchCancelled, TrainingError
+from titanicml.metrics import cv_validation, split_validation
 
 if TYPE_CHECKING:
     import numpy as np
@@ -145,7 +140,7 @@ class FlamlSearch:
     @property
     def validation(self) -> str:
         """How trials are scored: ``"10% split"`` or ``"5-fold cv"``."""
-        return f"{SPLIT_SHARE:.0%} split" if self.split else cv_validation(self.spec.cv)
+        return split_validation(SPLIT_SHARE) if self.split else cv_validation(self.spec.cv)
 
     @property
     def cv_cost(self) -> float:

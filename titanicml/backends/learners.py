@@ -19,7 +19,6 @@ __all__ = [
     "aggregate_folds",
     "best_trials",
     "cv_splitter",
-    "cv_validation",
     "fit_config",
     "full_proba",
     "search_model",
@@ -97,11 +96,6 @@ def fit_config(
     )
     learner.fit(matrix, y)
     return learner
-
-
-def cv_validation(n_splits: int) -> str:
-    """Name scores measured on ``n_splits`` folds (a leaderboard's ``validation``)."""
-    return f"{n_splits}-fold cv"
 
 
 def cv_splitter(task: str, n_splits: int, seed: int) -> Any:

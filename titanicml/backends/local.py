@@ -22,12 +22,13 @@ from titanicml.backends.flaml_search import (
     FlamlSearch,
     check_cancelled,
 )
-from titanicml.backends.learners import best_trials, cv_validation, fit_config, search_model
+from titanicml.backends.learners import best_trials, fit_config, search_model
 from titanicml.backends.log_target import LOG_FAMILY_NAMES, wants_log_target
 from titanicml.backends.oof import selected_out_of_fold
 from titanicml.backends.sampling import Refit, search_sample
 from titanicml.backends.threads import model_threads, set_threads
 from titanicml.exceptions import SearchCancelled, TitanicMLError, TrainingError
+from titanicml.metrics import cv_validation, scored_on_split
 from titanicml.spec import ESTIMATORS
 
 if TYPE_CHECKING:
@@ -371,7 +372,7 @@ def _rescore(
             board.loc[rows, column] = value
         board.loc[rows, "validation"] = cv_validation(cv)
     loss = board[f"cv_{metric.name}"].map(metric.to_loss)
-    on_split = board["validation"].astype(str).str.endswith("split")
+    on_split = board["validation"].map(scored_on_split)
     return (
         board.assign(_on_split=on_split, _loss=loss)
         .sort_values(["_on_split", "_loss", "trial"])

@@ -109,7 +109,9 @@ def leaderboard_table(leaderboard: pd.DataFrame, metric: str) -> Any:
 
 
 def _spread(row: dict[str, Any], metric: str) -> str:
-    if str(row.get("validation", "")).endswith("split"):
+    from titanicml.metrics import scored_on_split
+
+    if scored_on_split(row.get("validation", "")):
         return "split"
     return f"{row[f'cv_{metric}_std']:.4f}"
 

@@ -140,6 +140,7 @@ def run_training(trainer: Trainer, data: Any, output: str | None) -> TrainingRes
 
     from titanicml.cli.console import SearchProgress, data_checks_table, leaderboard_table
     from titanicml.exceptions import NoSkillError
+    from titanicml.metrics import scored_on_split
     from titanicml.store import ui_command
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
@@ -170,7 +171,7 @@ def run_training(trainer: Trainer, data: Any, output: str | None) -> TrainingRes
     against = "" if baseline is None else f", trivial baseline {baseline:.4f}"
     best = result.leaderboard.iloc[0]
     validation = str(best.get("validation", ""))
-    if validation.endswith("split"):  # a large table's family scored on the search's split
+    if scored_on_split(validation):  # a large table's family scored on the search's split
         scored = f"{result.metric} on a {validation} of the rows [bold green]{mean:.4f}[/]"
     else:
         scored = f"{result.spec.cv}-fold CV {result.metric} [bold green]{mean:.4f}[/] ± {std:.4f}"

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from titanicml._utils.htmlpage import escape, figure_html, png_figure_html, table_html
+from titanicml.metrics import scored_on_split
 from titanicml.report.targets import FAIL, NOT_MEASURED, PASS
 
 if TYPE_CHECKING:
@@ -209,10 +210,7 @@ def leaderboard_section(inputs: ReportInputs) -> Section:
         f"Each estimator family's best configuration, ranked by cross-validated {metric}; "
         "the first row is the model. The baseline is the trivial model the search had to beat."
     )
-    if (
-        "validation" in shown.columns
-        and shown["validation"].astype(str).str.endswith("split").any()
-    ):
+    if "validation" in shown.columns and shown["validation"].map(scored_on_split).any():
         lead += (
             " On this large table the search scored its trials on a validation split of the "
             "rows (one set, no spread); the families rescored on the folds say so."
