@@ -280,3 +280,39 @@ def test_without_oof_the_models_own_predictions_are_said_to_be_in_sample(titanic
     outcomes = labelled_outcomes(oof_result.model, titanic, target="Survived", oof=None)
     assert outcomes.source == "model"
     assert "no out-of-fold predictions" in outcomes.note and "in-sample" in outcomes.note
+
+
+def test_an_ensemble_mixed_on_the_split_gets_its_members_out_of_fold_output_weighted():
+    from flaml.automl.model import LGBMEstimator, RandomForestEstimator
+
+    from titanicml.backends.ensembling import out_of_fold, search_folds
+    from titanicml.backends.learners import SearchOutput
+    from titanicml.spec import TrainSpec
+
+    found, _, matrix, y = _small_search()
+    found = SearchOutput("lgbm", {}, {"lgbm": LGBMEstimator, "rf": RandomForestEstimator},
+                         pd.DataFrame(), cv_cost=2 / 0.9)  # fmt: skip
+    configs = {"lgbm": {"n_estimators": 4, "num_leaves": 4}, "rf": {"n_estimators": 4}}
+    mix = {"members": ["lgbm", "rf"], "weights": [1.0, 3.0]}
+    board = pd.DataFrame(
+        [
+            {"estimator": "ensemble", "config": json.dumps(mix), "fit_time": 0.0},
+            {"estimator": "rf", "config": json.dumps(configs["rf"]), "fit_time": 0.5},
+            {"estimator": "lgbm", "config": json.dumps(configs["lgbm"]), "fit_time": 0.4},
+        ]
+    )
+    spec = TrainSpec(target="y", cv=3)
+    args = (matrix, y, "binary", [0, 1], spec)
+    outcome = EnsembleOutcome({}, candidates=["lgbm", "rf"])  # mixed on the split: no blend
+    table, facts = selected_out_of_fold(found, board, outcome, *args, time.monotonic() + 60, 1)
+    assert facts["available"] and "members" in facts["source"], facts
+    folds = search_folds("binary", spec, y)
+    expected = sum(
+        weight * out_of_fold(found, name, configs[name], matrix, y, folds, "binary", 1)[:, 1]
+        for name, weight in (("lgbm", 0.25), ("rf", 0.75))
+    )
+    np.testing.assert_allclose(table["probability_1"].to_numpy(), expected)
+    # the members' CV: (0.4 + 0.5) s of trials on the split, 2 / 0.9 each: 2.0 s
+    table, facts = selected_out_of_fold(found, board, outcome, *args, time.monotonic() + 1, 1)
+    assert table is None and "the ensemble's members" in facts["reason"]
+    assert "its CV needs 2.0 s" in facts["reason"]

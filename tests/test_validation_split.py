@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -73,35 +76,126 @@ def _rendered(leaderboard: pd.DataFrame) -> str:
     return out.getvalue()
 
 
-def test_the_ensembles_candidates_are_rescored_on_the_folds(monkeypatch):
+def test_the_ensemble_of_a_large_table_is_chosen_on_the_split(monkeypatch):
     import titanicml.backends.flaml_search as flaml_search
 
     monkeypatch.setattr(flaml_search, "SPLIT_ABOVE_ROWS", 400)
     result, _, _ = _fit(
         _table(500), monkeypatch, time_budget=30, max_trials=6, estimators=["lgbm", "lrl1"],
     )  # fmt: skip
-    rescored = set(result.extras["ensemble"]["candidates"])
-    assert rescored, result.extras["ensemble"]
-    board = result.leaderboard.set_index("estimator")
-    for family in rescored:
-        assert board.loc[family, "validation"] == "5-fold cv"
-        assert board.loc[family, "cv_accuracy_std"] > 0
-
-
-def test_families_rescored_on_the_folds_rank_above_those_scored_on_the_split(monkeypatch):
-    import titanicml.backends.ensembling as ensembling
-    import titanicml.backends.flaml_search as flaml_search
-
-    monkeypatch.setattr(flaml_search, "SPLIT_ABOVE_ROWS", 400)
-    monkeypatch.setattr(ensembling, "MAX_MEMBERS", 1)  # only the search's best is rescored
-    result, _, _ = _fit(
-        _table(500), monkeypatch, time_budget=30, max_trials=9,
-        estimators=["lgbm", "lrl1", "extra_tree"],
-    )  # fmt: skip
-    (rescored,) = result.extras["ensemble"]["candidates"]
+    summary = result.extras["ensemble"]
+    # both families' best outputs on the split were kept, and nothing was cross-validated
+    assert summary["candidates"] == ["lgbm", "lrl1"] or summary["candidates"] == ["lrl1", "lgbm"]
     families = result.leaderboard[result.leaderboard["estimator"] != "baseline"]
-    assert families["estimator"].iloc[0] == rescored and bool(families["selected"].iloc[0])
-    assert families["validation"].tolist() == ["5-fold cv", "10% split", "10% split"]
+    assert (families["validation"] == "10% split").all()
+    assert (families["cv_accuracy_std"] == 0).all()
+    # ranked by the split's score (the ensemble, if chosen, above the families it mixes)
+    ranked = families[families["estimator"] != "ensemble"]["cv_accuracy"].tolist()
+    assert ranked == sorted(ranked, reverse=True)
+    assert summary["selected"] == ("ensemble" in set(families["estimator"]))
+
+
+def _split_task(rows: int = 200, held: int = 40, seed: int = 0):
+    """A regression, its split's truth and two outputs on it whose errors cancel out."""
+    from sklearn.datasets import make_regression
+
+    matrix, y = make_regression(n_samples=rows, n_features=4, noise=1.0, random_state=seed)
+    truth = y[:held]
+    error = np.where(np.arange(held) % 2 == 0, 1.0, -1.0) * 5
+    return matrix, y, truth, truth + error, truth - error
+
+
+def _split_search(truth, outputs: dict, fit_times: dict):
+    """A split search's output: real FLAML learners, each family's best output on the split."""
+    from flaml.automl.model import ExtraTreesEstimator, LGBMEstimator, RandomForestEstimator
+
+    from titanicml.backends.learners import SearchOutput, SplitOutputs
+    from titanicml.metrics import METRICS
+
+    r2 = METRICS["r2"]
+    split = SplitOutputs()
+    rows = []
+    for name, output in outputs.items():
+        score = float(1 - ((truth - output) ** 2).sum() / ((truth - truth.mean()) ** 2).sum())
+        split.record(name, r2.to_loss(score), truth, output)
+        config = {"n_estimators": 4}
+        rows.append({"estimator": name, "cv_r2": score, "cv_r2_std": 0.0,
+                     "fit_time": fit_times[name], "config": json.dumps(config)})  # fmt: skip
+    learners = {
+        "lgbm": LGBMEstimator,
+        "rf": RandomForestEstimator,
+        "extra_tree": ExtraTreesEstimator,
+    }
+    found = SearchOutput(
+        "lgbm", {"n_estimators": 4}, learners, pd.DataFrame(), split=split, refit_cost=1 / 0.9
+    )
+    board = pd.DataFrame(rows).sort_values("cv_r2", ascending=False, ignore_index=True)
+    return found, board, r2
+
+
+def test_split_outputs_keep_each_familys_best_output_on_the_splits_rows():
+    from titanicml.backends.learners import SplitOutputs
+
+    split = SplitOutputs()
+    truth = np.array([1.0, 2.0, 3.0])
+    split.record("lgbm", 0.3, truth, np.array([1.0, 1.0, 1.0]))
+    split.record("lgbm", 0.2, truth, np.array([2.0, 2.0, 2.0]))
+    split.record("lgbm", 0.25, truth, np.array([3.0, 3.0, 3.0]))
+    split.record("lgbm", 0.1, np.array([9.0, 9.0, 9.0]), np.zeros(3))  # other rows: not kept
+    assert split.output("lgbm", 0.2).tolist() == [2.0, 2.0, 2.0]
+    # the leaderboard's best trial of lgbm must be the kept one, or nothing is mixed
+    assert split.output("lgbm", 0.3) is None and split.output("rf", 0.2) is None
+
+
+def test_the_split_ensemble_mixes_the_outputs_and_refits_the_members_on_every_row(monkeypatch):
+    import titanicml.backends.learners as learners
+    from titanicml.backends.ensembling import select_on_split
+    from titanicml.model.ensemble import WeightedEnsemble
+
+    matrix, y, truth, over, under = _split_task()
+    found, board, r2 = _split_search(truth, {"lgbm": over, "rf": under}, {"lgbm": 1, "rf": 1})
+    # the search's best, already fitted on every row: reused as is
+    searched = learners.fit_config(found, "lgbm", {"n_estimators": 4}, matrix, y, "regression", 1)
+    refits: list[tuple[str, int]] = []
+    original = learners.fit_config
+
+    def spy(found, family, config, x, y, *args, **kwargs):
+        refits.append((family, len(y)))
+        return original(found, family, config, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(learners, "fit_config", spy)
+    outcome = select_on_split(
+        found, {"lgbm": searched.estimator}, matrix, y, "regression", r2, board,
+        deadline=time.monotonic() + 60, n_jobs=1, validation="10% split",
+    )  # fmt: skip
+    # their errors cancel: half and half, a perfect score on the split
+    assert outcome.weights == {"lgbm": 0.5, "rf": 0.5}
+    assert isinstance(outcome.estimator, WeightedEnsemble)
+    assert outcome.estimator.estimators[0] is searched.estimator
+    assert refits == [("rf", len(y))]  # the other member is fitted on every row
+    row = outcome.row
+    assert row["validation"] == "10% split" and row["cv_r2"] == pytest.approx(1.0)
+    assert row["cv_r2_std"] == 0 and row["n_trials"] == 2
+    assert outcome.oof == {} and outcome.blend is None  # the split is not the folds
+
+
+def test_a_mix_whose_refits_would_end_late_is_mixed_again_without_its_costliest_member():
+    from titanicml.backends.ensembling import select_on_split
+    from titanicml.backends.learners import fit_config
+
+    matrix, y, truth, over, under = _split_task()
+    outputs = {"lgbm": over, "rf": under, "extra_tree": under + 0.5}
+    times = {"lgbm": 1.0, "rf": 100.0, "extra_tree": 0.1}
+    found, board, r2 = _split_search(truth, outputs, times)
+    searched = fit_config(found, "lgbm", {"n_estimators": 4}, matrix, y, "regression", 1)
+    outcome = select_on_split(
+        found, {"lgbm": searched.estimator}, matrix, y, "regression", r2, board,
+        deadline=time.monotonic() + 5, n_jobs=1, validation="10% split",
+    )  # fmt: skip
+    # rf's refit on every row: 100 s of a trial on 90 % of them, 111.1 s; 5 s are left
+    assert "111.1 s" in outcome.reason
+    assert outcome.estimator.names == ["lgbm", "extra_tree"]
+    assert set(outcome.weights) == {"lgbm", "extra_tree"}
 
 
 def test_the_mlflow_run_and_the_cli_summary_say_what_the_best_row_was_scored_on(
@@ -153,3 +247,6 @@ def test_the_cost_of_the_folds_is_scaled_from_a_holdout_trial():
     trials["fit_time"] = [0.9, 1.8]
     # 1.5 * (2 / 0.9) * (0.9 + 1.8) = 9.0
     assert ensemble_cost(trials, search.cv_cost) == pytest.approx(9.0)
+    # mixed on the split, only the refits on all rows are left: (0.9 + 1.8) / 0.9 = 3.0
+    assert search.refit_cost == pytest.approx(1 / 0.9)
+    assert ensemble_cost(trials, search.cv_cost, search.refit_cost) == pytest.approx(3.0)

@@ -72,7 +72,8 @@ class TrainSpec:
         by the number of training rows: 5 up to :data:`AUTO_CV_MAX_ROWS`, 3 above (a
         trial on a larger table costs more; fewer folds give the search more trials).
         Above 10,000 rows the local search scores its trials on a 10 % validation split
-        of them; the ensemble, the out-of-fold output and the baseline use the folds.
+        of them (the ensemble is selected on it too); the out-of-fold output and the
+        baseline use the folds.
     seed : int
         Random seed of the search and the folds.
     exclude : tuple of str

@@ -44,7 +44,8 @@ class Trainer:
     cv : int or None
         Cross-validation folds; ``None`` (the default): 5, or 3 above 10,000 training
         rows. Above 10,000 rows the local search scores its trials on a 10 % validation
-        split of them; the ensemble and the out-of-fold output use the folds.
+        split of them, and the ensemble is selected on it; the out-of-fold output uses
+        the folds.
     seed : int
         Random seed.
     exclude : sequence of str

@@ -1,16 +1,19 @@
-"""Ensemble selection on out-of-fold predictions (Caruana et al., 2004).
+"""Ensemble selection on validation outputs (Caruana et al., 2004).
 
-After the search, the best configuration of each estimator family is
-cross-validated once more on shared folds to get out-of-fold predictions.
-Greedy forward selection with replacement then picks a weighted average of
-families; it replaces the single best model only when it does better on the
-same out-of-fold predictions.
+After a cross-validated search, the best configuration of each estimator family is
+cross-validated once more on shared folds to get out-of-fold predictions
+(:func:`select_ensemble`); after a search that scored its trials on a validation split
+(large tables), the outputs its best trials made on that split are used as they are
+(:func:`select_on_split`). Greedy forward selection with replacement then picks a
+weighted average of families; it replaces the single best model only when it does
+better on the same outputs.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +33,7 @@ __all__ = [
     "out_of_fold",
     "search_folds",
     "select_ensemble",
+    "select_on_split",
 ]
 
 MAX_MEMBERS = 5
@@ -60,7 +64,13 @@ class EnsembleOutcome:
         Each rescored family's out-of-fold output on the shared folds (probabilities
         for classifiers, predictions for regressors).
     blend : ndarray or None
-        The chosen ensemble's out-of-fold output (its members', weighted).
+        The chosen ensemble's out-of-fold output (its members', weighted), when the
+        selection ran on the folds.
+    candidates : list of str
+        The families the selection mixed, best first.
+    reason : str
+        Why a mix that won was not kept or was mixed again with fewer members (its
+        refits would not end in time), else empty.
     """
 
     rescored: dict[str, dict[str, float]]
@@ -70,15 +80,18 @@ class EnsembleOutcome:
     row: dict[str, Any] | None = None
     oof: dict[str, np.ndarray] = field(default_factory=dict)
     blend: np.ndarray | None = None
+    candidates: list[str] = field(default_factory=list)
+    reason: str = ""
 
     def summary(self) -> dict[str, Any]:
         """Return what the selection tried and decided (``result.extras["ensemble"]``)."""
-        return {
-            "candidates": list(self.rescored),
+        summary = {
+            "candidates": self.candidates,
             "weights": self.weights,
             "scores": self.scores,
             "selected": self.estimator is not None,
         }
+        return {**summary, "reason": self.reason} if self.reason else summary
 
 
 def select_ensemble(
@@ -111,9 +124,6 @@ def select_ensemble(
         its out-of-fold output is the model's, so it is rescored whenever its measured
         CV time fits before ``deadline`` or in ``reserve``.
     """
-    import numpy as np
-
-    from titanicml.backends.learners import fit_config
     from titanicml.metrics import cv_validation
 
     folds = search_folds(task, spec, y)
@@ -130,10 +140,96 @@ def select_ensemble(
     outcome = EnsembleOutcome(
         {name: _fold_scores(oof, y, folds, task) for name, _, oof in members},
         oof={name: oof for name, _, oof in members},
+        candidates=[name for name, _, _ in members],
     )
-    if len(members) < 2:
-        return outcome
+    mix = _mix(outcome, members, y, task, metric, lambda out: _fold_scores(out, y, folds, task))
+    if mix is not None:
+        chosen, outcome.blend = mix
+        validation = cv_validation(spec.cv)
+        _fit_members(outcome, chosen, found, fitted, matrix, y, task, n_jobs, validation)
+    return outcome
 
+
+def select_on_split(
+    found: SearchOutput,
+    fitted: dict[str, Any],
+    matrix: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    metric: Metric,
+    leaderboard: pd.DataFrame,
+    deadline: float,
+    n_jobs: int,
+    validation: str,
+) -> EnsembleOutcome:
+    """Mix the best families' outputs on the search's validation split; refit the mix.
+
+    A large table's search scored every trial on one validation split and kept each
+    family's best output on it (``found.split``): the greedy selection runs on those
+    outputs, so no family is fitted again to be compared (AutoGluon selects its
+    ensemble on its holdout the same way). The mix is kept when it beats the best
+    single family there and its members' refits on every row, estimated from their
+    trials' measured time, end before ``deadline``.
+
+    Parameters
+    ----------
+    fitted : dict
+        Families already fitted on all rows (reused instead of refitted).
+    validation : str
+        What the split is called on the leaderboard (``"10% split"``).
+    """
+    split = found.split
+    members: list[tuple[str, dict[str, Any], np.ndarray]] = []
+    for row in leaderboard.head(MAX_MEMBERS).to_dict("records"):
+        output = None
+        if split is not None:
+            output = split.output(row["estimator"], metric.to_loss(row[f"cv_{metric.name}"]))
+        if output is not None:
+            members.append((row["estimator"], json.loads(row["config"]), output))
+    outcome = EnsembleOutcome({}, candidates=[name for name, _, _ in members])
+    if split is None or split.y is None:
+        return outcome
+    truth = split.y
+    times = leaderboard.set_index("estimator")["fit_time"]
+
+    def refit_seconds(name: str) -> float:
+        return 0.0 if name in fitted else found.refit_seconds(float(times[name]))
+
+    scorer = _split_scorer(truth, task)
+    # a mix whose refits would end too late is mixed again without its costliest member
+    while (mix := _mix(outcome, members, truth, task, metric, scorer)) is not None:
+        chosen, _ = mix
+        cost = sum(refit_seconds(name) for (name, _, _), _ in chosen)
+        if time.monotonic() + cost <= deadline:
+            _fit_members(outcome, chosen, found, fitted, matrix, y, task, n_jobs, validation)
+            return outcome
+        left = max(0.0, deadline - time.monotonic())
+        outcome.reason = (
+            f"a mix's refits on every row needed about {cost:.1f} s and {left:.1f} s were left"
+        )
+        costliest = max((name for (name, _, _), _ in chosen), key=refit_seconds)
+        members = [member for member in members if member[0] != costliest]
+    return outcome
+
+
+def _mix(
+    outcome: EnsembleOutcome,
+    members: list[tuple[str, dict[str, Any], np.ndarray]],
+    y: np.ndarray,
+    task: str,
+    metric: Metric,
+    scores_of: Callable[[np.ndarray], dict[str, float]],
+) -> tuple[list[tuple[tuple[str, dict[str, Any], np.ndarray], float]], np.ndarray] | None:
+    """Greedy selection over the members' outputs on validation rows whose truth is ``y``.
+
+    Sets ``outcome.weights`` and ``outcome.scores``; returns the members picked (with
+    their counts) and the blend's output when at least two mix and the mix beats the best
+    single member, else None.
+    """
+    import numpy as np
+
+    if len(members) < 2:
+        return None
     selection_metric = _selection_metric(task, metric)
     counts = greedy_selection([m[2] for m in members], y, task, selection_metric)
     blend = np.tensordot(counts / counts.sum(), np.stack([m[2] for m in members]), axes=1)
@@ -142,64 +238,79 @@ def select_ensemble(
         for (name, _, _), count in zip(members, counts, strict=True)
         if count
     }
-    outcome.scores = _fold_scores(blend, y, folds, task)
+    outcome.scores = scores_of(blend)
     if np.count_nonzero(counts) < 2:
-        return outcome
-    best_single = min(
-        members, key=lambda m: metric.to_loss(outcome.rescored[m[0]][f"cv_{metric.name}"])
-    )
+        return None
     column = f"cv_{metric.name}"
+    singles = {name: scores_of(output)[column] for name, _, output in members}
+    best_single = min(members, key=lambda m: metric.to_loss(singles[m[0]]))
     # the metric as the leaderboard shows it (the fold mean): a selected ensemble never
     # ranks above a family that scores better there
-    not_worse = metric.to_loss(outcome.scores[column]) <= metric.to_loss(
-        outcome.rescored[best_single[0]][column]
-    )
+    not_worse = metric.to_loss(outcome.scores[column]) <= metric.to_loss(singles[best_single[0]])
     if not (not_worse and _better(task, selection_metric, y, blend, best_single[2])):
-        return outcome
+        return None
+    return [(m, float(c)) for m, c in zip(members, counts, strict=True) if c > 0], blend
 
-    chosen = [(m, c) for m, c in zip(members, counts, strict=True) if c > 0]
-    refit_started = time.monotonic()
+
+def _fit_members(
+    outcome: EnsembleOutcome,
+    chosen: list[tuple[tuple[str, dict[str, Any], np.ndarray], float]],
+    found: SearchOutput,
+    fitted: dict[str, Any],
+    matrix: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    n_jobs: int,
+    validation: str,
+) -> None:
+    """Fit the chosen members on all rows; set ``outcome.estimator`` and its leaderboard row."""
+    from titanicml.backends.learners import fit_config
+    from titanicml.model.ensemble import WeightedEnsemble
+
+    started = time.monotonic()
     estimators = [
         fitted.get(name) or fit_config(found, name, config, matrix, y, task, n_jobs).estimator
         for (name, config, _), _ in chosen
     ]
-    from titanicml.model.ensemble import WeightedEnsemble
-
-    outcome.blend = blend
     outcome.estimator = WeightedEnsemble.from_fitted(
         estimators=estimators,
-        weights=[float(c) for _, c in chosen],
+        weights=[count for _, count in chosen],
         names=[name for (name, _, _), _ in chosen],
     )
     outcome.row = {
         "estimator": "ensemble",
         "family": f"Ensemble({outcome.estimator.describe()})",
-        **outcome.scores,
+        **(outcome.scores or {}),
         "config": json.dumps(
             {"members": outcome.estimator.names, "weights": outcome.estimator.weights},
             sort_keys=True,
         ),
-        "validation": cv_validation(spec.cv),
+        "validation": validation,
         "trial": -1,
-        "n_trials": len(members),
-        "fit_time": time.monotonic() - refit_started,
+        "n_trials": len(outcome.candidates),
+        "fit_time": time.monotonic() - started,
     }
-    return outcome
 
 
-def ensemble_cost(trials: pd.DataFrame, cv_cost: float = 1.0) -> float:
+def ensemble_cost(
+    trials: pd.DataFrame, cv_cost: float = 1.0, refit_cost: float | None = None
+) -> float:
     """Seconds the selection is expected to take after a search that logged ``trials``.
 
     Each of the best :data:`MAX_MEMBERS` families is cross-validated once more (its best
-    trial's measured time, times ``cv_cost`` for trials scored on a validation split) and the
-    chosen ones refitted on all rows: about one and a half times that each.
+    trial's measured time, times ``cv_cost``) and the chosen ones refitted on all rows:
+    about one and a half times that each. After a search on a validation split
+    (``refit_cost`` given: seconds of a fit on all rows per second of a trial) the
+    selection mixes the outputs the trials made there: only the refits are left.
     """
     from titanicml.backends.learners import best_trials
 
     if trials.empty:
         return 0.0
-    best = best_trials(trials)
-    return float(_COST_PER_MEMBER * cv_cost * best.head(MAX_MEMBERS)["fit_time"].sum())
+    seconds = float(best_trials(trials).head(MAX_MEMBERS)["fit_time"].sum())
+    if refit_cost is not None:
+        return refit_cost * seconds
+    return _COST_PER_MEMBER * cv_cost * seconds
 
 
 def search_folds(task: str, spec: TrainSpec, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -283,6 +394,14 @@ def _better(
     return selection.to_loss(_score(task, selection, y, blend)) < selection.to_loss(
         _score(task, selection, y, single)
     )
+
+
+def _split_scorer(y: np.ndarray, task: str) -> Callable[[np.ndarray], dict[str, float]]:
+    """Score outputs on the validation split with every metric, as ``cv_<name>`` (std 0)."""
+    import numpy as np
+
+    split = [(np.arange(0), np.arange(len(y)))]
+    return lambda output: _fold_scores(output, y, split, task)
 
 
 def _fold_scores(

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from titanicml.backends.base import Job, Progress
-from titanicml.backends.learners import SearchOutput, aggregate_folds, cv_splitter, full_proba
+from titanicml.backends.learners import (
+    SearchOutput,
+    SplitOutputs,
+    aggregate_folds,
+    cv_splitter,
+    full_proba,
+)
 from titanicml.backends.log_target import LOG_FAMILIES, log_target_learners
 from titanicml.backends.threads import search_threads
 from titanicml.exceptions import SearchCancelled, TrainingError
@@ -114,6 +120,8 @@ class FlamlSearch:
     split : bool
         Whether trials are scored on a validation split (above :data:`SPLIT_ABOVE_ROWS`
         rows) rather than cross-validated, chosen when :meth:`run` starts.
+    split_outputs : SplitOutputs
+        Each family's best output on the split (empty when trials are cross-validated).
     """
 
     def __init__(
@@ -135,6 +143,7 @@ class FlamlSearch:
         self.started = 0.0
         self.threads = 1
         self.split = False
+        self.split_outputs = SplitOutputs()
         self.n_classes = 0
 
     @property
@@ -151,6 +160,15 @@ class FlamlSearch:
         rows' worth.
         """
         return (self.spec.cv - 1) / (1 - SPLIT_SHARE) if self.split else 1.0
+
+    @property
+    def refit_cost(self) -> float:
+        """Seconds of one fit on all rows per second of a trial.
+
+        A trial on the split fits ``1 - SPLIT_SHARE`` of the rows; a cross-validated one
+        ``cv - 1`` rows' worth.
+        """
+        return 1 / (1 - SPLIT_SHARE) if self.split else 1 / max(1, self.spec.cv - 1)
 
     def run(self, matrix: np.ndarray, y: np.ndarray, verbose: int) -> SearchOutput:
         """Search and return the best model, the learners and the table of trials.
@@ -208,7 +226,14 @@ class FlamlSearch:
         # a time limit; after a split its model saw 90 % of them (the backend refits).
         refitted = None if self.split or best.model is None else best.model.estimator
         return SearchOutput(
-            best.best_estimator, best_config, learners, trials, refitted, cv_cost=self.cv_cost
+            best.best_estimator,
+            best_config,
+            learners,
+            trials,
+            refitted,
+            cv_cost=self.cv_cost,
+            split=self.split_outputs if self.split else None,
+            refit_cost=self.refit_cost,
         )
 
     def _extend(
@@ -223,9 +248,9 @@ class FlamlSearch:
         from titanicml.backends.ensembling import ensemble_cost
 
         automl, trials = first
-        needed = (
-            _ENSEMBLE_COST_SAFETY * ensemble_cost(trials, self.cv_cost) if self.held_back else 0.0
-        )
+        refit_cost = self.refit_cost if self.split else None  # the selection mixes the split
+        estimate = ensemble_cost(trials, self.cv_cost, refit_cost) if self.held_back else 0.0
+        needed = _ENSEMBLE_COST_SAFETY * estimate
         # What is left of the search's own time (a first run may end late) plus the spare.
         spare = self.held_back - needed
         left = self.budget + spare - (time.monotonic() - self.started)
@@ -302,6 +327,25 @@ class FlamlSearch:
         self, X_val: Any, y_val: Any, estimator: Any, *args: Any, **kwargs: Any
     ) -> tuple[float, dict[str, float]]:
         """FLAML metric hook: score one fold with every metric of the task."""
+        loss, scores, _ = self._score(X_val, y_val, estimator)
+        return loss, scores
+
+    def _score_split(
+        self, X_val: Any, y_val: Any, estimator: Any, *args: Any, **kwargs: Any
+    ) -> tuple[float, dict[str, float]]:
+        """FLAML metric hook for a trial on the validation split: its only fold.
+
+        The trial's output on the split is kept when it is its family's best so far:
+        the ensemble selection mixes those outputs.
+        """
+        loss, scores, output = self._score(X_val, y_val, estimator)
+        self.split_outputs.record(self.last_family, loss, y_val, output)
+        return self._aggregate_folds([loss], [scores])
+
+    def _score(
+        self, X_val: Any, y_val: Any, estimator: Any
+    ) -> tuple[float, dict[str, float], np.ndarray]:
+        """Score a trial's model on validation rows: its loss, every metric, its output."""
         import numpy as np
 
         from titanicml.metrics import score_all
@@ -311,16 +355,12 @@ class FlamlSearch:
         self.last_family = _FAMILY_BY_CLASS.get(type(estimator).__name__, type(estimator).__name__)
         y_val = np.asarray(y_val)
         if self.task == "regression":
-            scores = score_all(self.task, y_val, estimator.predict(X_val), None)
+            output = np.asarray(estimator.predict(X_val), dtype=float)
+            scores = score_all(self.task, y_val, output, None)
         else:
-            proba = full_proba(estimator.predict_proba(X_val), estimator, self.n_classes)
-            scores = score_all(self.task, y_val, proba.argmax(axis=1), proba)
-        return self.metric.to_loss(scores[self.metric.name]), scores
-
-    def _score_split(self, *args: Any, **kwargs: Any) -> tuple[float, dict[str, float]]:
-        """FLAML metric hook for a trial on the validation split: its only fold."""
-        loss, scores = self._score_fold(*args, **kwargs)
-        return self._aggregate_folds([loss], [scores])
+            output = full_proba(estimator.predict_proba(X_val), estimator, self.n_classes)
+            scores = score_all(self.task, y_val, output.argmax(axis=1), output)
+        return self.metric.to_loss(scores[self.metric.name]), scores, output
 
     def _aggregate_folds(
         self, losses: list[float], fold_scores: list[dict[str, float]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SearchOutput",
+    "SplitOutputs",
     "aggregate_folds",
     "best_trials",
     "cv_splitter",
@@ -23,6 +24,46 @@ __all__ = [
     "full_proba",
     "search_model",
 ]
+
+
+@dataclass
+class SplitOutputs:
+    """Each family's best output on a search's validation split, for the ensemble selection.
+
+    FLAML draws the split once per run, with a fixed seed: every trial of a search is
+    scored on the same rows. An output on other rows (told by their labels) is not kept.
+
+    Attributes
+    ----------
+    y : ndarray or None
+        The split's labels (encoded) or values; None before the first trial.
+    best : dict
+        Family -> (loss, output): the lowest loss of its trials and that trial's
+        probabilities (classifiers) or predictions (regressors) on the split.
+    """
+
+    y: np.ndarray | None = None
+    best: dict[str, tuple[float, np.ndarray]] = field(default_factory=dict)
+
+    def record(self, family: str, loss: float, y: np.ndarray, output: np.ndarray) -> None:
+        """Keep ``output`` if it is the family's best so far on the search's split."""
+        import numpy as np
+
+        if self.y is None:
+            self.y = np.array(y)
+        elif not np.array_equal(self.y, y):
+            return
+        if family not in self.best or loss < self.best[family][0]:
+            self.best[family] = (loss, output)
+
+    def output(self, family: str, loss: float) -> np.ndarray | None:
+        """Return the family's output on the split if it is its trial of ``loss``, else None."""
+        import math
+
+        kept = self.best.get(family)
+        if kept is None or not math.isclose(kept[0], loss, rel_tol=1e-9, abs_tol=1e-12):
+            return None
+        return kept[1]
 
 
 @dataclass
@@ -45,6 +86,10 @@ class SearchOutput:
         Seconds of one pass over the cross-validation folds per second of a trial
         (``fit_time``): 1 when trials were cross-validated, more when they were scored
         on a validation split.
+    refit_cost : float
+        Seconds of one fit on all rows per second of a trial.
+    split : SplitOutputs, optional
+        The families' outputs on the validation split, when trials were scored on one.
     """
 
     best_family: str
@@ -53,10 +98,16 @@ class SearchOutput:
     trials: pd.DataFrame
     best_estimator: Any = None
     cv_cost: float = 1.0
+    split: SplitOutputs | None = None
+    refit_cost: float = 1.0
 
     def cv_seconds(self, fit_time: float) -> float:
         """Return what cross-validating a configuration whose trial took ``fit_time`` costs."""
         return self.cv_cost * fit_time
+
+    def refit_seconds(self, fit_time: float) -> float:
+        """Return what fitting a configuration whose trial took ``fit_time`` on all rows costs."""
+        return self.refit_cost * fit_time
 
 
 def full_proba(proba: np.ndarray, estimator: Any, n_classes: int) -> np.ndarray:

@@ -28,7 +28,7 @@ from titanicml.backends.oof import selected_out_of_fold
 from titanicml.backends.sampling import Refit, search_sample
 from titanicml.backends.threads import model_threads, set_threads
 from titanicml.exceptions import SearchCancelled, TitanicMLError, TrainingError
-from titanicml.metrics import cv_validation, scored_on_split
+from titanicml.metrics import cv_validation
 from titanicml.spec import ESTIMATORS
 
 if TYPE_CHECKING:
@@ -282,7 +282,24 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
         }
     }
     outcome = None
-    if ensemble_time:
+    if ensemble_time and found.split is not None:
+        from titanicml.backends.ensembling import select_on_split
+
+        # trials scored on one split: the selection mixes the outputs they made there
+        outcome = select_on_split(
+            found,
+            {found.best_family: estimator},
+            x,
+            y,
+            target.task,
+            metric,
+            leaderboard,
+            deadline=job.deadline - reserve / 2,
+            n_jobs=n_jobs,
+            validation=search.validation,
+        )
+        extras["ensemble"] = outcome.summary()
+    elif ensemble_time:
         from titanicml.backends.ensembling import select_ensemble
 
         outcome = select_ensemble(
@@ -300,15 +317,15 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
         )
         extras["ensemble"] = outcome.summary()
         leaderboard = _rescore(leaderboard, outcome.rescored, metric, spec.cv)
-        if outcome.estimator is not None:
-            estimator = outcome.estimator
-            leaderboard = pd.concat([pd.DataFrame([outcome.row]), leaderboard], ignore_index=True)
-        elif leaderboard.loc[0, "estimator"] != found.best_family:
+        if outcome.estimator is None and leaderboard.loc[0, "estimator"] != found.best_family:
             top = leaderboard.iloc[0]
             config = json.loads(top["config"])
             estimator = fit_config(
                 found, top["estimator"], config, x, y, target.task, n_jobs
             ).estimator
+    if outcome is not None and outcome.estimator is not None:
+        estimator = outcome.estimator
+        leaderboard = pd.concat([pd.DataFrame([outcome.row]), leaderboard], ignore_index=True)
     leaderboard.insert(2, "selected", [True] + [False] * (len(leaderboard) - 1))
     check_cancelled(job)
     # A refit on the folds costs what one trial's CV cost: it may use the reserve (the
@@ -359,12 +376,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
 def _rescore(
     board: pd.DataFrame, rescored: dict[str, dict[str, float]], metric: Metric, cv: int
 ) -> pd.DataFrame:
-    """Replace families' scores by their out-of-fold rescoring on ``cv`` folds, and rank again.
-
-    Rescored families rank above those scored only on the search's validation split:
-    such a score is the best of many trials on one split, which flatters it against the
-    folds (the search ranked it below the rescored ones already).
-    """
+    """Replace families' scores by their out-of-fold rescoring on ``cv`` folds, and rank again."""
     board = board.copy()
     for family, scores in rescored.items():
         rows = board["estimator"] == family
@@ -372,11 +384,10 @@ def _rescore(
             board.loc[rows, column] = value
         board.loc[rows, "validation"] = cv_validation(cv)
     loss = board[f"cv_{metric.name}"].map(metric.to_loss)
-    on_split = board["validation"].map(scored_on_split)
     return (
-        board.assign(_on_split=on_split, _loss=loss)
-        .sort_values(["_on_split", "_loss", "trial"])
-        .drop(columns=["_on_split", "_loss"])
+        board.assign(_loss=loss)
+        .sort_values(["_loss", "trial"])
+        .drop(columns=["_loss"])
         .reset_index(drop=True)
     )
 

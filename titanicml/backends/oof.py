@@ -8,7 +8,8 @@ search scored only on its validation split):
 
 - the ensemble selection's rescoring already fitted the best families on those folds:
   the selected family's output is reused, and an ensemble's is its members', weighted;
-- otherwise the selected configuration is fitted once more per fold when its measured
+- otherwise the selected configuration (each member of an ensemble mixed on a large
+  table's validation split, weighted) is fitted once more per fold when its measured
   CV time fits before the deadline, or in the seconds kept for the final steps (the
   reserve: a refit costing a fraction of a second is never skipped for want of time);
 - a search on a sample of the rows (large data) ships none: the rows it scored are not
@@ -93,18 +94,47 @@ def selected_out_of_fold(
             "available": True,
             "source": source,
         }
-    left, cost = deadline - time.monotonic(), found.cv_seconds(float(top["fit_time"]))
+    # the selected configuration, or each member of an ensemble mixed on the search's
+    # validation split, fitted once more per fold
+    members = _members(leaderboard)
+    left = deadline - time.monotonic()
+    cost = sum(found.cv_seconds(float(row["fit_time"])) for row, _ in members)
     if cost > max(left, reserve):
+        what = "the selected configuration" if name != "ensemble" else "the ensemble's members"
         reason = (
-            f"no time left to fit the selected configuration on {spec.cv} folds "
+            f"no time left to fit {what} on {spec.cv} folds "
             f"({max(left, 0):.1f} s left and {reserve:.1f} s of reserve, its CV needs "
             f"{cost:.1f} s); raise time_budget"
         )
         return None, {**facts, "available": False, "reason": reason}
     folds = search_folds(task, spec, y)
-    output = out_of_fold(found, name, json.loads(top["config"]), matrix, y, folds, task, n_jobs)
-    source = "the selected configuration fitted on each of the search's folds"
+    output = sum(
+        weight
+        * out_of_fold(
+            found, str(row["estimator"]), json.loads(row["config"]), matrix, y, folds, task, n_jobs
+        )
+        for row, weight in members
+    )
+    source = (
+        "the selected configuration fitted on each of the search's folds"
+        if name != "ensemble"
+        else "the ensemble's members fitted on each of the search's folds, weighted"
+    )
     return oof_frame(output, y, task, classes), {**facts, "available": True, "source": source}
+
+
+def _members(leaderboard: pd.DataFrame) -> list[tuple[dict[str, Any], float]]:
+    """Return the selected model's leaderboard rows and weights: itself, or its members."""
+    rows = {str(row["estimator"]): row for row in leaderboard.to_dict("records")}
+    top = leaderboard.iloc[0].to_dict()
+    if top["estimator"] != "ensemble":
+        return [(top, 1.0)]
+    config = json.loads(top["config"])
+    total = float(sum(config["weights"]))
+    return [
+        (rows[name], weight / total)
+        for name, weight in zip(config["members"], config["weights"], strict=True)
+    ]
 
 
 def oof_frame(output: np.ndarray, y: np.ndarray, task: str, classes: list | None) -> pd.DataFrame:
