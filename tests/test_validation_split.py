@@ -250,3 +250,37 @@ def test_the_cost_of_the_folds_is_scaled_from_a_holdout_trial():
     # mixed on the split, only the refits on all rows are left: (0.9 + 1.8) / 0.9 = 3.0
     assert search.refit_cost == pytest.approx(1 / 0.9)
     assert ensemble_cost(trials, search.cv_cost, search.refit_cost) == pytest.approx(3.0)
+
+
+def test_lightgbm_starts_a_large_table_from_many_small_steps_as_its_cost_allows():
+    from titanicml.backends.flaml_search import STRONG_START_TREES, strong_start
+
+    # 0.15 x 15 s / (9,241 x 75 cells x 3e-9 s) = 1,082 trees: capped at 1,000
+    assert strong_start((9_241, 75), 15.0)["n_estimators"] == STRONG_START_TREES == 1000
+    # 0.15 x 15 / (36,000 x 26 x 3e-9) = 801.3
+    start = strong_start((36_000, 26), 15.0)
+    assert start["n_estimators"] == 801 and start["learning_rate"] == 0.05
+    # a million rows x 300 columns: 2 trees would fit; FLAML's own low-cost start is kept
+    assert strong_start((1_000_000, 300), 15.0) is None
+    # never as many trees as the rows a trial fits on (90 % of them)
+    assert strong_start((500, 3), 15.0)["n_estimators"] == 449
+
+
+@pytest.mark.parametrize("rows, first_trees", [(500, None), (300, 4)])
+def test_the_first_lightgbm_trial_of_a_large_table_is_the_strong_start(
+    monkeypatch, rows, first_trees
+):
+    import titanicml.backends.flaml_search as flaml_search
+
+    monkeypatch.setattr(flaml_search, "SPLIT_ABOVE_ROWS", 400)
+    result, _, _ = _fit(
+        _table(rows), monkeypatch, time_budget=30, max_trials=3, estimators=["lgbm"],
+        ensemble=False,
+    )  # fmt: skip
+    first = json.loads(result.trials["config"].iloc[0])
+    if first_trees is None:  # on the split: the strong start, as many trees as it allows
+        assert first["learning_rate"] == pytest.approx(0.05) and first["num_leaves"] == 31
+        # fewer trees than the 450 rows a trial fits on (FLAML's bound for LightGBM)
+        assert first["n_estimators"] == 449
+    else:  # cross-validated: FLAML's own low-cost start
+        assert first["n_estimators"] == first_trees
