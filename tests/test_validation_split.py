@@ -138,6 +138,7 @@ def test_split_outputs_keep_each_familys_best_output_on_the_splits_rows():
 
     split = SplitOutputs()
     truth = np.array([1.0, 2.0, 3.0])
+    split.record("lgbm", float("nan"), truth, np.array([0.0, 0.0, 0.0]))  # a failed trial
     split.record("lgbm", 0.3, truth, np.array([1.0, 1.0, 1.0]))
     split.record("lgbm", 0.2, truth, np.array([2.0, 2.0, 2.0]))
     split.record("lgbm", 0.25, truth, np.array([3.0, 3.0, 3.0]))

@@ -47,8 +47,12 @@ class SplitOutputs:
 
     def record(self, family: str, loss: float, y: np.ndarray, output: np.ndarray) -> None:
         """Keep ``output`` if it is the family's best so far on the search's split."""
+        import math
+
         import numpy as np
 
+        if not math.isfinite(loss):  # a failed trial: never a member
+            return
         if self.y is None:
             self.y = np.array(y)
         elif not np.array_equal(self.y, y):
