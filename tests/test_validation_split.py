@@ -261,6 +261,9 @@ def test_lightgbm_starts_a_large_table_from_many_small_steps_as_its_cost_allows(
     # 0.15 x 15 / (36,000 x 26 x 3e-9) = 801.3
     start = strong_start((36_000, 26), 15.0)
     assert start["n_estimators"] == 801 and start["learning_rate"] == 0.05
+    # four classes: four trees a round, 0.15 x 15 / (36,000 x 26 x 4 x 3e-9) = 200.3
+    assert strong_start((36_000, 26), 15.0, n_classes=4)["n_estimators"] == 200
+    assert strong_start((36_000, 26), 15.0, n_classes=2)["n_estimators"] == 801
     # a million rows x 300 columns: 2 trees would fit; FLAML's own low-cost start is kept
     assert strong_start((1_000_000, 300), 15.0) is None
     # never as many trees as the rows a trial fits on (90 % of them)

@@ -226,7 +226,10 @@ class FlamlSearch:
             families = families[: max(1, self.spec.max_trials // 2)]
             share, extra = divmod(self.spec.max_trials, len(families))
             plan = [([f], share + (i < extra)) for i, f in enumerate(families)]
-        start = strong_start(matrix.shape, self.budget) if self.split else None
+        # the reproducible mode's start follows the spec, not the time featurizing took
+        reproducible = self.spec.max_trials is not None
+        start_budget = self.spec.time_budget if reproducible else self.budget
+        start = strong_start(matrix.shape, start_budget, self.n_classes) if self.split else None
         runs = [
             self._fit_flaml(
                 matrix, y, f, n, verbose, {"lgbm": start} if start and "lgbm" in f else "static"
@@ -414,16 +417,20 @@ class FlamlSearch:
         return loss, summary
 
 
-def strong_start(shape: tuple[int, int], budget: float) -> dict[str, Any] | None:
+def strong_start(
+    shape: tuple[int, int], budget: float, n_classes: int = 0
+) -> dict[str, Any] | None:
     """Return LightGBM's first configuration for a large table, or None when too costly.
 
     :data:`STRONG_START` with up to :data:`STRONG_START_TREES` trees, as many as fit in
     a share of the search's ``budget`` by a cost estimate linear in the matrix's cells
     and the trees (and fewer than the rows a trial fits on: FLAML's bound); None below
-    100 trees (FLAML's own low-cost start is kept).
+    100 trees (FLAML's own low-cost start is kept). A boosting round of ``n_classes`` > 2
+    classes grows one tree per class.
     """
     rows, columns = shape
-    per_tree = max(1, rows * columns) * _SECONDS_PER_CELL_TREE
+    per_round = n_classes if n_classes > 2 else 1
+    per_tree = max(1, rows * columns) * per_round * _SECONDS_PER_CELL_TREE
     # FLAML's LightGBM space allows fewer trees than the rows a trial fits on
     fitted_rows = int(rows * (1 - SPLIT_SHARE)) - 1
     trees = min(STRONG_START_TREES, fitted_rows, int(_STRONG_START_SHARE * budget / per_tree))
