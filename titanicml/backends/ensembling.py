@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from titanicml.model.ensemble import WeightedEnsemble
     from titanicml.spec import TrainSpec
 
+    # A candidate of the selection: its family, configuration and validation output.
+    Member = tuple[str, dict[str, Any], np.ndarray]
+
 __all__ = [
     "EnsembleOutcome",
     "ensemble_cost",
@@ -127,7 +130,7 @@ def select_ensemble(
     from titanicml.metrics import cv_validation
 
     folds = search_folds(task, spec, y)
-    members: list[tuple[str, dict[str, Any], np.ndarray]] = []
+    members: list[Member] = []
     for row in leaderboard.head(MAX_MEMBERS).to_dict("records"):
         cost = found.cv_seconds(float(row["fit_time"]))
         if members and time.monotonic() + _COST_PER_MEMBER * cost > deadline:
@@ -179,16 +182,14 @@ def select_on_split(
         What the split is called on the leaderboard (``"10% split"``).
     """
     split = found.split
-    members: list[tuple[str, dict[str, Any], np.ndarray]] = []
+    if split is None or split.y is None:
+        return EnsembleOutcome({})
+    members: list[Member] = []
     for row in leaderboard.head(MAX_MEMBERS).to_dict("records"):
-        output = None
-        if split is not None:
-            output = split.output(row["estimator"], metric.to_loss(row[f"cv_{metric.name}"]))
+        output = split.output(row["estimator"], metric.to_loss(row[f"cv_{metric.name}"]))
         if output is not None:
             members.append((row["estimator"], json.loads(row["config"]), output))
     outcome = EnsembleOutcome({}, candidates=[name for name, _, _ in members])
-    if split is None or split.y is None:
-        return outcome
     truth = split.y
     times = leaderboard.set_index("estimator")["fit_time"]
 
@@ -214,12 +215,12 @@ def select_on_split(
 
 def _mix(
     outcome: EnsembleOutcome,
-    members: list[tuple[str, dict[str, Any], np.ndarray]],
+    members: list[Member],
     y: np.ndarray,
     task: str,
     metric: Metric,
     scores_of: Callable[[np.ndarray], dict[str, float]],
-) -> tuple[list[tuple[tuple[str, dict[str, Any], np.ndarray], float]], np.ndarray] | None:
+) -> tuple[list[tuple[Member, float]], np.ndarray] | None:
     """Greedy selection over the members' outputs on validation rows whose truth is ``y``.
 
     Sets ``outcome.weights`` and ``outcome.scores``; returns the members picked (with
@@ -254,7 +255,7 @@ def _mix(
 
 def _fit_members(
     outcome: EnsembleOutcome,
-    chosen: list[tuple[tuple[str, dict[str, Any], np.ndarray], float]],
+    chosen: list[tuple[Member, float]],
     found: SearchOutput,
     fitted: dict[str, Any],
     matrix: np.ndarray,
