@@ -19,17 +19,19 @@ def _table(rows: int, seed: int = 0) -> pd.DataFrame:
 
 def _fit(data: pd.DataFrame, monkeypatch, **options):
     """Fit with a spy on the model refitted after the search: the rows it is given."""
+    import titanicml.backends.learners as learners
     import titanicml.backends.local as local
     from titanicml import Trainer
 
     refits: list[int] = []
-    original = local.fit_config
+    original = learners.fit_config
 
     def spy(found, family, config, x, y, *args, **kwargs):
         refits.append(len(y))
         return original(found, family, config, x, y, *args, **kwargs)
 
-    monkeypatch.setattr(local, "fit_config", spy)
+    monkeypatch.setattr(local, "fit_config", spy)  # after a cross-validated search
+    monkeypatch.setattr(learners, "fit_config", spy)  # after a split search (final_fit)
     reports = []
     trainer = Trainer(target="target", seed=0, **{"track": False, **options})
     return trainer.fit(data, on_progress=reports.append), reports, refits
@@ -49,7 +51,8 @@ def test_a_large_table_scores_trials_on_a_split_and_refits_on_every_row(monkeypa
     # the split is one validation set: no spread over folds
     assert (result.trials["cv_accuracy_std"] == 0).all()
     # FLAML's model saw 90 % of the rows: the backend refits the best one on all 500
-    assert refits == [500]
+    # (then on each of the 5 folds of 400 for the out-of-fold output)
+    assert refits == [500] + [400] * 5 and result.extras["fitted_on"] == {"lgbm": "all rows"}
     assert result.model.predict(_table(20, seed=1).drop(columns="target")).shape == (20,)
     # the out-of-fold output is still on the 5 folds, for every row
     assert result.extras["oof"]["available"] and len(result.oof) == 500
@@ -105,58 +108,38 @@ def _split_task(rows: int = 200, held: int = 40, seed: int = 0):
     return matrix, y, truth, truth + error, truth - error
 
 
-def _split_search(truth, outputs: dict, fit_times: dict):
-    """A split search's output: real FLAML learners, each family's best output on the split."""
+def _split_search(matrix, y, held, outputs: dict, fit_times: dict):
+    """A split search's output: real FLAML learners, each family's best output on the split
+    and its model, fitted on the rows after the split's ``held`` first ones."""
     from flaml.automl.model import ExtraTreesEstimator, LGBMEstimator, RandomForestEstimator
 
-    from titanicml.backends.learners import SearchOutput, SplitOutputs
+    from titanicml.backends.learners import SearchOutput, SplitOutputs, fit_config
     from titanicml.metrics import METRICS
 
     r2 = METRICS["r2"]
-    split = SplitOutputs()
-    rows = []
-    for name, output in outputs.items():
-        score = float(1 - ((truth - output) ** 2).sum() / ((truth - truth.mean()) ** 2).sum())
-        split.record(name, r2.to_loss(score), truth, output)
-        config = {"n_estimators": 4}
-        rows.append({"estimator": name, "cv_r2": score, "cv_r2_std": 0.0,
-                     "fit_time": fit_times[name], "config": json.dumps(config)})  # fmt: skip
     learners = {
         "lgbm": LGBMEstimator,
         "rf": RandomForestEstimator,
         "extra_tree": ExtraTreesEstimator,
     }
-    found = SearchOutput(
-        "lgbm", {"n_estimators": 4}, learners, pd.DataFrame(), split=split, refit_cost=1 / 0.9
-    )
+    found = SearchOutput("lgbm", {"n_estimators": 4}, learners, pd.DataFrame(), refit_cost=1 / 0.9)
+    truth, split, rows = y[:held], SplitOutputs(), []
+    config = {"n_estimators": 4}
+    for name, output in outputs.items():
+        score = float(1 - ((truth - output) ** 2).sum() / ((truth - truth.mean()) ** 2).sum())
+        model = fit_config(found, name, config, matrix[held:], y[held:], "regression", 1)
+        split.record(name, r2.to_loss(score), truth, output, model.estimator)
+        rows.append({"estimator": name, "cv_r2": score, "cv_r2_std": 0.0,
+                     "fit_time": fit_times[name], "config": json.dumps(config)})  # fmt: skip
+    found.split = split
     board = pd.DataFrame(rows).sort_values("cv_r2", ascending=False, ignore_index=True)
     return found, board, r2
 
 
-def test_split_outputs_keep_each_familys_best_output_on_the_splits_rows():
-    from titanicml.backends.learners import SplitOutputs
-
-    split = SplitOutputs()
-    truth = np.array([1.0, 2.0, 3.0])
-    split.record("lgbm", float("nan"), truth, np.array([0.0, 0.0, 0.0]))  # a failed trial
-    split.record("lgbm", 0.3, truth, np.array([1.0, 1.0, 1.0]))
-    split.record("lgbm", 0.2, truth, np.array([2.0, 2.0, 2.0]))
-    split.record("lgbm", 0.25, truth, np.array([3.0, 3.0, 3.0]))
-    split.record("lgbm", 0.1, np.array([9.0, 9.0, 9.0]), np.zeros(3))  # other rows: not kept
-    assert split.output("lgbm", 0.2).tolist() == [2.0, 2.0, 2.0]
-    # the leaderboard's best trial of lgbm must be the kept one, or nothing is mixed
-    assert split.output("lgbm", 0.3) is None and split.output("rf", 0.2) is None
-
-
-def test_the_split_ensemble_mixes_the_outputs_and_refits_the_members_on_every_row(monkeypatch):
+def _refit_spy(monkeypatch) -> list[tuple[str, int]]:
+    """Record the family and the rows of every refit of a configuration."""
     import titanicml.backends.learners as learners
-    from titanicml.backends.ensembling import select_on_split
-    from titanicml.model.ensemble import WeightedEnsemble
 
-    matrix, y, truth, over, under = _split_task()
-    found, board, r2 = _split_search(truth, {"lgbm": over, "rf": under}, {"lgbm": 1, "rf": 1})
-    # the search's best, already fitted on every row: reused as is
-    searched = learners.fit_config(found, "lgbm", {"n_estimators": 4}, matrix, y, "regression", 1)
     refits: list[tuple[str, int]] = []
     original = learners.fit_config
 
@@ -165,38 +148,102 @@ def test_the_split_ensemble_mixes_the_outputs_and_refits_the_members_on_every_ro
         return original(found, family, config, x, y, *args, **kwargs)
 
     monkeypatch.setattr(learners, "fit_config", spy)
+    return refits
+
+
+def test_split_outputs_keep_each_familys_best_output_and_model_on_the_splits_rows():
+    from titanicml.backends.learners import SplitOutputs
+
+    split = SplitOutputs()
+    truth = np.array([1.0, 2.0, 3.0])
+    split.record("lgbm", float("nan"), truth, np.array([0.0, 0.0, 0.0]), "failed")
+    split.record("lgbm", 0.3, truth, np.array([1.0, 1.0, 1.0]), "first")
+    split.record("lgbm", 0.2, truth, np.array([2.0, 2.0, 2.0]), "best")
+    split.record("lgbm", 0.25, truth, np.array([3.0, 3.0, 3.0]), "worse")
+    split.record("lgbm", 0.1, np.array([9.0, 9.0, 9.0]), np.zeros(3), "other rows")
+    assert split.output("lgbm", 0.2).tolist() == [2.0, 2.0, 2.0]
+    assert split.model("lgbm", 0.2) == "best"
+    # the leaderboard's best trial of lgbm must be the kept one, or nothing is mixed
+    assert split.output("lgbm", 0.3) is None and split.output("rf", 0.2) is None
+    assert split.model("lgbm", 0.3) is None and split.model("rf", 0.2) is None
+    assert split.fitted_on == "90% split"
+
+
+def test_the_split_ensemble_mixes_the_outputs_and_refits_the_members_on_every_row(monkeypatch):
+    from titanicml.backends.ensembling import select_on_split
+    from titanicml.model.ensemble import WeightedEnsemble
+
+    matrix, y, truth, over, under = _split_task()
+    found, board, r2 = _split_search(matrix, y, len(truth), {"lgbm": over, "rf": under},
+                                     {"lgbm": 1, "rf": 1})  # fmt: skip
+    refits = _refit_spy(monkeypatch)
     outcome = select_on_split(
-        found, {"lgbm": searched.estimator}, matrix, y, "regression", r2, board,
+        found, matrix, y, "regression", r2, board,
         deadline=time.monotonic() + 60, n_jobs=1, validation="10% split",
     )  # fmt: skip
     # their errors cancel: half and half, a perfect score on the split
     assert outcome.weights == {"lgbm": 0.5, "rf": 0.5}
     assert isinstance(outcome.estimator, WeightedEnsemble)
-    assert outcome.estimator.estimators[0] is searched.estimator
-    assert refits == [("rf", len(y))]  # the other member is fitted on every row
+    # time enough: both members are fitted again on every row, not the split's models
+    assert sorted(refits) == [("lgbm", len(y)), ("rf", len(y))]
+    assert outcome.fitted_on == {"lgbm": "all rows", "rf": "all rows"}
+    assert all(
+        member is not found.split.models[name]
+        for name, member in zip(outcome.estimator.names, outcome.estimator.estimators, strict=True)
+    )
     row = outcome.row
     assert row["validation"] == "10% split" and row["cv_r2"] == pytest.approx(1.0)
     assert row["cv_r2_std"] == 0 and row["n_trials"] == 2
     assert outcome.oof == {} and outcome.blend is None  # the split is not the folds
+    assert outcome.summary()["fitted_on"] == outcome.fitted_on
 
 
-def test_a_mix_whose_refits_would_end_late_is_mixed_again_without_its_costliest_member():
+def test_a_member_whose_refit_would_end_late_ships_as_its_trial_fitted_it(monkeypatch):
     from titanicml.backends.ensembling import select_on_split
-    from titanicml.backends.learners import fit_config
 
     matrix, y, truth, over, under = _split_task()
     outputs = {"lgbm": over, "rf": under, "extra_tree": under + 0.5}
     times = {"lgbm": 1.0, "rf": 100.0, "extra_tree": 0.1}
-    found, board, r2 = _split_search(truth, outputs, times)
-    searched = fit_config(found, "lgbm", {"n_estimators": 4}, matrix, y, "regression", 1)
+    found, board, r2 = _split_search(matrix, y, len(truth), outputs, times)
+    refits = _refit_spy(monkeypatch)
     outcome = select_on_split(
-        found, {"lgbm": searched.estimator}, matrix, y, "regression", r2, board,
+        found, matrix, y, "regression", r2, board,
         deadline=time.monotonic() + 5, n_jobs=1, validation="10% split",
     )  # fmt: skip
-    # rf's refit on every row: 100 s of a trial on 90 % of them, 111.1 s; 5 s are left
-    assert "111.1 s" in outcome.reason
-    assert outcome.estimator.names == ["lgbm", "extra_tree"]
-    assert set(outcome.weights) == {"lgbm", "extra_tree"}
+    # the mix that won on the split is kept: rf's refit on every row (100 s of a trial on
+    # 90 % of them, 111.1 s) would end after the deadline, so its trial's model ships
+    assert outcome.weights == {"lgbm": 0.5, "rf": 0.5}
+    assert outcome.estimator.names == ["lgbm", "rf"]
+    assert outcome.estimator.estimators[1] is found.split.models["rf"]
+    assert outcome.fitted_on == {"lgbm": "all rows", "rf": "90% split"}
+    assert refits == [("lgbm", len(y))]
+    # the mix predicts what its members' outputs mixed: rf's is its split model's own
+    expected = 0.5 * outcome.estimator.estimators[0].predict(matrix[:5]) + 0.5 * (
+        found.split.models["rf"].predict(matrix[:5])
+    )
+    assert outcome.estimator.predict(matrix[:5]) == pytest.approx(expected)
+
+
+def test_the_final_fit_refits_on_every_row_only_when_that_ends_before_the_deadline(monkeypatch):
+    from titanicml.backends.learners import final_fit
+
+    matrix, y, truth, over, _ = _split_task()
+    found, board, r2 = _split_search(matrix, y, len(truth), {"lgbm": over}, {"lgbm": 9.0})
+    row = board.iloc[0].to_dict()
+    refits = _refit_spy(monkeypatch)
+    # 9 s of a trial on 90 % of the rows: 10 s on all of them
+    model, fitted_on = final_fit(found, row, r2, matrix, y, "regression", 1,
+                                 deadline=time.monotonic() + 8)  # fmt: skip
+    assert model is found.split.models["lgbm"] and fitted_on == "90% split" and refits == []
+    model, fitted_on = final_fit(found, row, r2, matrix, y, "regression", 1,
+                                 deadline=time.monotonic() + 12)  # fmt: skip
+    assert fitted_on == "all rows" and refits == [("lgbm", len(y))]
+    assert model is not found.split.models["lgbm"]
+    # after a cross-validated search there is no split model: the refit always runs
+    found.split = None
+    _, fitted_on = final_fit(found, row, r2, matrix, y, "regression", 1,
+                             deadline=time.monotonic())  # fmt: skip
+    assert fitted_on == "all rows" and len(refits) == 2
 
 
 def test_the_mlflow_run_and_the_cli_summary_say_what_the_best_row_was_scored_on(
@@ -221,6 +268,7 @@ def test_the_mlflow_run_and_the_cli_summary_say_what_the_best_row_was_scored_on(
     runs = client.search_runs([experiment.experiment_id])
     (parent,) = [run for run in runs if "mlflow.parentRunId" not in run.data.tags]
     assert parent.data.tags["titanicml.validation"] == "10% split"
+    assert parent.data.tags["titanicml.fitted_on"] == "lgbm: all rows"
 
 
 def test_a_small_table_cross_validates_every_trial(monkeypatch):
@@ -231,7 +279,8 @@ def test_a_small_table_cross_validates_every_trial(monkeypatch):
     assert result.extras["search"]["validation"] == "5-fold cv"
     assert len(reports) == len(result.trials) == 4
     assert (result.trials["cv_accuracy_std"] > 0).any()
-    assert refits == []  # FLAML's refit on every row is kept
+    # FLAML's refit on every row is kept (the fits on 240 rows are the 5 folds' out-of-fold)
+    assert 300 not in refits and result.extras["fitted_on"] == {"lgbm": "all rows"}
 
 
 def test_the_cost_of_the_folds_is_scaled_from_a_holdout_trial():
@@ -251,6 +300,13 @@ def test_the_cost_of_the_folds_is_scaled_from_a_holdout_trial():
     # mixed on the split, only the refits on all rows are left: (0.9 + 1.8) / 0.9 = 3.0
     assert search.refit_cost == pytest.approx(1 / 0.9)
     assert ensemble_cost(trials, search.cv_cost, search.refit_cost) == pytest.approx(3.0)
+    # only the refits that fit in the share count, best family first: lgbm's 1.0 s fits
+    # in 1.5 s, rf's 2.0 s more does not (its trial's model will ship)
+    assert ensemble_cost(trials, 1.0, search.refit_cost, limit=1.5) == pytest.approx(1.0)
+    # the best family's 2.0 s does not fit in 1.5 s; the next one's 1.0 s does
+    trials["fit_time"] = [1.8, 0.9]
+    assert ensemble_cost(trials, 1.0, search.refit_cost, limit=1.5) == pytest.approx(1.0)
+    assert ensemble_cost(trials, 1.0, search.refit_cost, limit=0.5) == 0.0
 
 
 def test_lightgbm_starts_a_large_table_from_many_small_steps_as_its_cost_allows():
@@ -288,3 +344,23 @@ def test_the_first_lightgbm_trial_of_a_large_table_is_the_strong_start(
         assert first["n_estimators"] == 449
     else:  # cross-validated: FLAML's own low-cost start
         assert first["n_estimators"] == first_trees
+
+
+def test_lightgbm_on_the_log_scale_starts_there_too(monkeypatch):
+    import titanicml.backends.flaml_search as flaml_search
+    from titanicml import Trainer
+
+    monkeypatch.setattr(flaml_search, "SPLIT_ABOVE_ROWS", 400)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 3))
+    price = np.exp(x[:, 0] + rng.normal(scale=0.3, size=500))  # skewed and positive
+    data = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "target": price})
+    result = Trainer(
+        target="target", seed=0, track=False, time_budget=30, max_trials=4,
+        estimators=["lgbm"], ensemble=False,
+    ).fit(data)  # fmt: skip
+    firsts = result.trials.sort_values("trial").groupby("estimator").head(1)
+    starts = {row.estimator: json.loads(row.config) for row in firsts.itertuples()}
+    assert set(starts) == {"lgbm", "lgbm_log1p"}
+    for config in starts.values():
+        assert config["learning_rate"] == pytest.approx(0.05) and config["n_estimators"] == 449

@@ -156,6 +156,12 @@ class TrainingRun:
             if "validation" in board.columns
             else []
         )
+        # What the exported model (each member of an ensemble) was fitted on: "all rows",
+        # or the rows a validation split left for training when a refit did not fit in time.
+        fitted_on = result.extras.get("fitted_on", {})
+        if fitted_on:
+            text = ", ".join(f"{family}: {rows}" for family, rows in fitted_on.items())
+            validation.append(RunTag(f"{TAG_PREFIX}fitted_on", text))
         result.tracking_uri = self.tracking_uri
         self.client.log_batch(
             self.run_id,

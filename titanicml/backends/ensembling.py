@@ -71,9 +71,10 @@ class EnsembleOutcome:
         selection ran on the folds.
     candidates : list of str
         The families the selection mixed, best first.
-    reason : str
-        Why a mix that won was not kept or was mixed again with fewer members (its
-        refits would not end in time), else empty.
+    fitted_on : dict
+        What each member of the chosen ensemble was fitted on: ``"all rows"``, or the
+        rows a validation split left for training (``"90% split"``) when its refit on
+        every row would have ended too late.
     """
 
     rescored: dict[str, dict[str, float]]
@@ -84,7 +85,7 @@ class EnsembleOutcome:
     oof: dict[str, np.ndarray] = field(default_factory=dict)
     blend: np.ndarray | None = None
     candidates: list[str] = field(default_factory=list)
-    reason: str = ""
+    fitted_on: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """Return what the selection tried and decided (``result.extras["ensemble"]``)."""
@@ -94,7 +95,7 @@ class EnsembleOutcome:
             "scores": self.scores,
             "selected": self.estimator is not None,
         }
-        return {**summary, "reason": self.reason} if self.reason else summary
+        return {**summary, "fitted_on": self.fitted_on} if self.fitted_on else summary
 
 
 def select_ensemble(
@@ -147,15 +148,21 @@ def select_ensemble(
     )
     mix = _mix(outcome, members, y, task, metric, lambda out: _fold_scores(out, y, folds, task))
     if mix is not None:
+        from titanicml.backends.learners import fit_config
+
+        def fit(name: str, config: dict[str, Any]) -> Any:
+            if name in fitted:
+                return fitted[name]
+            return fit_config(found, name, config, matrix, y, task, n_jobs).estimator
+
         chosen, outcome.blend = mix
-        validation = cv_validation(spec.cv)
-        _fit_members(outcome, chosen, found, fitted, matrix, y, task, n_jobs, validation)
+        _fit_members(outcome, chosen, fit, cv_validation(spec.cv))
+        outcome.fitted_on = {name: "all rows" for (name, _, _), _ in chosen}
     return outcome
 
 
 def select_on_split(
     found: SearchOutput,
-    fitted: dict[str, Any],
     matrix: np.ndarray,
     y: np.ndarray,
     task: str,
@@ -168,48 +175,43 @@ def select_on_split(
     """Mix the best families' outputs on the search's validation split; refit the mix.
 
     A large table's search scored every trial on one validation split and kept each
-    family's best output on it (``found.split``): the greedy selection runs on those
-    outputs, so no family is fitted again to be compared (AutoGluon selects its
-    ensemble on its holdout the same way). The mix is kept when it beats the best
-    single family there and its members' refits on every row, estimated from their
-    trials' measured time, end before ``deadline``.
+    family's best output and model there (``found.split``): the greedy selection runs
+    on those outputs, so no family is fitted again to be compared (AutoGluon selects
+    its ensemble on its holdout the same way). The mix is kept when it beats the best
+    single family there. Its members, heaviest first, are refitted on every row while
+    their refits, estimated from their trials' measured time, end before ``deadline``;
+    the others ship as the trials fitted them
+    (:func:`~titanicml.backends.learners.final_fit`), so a winning mix is never lost
+    for time.
 
     Parameters
     ----------
-    fitted : dict
-        Families already fitted on all rows (reused instead of refitted).
     validation : str
         What the split is called on the leaderboard (``"10% split"``).
     """
+    from titanicml.backends.learners import final_fit
+
     split = found.split
     if split is None or split.y is None:
         return EnsembleOutcome({})
     members: list[Member] = []
+    rows: dict[str, dict[str, Any]] = {}
     for row in leaderboard.head(MAX_MEMBERS).to_dict("records"):
         output = split.output(row["estimator"], metric.to_loss(row[f"cv_{metric.name}"]))
         if output is not None:
             members.append((row["estimator"], json.loads(row["config"]), output))
+            rows[row["estimator"]] = row
     outcome = EnsembleOutcome({}, candidates=[name for name, _, _ in members])
-    truth = split.y
-    times = leaderboard.set_index("estimator")["fit_time"]
-
-    def refit_seconds(name: str) -> float:
-        return 0.0 if name in fitted else found.refit_seconds(float(times[name]))
-
-    scorer = _split_scorer(truth, task)
-    # a mix whose refits would end too late is mixed again without its costliest member
-    while (mix := _mix(outcome, members, truth, task, metric, scorer)) is not None:
-        chosen, _ = mix
-        cost = sum(refit_seconds(name) for (name, _, _), _ in chosen)
-        if time.monotonic() + cost <= deadline:
-            _fit_members(outcome, chosen, found, fitted, matrix, y, task, n_jobs, validation)
-            return outcome
-        left = max(0.0, deadline - time.monotonic())
-        outcome.reason = (
-            f"a mix's refits on every row needed about {cost:.1f} s and {left:.1f} s were left"
+    mix = _mix(outcome, members, split.y, task, metric, _split_scorer(split.y, task))
+    if mix is None:
+        return outcome
+    chosen, _ = mix
+    fitted: dict[str, Any] = {}
+    for (name, _, _), _ in sorted(chosen, key=lambda pick: -pick[1]):
+        fitted[name], outcome.fitted_on[name] = final_fit(
+            found, rows[name], metric, matrix, y, task, n_jobs, deadline
         )
-        costliest = max((name for (name, _, _), _ in chosen), key=refit_seconds)
-        members = [member for member in members if member[0] != costliest]
+    _fit_members(outcome, chosen, lambda name, _: fitted[name], validation)
     return outcome
 
 
@@ -256,23 +258,14 @@ def _mix(
 def _fit_members(
     outcome: EnsembleOutcome,
     chosen: list[tuple[Member, float]],
-    found: SearchOutput,
-    fitted: dict[str, Any],
-    matrix: np.ndarray,
-    y: np.ndarray,
-    task: str,
-    n_jobs: int,
+    fit: Callable[[str, dict[str, Any]], Any],
     validation: str,
 ) -> None:
-    """Fit the chosen members on all rows; set ``outcome.estimator`` and its leaderboard row."""
-    from titanicml.backends.learners import fit_config
+    """Fit the chosen members (``fit(family, config)``); set ``outcome.estimator`` and its row."""
     from titanicml.model.ensemble import WeightedEnsemble
 
     started = time.monotonic()
-    estimators = [
-        fitted.get(name) or fit_config(found, name, config, matrix, y, task, n_jobs).estimator
-        for (name, config, _), _ in chosen
-    ]
+    estimators = [fit(name, config) for (name, config, _), _ in chosen]
     outcome.estimator = WeightedEnsemble.from_fitted(
         estimators=estimators,
         weights=[count for _, count in chosen],
@@ -294,7 +287,10 @@ def _fit_members(
 
 
 def ensemble_cost(
-    trials: pd.DataFrame, cv_cost: float = 1.0, refit_cost: float | None = None
+    trials: pd.DataFrame,
+    cv_cost: float = 1.0,
+    refit_cost: float | None = None,
+    limit: float = float("inf"),
 ) -> float:
     """Seconds the selection is expected to take after a search that logged ``trials``.
 
@@ -302,16 +298,23 @@ def ensemble_cost(
     trial's measured time, times ``cv_cost``) and the chosen ones refitted on all rows:
     about one and a half times that each. After a search on a validation split
     (``refit_cost`` given: seconds of a fit on all rows per second of a trial) the
-    selection mixes the outputs the trials made there: only the refits are left.
+    selection mixes the outputs the trials made there: only the refits are left, and
+    only those that fit in ``limit`` seconds, best family first (a refit that would end
+    too late is not run: the trial's own model ships,
+    :func:`~titanicml.backends.learners.final_fit`).
     """
     from titanicml.backends.learners import best_trials
 
     if trials.empty:
         return 0.0
-    seconds = float(best_trials(trials).head(MAX_MEMBERS)["fit_time"].sum())
-    if refit_cost is not None:
-        return refit_cost * seconds
-    return _COST_PER_MEMBER * cv_cost * seconds
+    seconds = best_trials(trials).head(MAX_MEMBERS)["fit_time"].astype(float)
+    if refit_cost is None:
+        return _COST_PER_MEMBER * cv_cost * float(seconds.sum())
+    total = 0.0
+    for refit in refit_cost * seconds:
+        if total + refit <= limit:
+            total += refit
+    return total
 
 
 def search_folds(task: str, spec: TrainSpec, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

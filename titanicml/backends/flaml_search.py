@@ -44,6 +44,7 @@ __all__ = [
     "SPLIT_ABOVE_ROWS",
     "SPLIT_SHARE",
     "STRONG_START",
+    "STRONG_START_FAMILIES",
     "STRONG_START_TREES",
     "FlamlSearch",
     "check_cancelled",
@@ -76,6 +77,9 @@ STRONG_START = {
     "log_max_bin": 8,
 }
 STRONG_START_TREES = 1000
+#: The families that start there: LightGBM, and LightGBM on the log scale (a skewed
+#: positive target), whose ensemble of the two beats either on prices.
+STRONG_START_FAMILIES = ("lgbm", "lgbm_log1p")
 # Share of the search's budget the first trial may cost, seconds per matrix cell and
 # tree (measured: 1.3e-9 on 2 threads, hotel_rates' 9,241 x 75 matrix), fewest trees.
 _STRONG_START_SHARE = 0.15
@@ -142,7 +146,8 @@ class FlamlSearch:
         Whether trials are scored on a validation split (above :data:`SPLIT_ABOVE_ROWS`
         rows) rather than cross-validated, chosen when :meth:`run` starts.
     split_outputs : SplitOutputs
-        Each family's best output on the split (empty when trials are cross-validated).
+        Each family's best output and model on the split (empty when trials are
+        cross-validated).
     """
 
     def __init__(
@@ -164,7 +169,7 @@ class FlamlSearch:
         self.started = 0.0
         self.threads = 1
         self.split = False
-        self.split_outputs = SplitOutputs()
+        self.split_outputs = SplitOutputs(train_share=1 - SPLIT_SHARE)
         self.n_classes = 0
 
     @property
@@ -201,8 +206,9 @@ class FlamlSearch:
 
         Each family starts from FLAML's own low-cost configuration (its zero-shot
         portfolio, ``starting_points="data"``, was measured and dropped: see
-        docs/backends.md), but LightGBM on a table scored on the split, which starts
-        from :func:`strong_start`. Without ``max_trials``, the part of
+        docs/backends.md), but on a table scored on the split the LightGBM families
+        (:data:`STRONG_START_FAMILIES`) start from :func:`strong_start`. Without
+        ``max_trials``, the part of
         the time held back for the ensemble (``held_back``) that the selection will not
         need, judged from the trials' measured cost, goes to a second FLAML run
         warm-started from the first one's best configuration of each family.
@@ -231,10 +237,7 @@ class FlamlSearch:
         start_budget = self.spec.time_budget if reproducible else self.budget
         start = strong_start(matrix.shape, start_budget, self.n_classes) if self.split else None
         runs = [
-            self._fit_flaml(
-                matrix, y, f, n, verbose, {"lgbm": start} if start and "lgbm" in f else "static"
-            )
-            for f, n in plan
+            self._fit_flaml(matrix, y, f, n, verbose, _starting_points(f, start)) for f, n in plan
         ]
         if self.spec.max_trials is None and not runs[0][1].empty:
             runs.extend(self._extend(matrix, y, families, runs[0], verbose))
@@ -274,13 +277,19 @@ class FlamlSearch:
 
         The selection's cost is estimated from the first run's trials (doubled); what is
         left of ``held_back`` beyond it, if at least a second, goes to a FLAML run that
-        starts from the first run's best configuration of each family.
+        starts from the first run's best configuration of each family. After a split
+        search only the refits on every row that fit in ``held_back`` are counted: the
+        others will not run (their trials' models ship), so their time is searched.
         """
         from titanicml.backends.ensembling import ensemble_cost
 
         automl, trials = first
         refit_cost = self.refit_cost if self.split else None  # the selection mixes the split
-        estimate = ensemble_cost(trials, self.cv_cost, refit_cost) if self.held_back else 0.0
+        estimate = (
+            ensemble_cost(trials, self.cv_cost, refit_cost, limit=self.held_back)
+            if self.held_back
+            else 0.0
+        )
         needed = _ENSEMBLE_COST_SAFETY * estimate
         # What is left of the search's own time (a first run may end late) plus the spare.
         spare = self.held_back - needed
@@ -370,7 +379,7 @@ class FlamlSearch:
         the ensemble selection mixes those outputs.
         """
         loss, scores, output = self._score(X_val, y_val, estimator)
-        self.split_outputs.record(self.last_family, loss, y_val, output)
+        self.split_outputs.record(self.last_family, loss, y_val, output, estimator.estimator)
         return self._aggregate_folds([loss], [scores])
 
     def _score(
@@ -415,6 +424,12 @@ class FlamlSearch:
                 self.job.state["callback_error"] = exc
                 raise
         return loss, summary
+
+
+def _starting_points(families: list[str], start: dict[str, Any] | None) -> dict[str, Any] | str:
+    """FLAML's ``starting_points``: ``start`` for the LightGBM families, else FLAML's own."""
+    chosen = {name: start for name in STRONG_START_FAMILIES if name in families}
+    return chosen if start and chosen else "static"
 
 
 def strong_start(

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from titanicml.data.target import PreparedTarget
     from titanicml.features.plan import FeaturePlan
+    from titanicml.metrics import Metric
     from titanicml.model.predictor import TabularModel
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "aggregate_folds",
     "best_trials",
     "cv_splitter",
+    "final_fit",
     "fit_config",
     "full_proba",
     "search_model",
@@ -28,7 +30,7 @@ __all__ = [
 
 @dataclass
 class SplitOutputs:
-    """Each family's best output on a search's validation split, for the ensemble selection.
+    """Each family's best trial on a search's validation split: its output and its model.
 
     FLAML draws the split once per run, with a fixed seed: every trial of a search is
     scored on the same rows. An output on other rows (told by their labels) is not kept.
@@ -40,13 +42,27 @@ class SplitOutputs:
     best : dict
         Family -> (loss, output): the lowest loss of its trials and that trial's
         probabilities (classifiers) or predictions (regressors) on the split.
+    models : dict
+        Family -> that trial's model (the bare estimator), fitted on the rows the split
+        left for training: what ships when a refit on every row would end too late.
+    train_share : float
+        The share of the rows those models were fitted on.
     """
 
     y: np.ndarray | None = None
     best: dict[str, tuple[float, np.ndarray]] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)
+    train_share: float = 0.9
 
-    def record(self, family: str, loss: float, y: np.ndarray, output: np.ndarray) -> None:
-        """Keep ``output`` if it is the family's best so far on the search's split."""
+    @property
+    def fitted_on(self) -> str:
+        """What a split model was fitted on, as ``result.extras`` says it (``"90% split"``)."""
+        return f"{self.train_share:.0%} split"
+
+    def record(
+        self, family: str, loss: float, y: np.ndarray, output: np.ndarray, model: Any = None
+    ) -> None:
+        """Keep ``output`` and ``model`` if they are the family's best so far on the split."""
         import math
 
         import numpy as np
@@ -59,6 +75,7 @@ class SplitOutputs:
             return
         if family not in self.best or loss < self.best[family][0]:
             self.best[family] = (loss, output)
+            self.models[family] = model
 
     def output(self, family: str, loss: float) -> np.ndarray | None:
         """Return the family's output on the split if it is its trial of ``loss``, else None."""
@@ -68,6 +85,13 @@ class SplitOutputs:
         if kept is None or not math.isclose(kept[0], loss, rel_tol=1e-9, abs_tol=1e-12):
             return None
         return kept[1]
+
+    def model(self, family: str, loss: float) -> Any:
+        """Return the model of the family's trial of ``loss``, else None (as :meth:`output`).
+
+        The model was fitted on the rows the split left for training.
+        """
+        return self.models.get(family) if self.output(family, loss) is not None else None
 
 
 @dataclass
@@ -151,6 +175,43 @@ def fit_config(
     )
     learner.fit(matrix, y)
     return learner
+
+
+def final_fit(
+    found: SearchOutput,
+    row: dict[str, Any],
+    metric: Metric,
+    matrix: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    n_jobs: int,
+    deadline: float,
+) -> tuple[Any, str]:
+    """Fit a leaderboard row's configuration on every row, if that ends before ``deadline``.
+
+    After a search on a validation split, a refit on every row costs its trial's
+    measured time times ``found.refit_cost``. When it would end after ``deadline``, the
+    trial's own model ships instead: fitted on the rows the split left for training,
+    and scored on the split exactly as the leaderboard says. After a cross-validated
+    search (no split models) the refit always runs.
+
+    Returns
+    -------
+    estimator, fitted_on
+        The bare estimator and what it was fitted on: ``"all rows"`` or, for a split
+        model, ``found.split.fitted_on`` (``"90% split"``).
+    """
+    import json
+    import time
+
+    family, split_model = row["estimator"], None
+    if found.split is not None:
+        split_model = found.split.model(family, metric.to_loss(row[f"cv_{metric.name}"]))
+    refit_ends = time.monotonic() + found.refit_seconds(float(row["fit_time"]))
+    if split_model is not None and refit_ends > deadline:
+        return split_model, found.split.fitted_on
+    config = json.loads(row["config"])
+    return fit_config(found, family, config, matrix, y, task, n_jobs).estimator, "all rows"
 
 
 def cv_splitter(task: str, n_splits: int, seed: int) -> Any:

@@ -22,7 +22,7 @@ from titanicml.backends.flaml_search import (
     FlamlSearch,
     check_cancelled,
 )
-from titanicml.backends.learners import best_trials, fit_config, search_model
+from titanicml.backends.learners import best_trials, final_fit, fit_config, search_model
 from titanicml.backends.log_target import LOG_FAMILY_NAMES, wants_log_target
 from titanicml.backends.oof import selected_out_of_fold
 from titanicml.backends.sampling import Refit, search_sample
@@ -261,12 +261,6 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     found = search.run(x, y, verbose)
     check_cancelled(job)
     n_jobs = search.threads
-    best_config = found.best_config
-    estimator = found.best_estimator
-    if estimator is None:
-        estimator = fit_config(
-            found, found.best_family, best_config, x, y, target.task, n_jobs
-        ).estimator
     trials = found.trials
     leaderboard = _leaderboard(trials, metric, search.validation)
     check_cancelled(job)
@@ -282,47 +276,58 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
         }
     }
     outcome = None
-    if ensemble_time and found.split is not None:
-        from titanicml.backends.ensembling import select_on_split
+    if found.split is not None:
+        # trials scored on one split: the selection mixes the outputs they made there,
+        # and the models refit on every row only when that ends in time
+        if ensemble_time:
+            from titanicml.backends.ensembling import select_on_split
 
-        # trials scored on one split: the selection mixes the outputs they made there
-        outcome = select_on_split(
-            found,
-            {found.best_family: estimator},
-            x,
-            y,
-            target.task,
-            metric,
-            leaderboard,
-            deadline=job.deadline - reserve / 2,
-            n_jobs=n_jobs,
-            validation=search.validation,
-        )
-        extras["ensemble"] = outcome.summary()
-    elif ensemble_time:
-        from titanicml.backends.ensembling import select_ensemble
-
-        outcome = select_ensemble(
-            found,
-            {found.best_family: estimator},
-            x,
-            y,
-            target.task,
-            metric,
-            spec,
-            leaderboard,
-            deadline=job.deadline - reserve,
-            n_jobs=n_jobs,
-            reserve=reserve / 2,
-        )
-        extras["ensemble"] = outcome.summary()
-        leaderboard = _rescore(leaderboard, outcome.rescored, metric, spec.cv)
-        if outcome.estimator is None and leaderboard.loc[0, "estimator"] != found.best_family:
-            top = leaderboard.iloc[0]
-            config = json.loads(top["config"])
+            outcome = select_on_split(
+                found, x, y, target.task, metric, leaderboard,
+                deadline=job.deadline - reserve / 2, n_jobs=n_jobs,
+                validation=search.validation,
+            )  # fmt: skip
+            extras["ensemble"] = outcome.summary()
+        if outcome is None or outcome.estimator is None:
+            best = leaderboard.iloc[0].to_dict()
+            estimator, fitted_on = final_fit(
+                found, best, metric, x, y, target.task, n_jobs, job.deadline - reserve / 2
+            )
+            extras["fitted_on"] = {best["estimator"]: fitted_on}
+        else:
+            extras["fitted_on"] = outcome.fitted_on
+    else:
+        estimator = found.best_estimator
+        if estimator is None:
             estimator = fit_config(
-                found, top["estimator"], config, x, y, target.task, n_jobs
+                found, found.best_family, found.best_config, x, y, target.task, n_jobs
             ).estimator
+        if ensemble_time:
+            from titanicml.backends.ensembling import select_ensemble
+
+            outcome = select_ensemble(
+                found,
+                {found.best_family: estimator},
+                x,
+                y,
+                target.task,
+                metric,
+                spec,
+                leaderboard,
+                deadline=job.deadline - reserve,
+                n_jobs=n_jobs,
+                reserve=reserve / 2,
+            )
+            extras["ensemble"] = outcome.summary()
+            leaderboard = _rescore(leaderboard, outcome.rescored, metric, spec.cv)
+            top = leaderboard.iloc[0]
+            if outcome.estimator is None and top["estimator"] != found.best_family:
+                config = json.loads(top["config"])
+                estimator = fit_config(
+                    found, top["estimator"], config, x, y, target.task, n_jobs
+                ).estimator
+        fitted = outcome.fitted_on if outcome is not None and outcome.estimator else {}
+        extras["fitted_on"] = fitted or {leaderboard.loc[0, "estimator"]: "all rows"}
     if outcome is not None and outcome.estimator is not None:
         estimator = outcome.estimator
         leaderboard = pd.concat([pd.DataFrame([outcome.row]), leaderboard], ignore_index=True)
