@@ -62,6 +62,9 @@ class TrainingResult:
         candidate families, the blend's weights and scores, whether it was chosen),
         ``"oof"`` (how :attr:`oof` was made, or why there is none),
         ``"search"`` (how the local search spent its budget, and its threads),
+        ``"fitted_on"`` (what the model, or each member of an ensemble, was fitted on:
+        ``"all rows"``, or ``"90% split"`` when a refit after a search on a validation
+        split would have ended too late),
         ``"folds"`` (the folds used and whether titanicml chose them),
         ``"azure"`` (the Azure ML job: name, studio URL, ...).
     oof : DataFrame, optional

@@ -206,12 +206,13 @@ def select_on_split(
     if mix is None:
         return outcome
     chosen, _ = mix
+    started = time.monotonic()
     fitted: dict[str, Any] = {}
     for (name, _, _), _ in sorted(chosen, key=lambda pick: -pick[1]):
         fitted[name], outcome.fitted_on[name] = final_fit(
             found, rows[name], metric, matrix, y, task, n_jobs, deadline
         )
-    _fit_members(outcome, chosen, lambda name, _: fitted[name], validation)
+    _fit_members(outcome, chosen, lambda name, _: fitted[name], validation, started)
     return outcome
 
 
@@ -260,11 +261,15 @@ def _fit_members(
     chosen: list[tuple[Member, float]],
     fit: Callable[[str, dict[str, Any]], Any],
     validation: str,
+    started: float | None = None,
 ) -> None:
-    """Fit the chosen members (``fit(family, config)``); set ``outcome.estimator`` and its row."""
+    """Fit the chosen members (``fit(family, config)``); set ``outcome.estimator`` and its row.
+
+    The row's ``fit_time`` counts from ``started`` (members fitted before), else from now.
+    """
     from titanicml.model.ensemble import WeightedEnsemble
 
-    started = time.monotonic()
+    started = time.monotonic() if started is None else started
     estimators = [fit(name, config) for (name, config, _), _ in chosen]
     outcome.estimator = WeightedEnsemble.from_fitted(
         estimators=estimators,

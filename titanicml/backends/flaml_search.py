@@ -46,6 +46,7 @@ __all__ = [
     "STRONG_START",
     "STRONG_START_FAMILIES",
     "STRONG_START_TREES",
+    "XGBOOST_STRONG_START",
     "FlamlSearch",
     "check_cancelled",
     "flaml_turn",
@@ -77,11 +78,28 @@ STRONG_START = {
     "log_max_bin": 8,
 }
 STRONG_START_TREES = 1000
-#: The families that start there: LightGBM, and LightGBM on the log scale (a skewed
-#: positive target), whose ensemble of the two beats either on prices.
-STRONG_START_FAMILIES = ("lgbm", "lgbm_log1p")
-# Share of the search's budget the first trial may cost, seconds per matrix cell and
-# tree (measured: 1.3e-9 on 2 threads, hotel_rates' 9,241 x 75 matrix), fewest trees.
+#: XGBoost's first trial there: its own defaults (AutoGluon's: learning rate 0.1, 6 levels
+#: deep, here up to 63 leaves, FLAML's XGBoost growing leaf by leaf), as many trees.
+XGBOOST_STRONG_START = {
+    "learning_rate": 0.1,
+    "max_leaves": 63,
+    "min_child_weight": 1.0,
+    "subsample": 1.0,
+    "colsample_bylevel": 1.0,
+    "colsample_bytree": 1.0,
+    "reg_alpha": 1 / 1024,
+    "reg_lambda": 1.0,
+}
+#: The families that start there: LightGBM, LightGBM on the log scale (a skewed positive
+#: target) and XGBoost, whose mixes beat each of them on prices.
+STRONG_START_FAMILIES = {
+    "lgbm": STRONG_START,
+    "lgbm_log1p": STRONG_START,
+    "xgboost": XGBOOST_STRONG_START,
+}
+# Share of the search's budget each family's first trial may cost, seconds per matrix
+# cell and tree (measured: 1.3e-9 on 2 threads, hotel_rates' 9,241 x 75 matrix), fewest
+# trees.
 _STRONG_START_SHARE = 0.15
 _SECONDS_PER_CELL_TREE = 3e-9
 _STRONG_START_MIN_TREES = 100
@@ -206,8 +224,9 @@ class FlamlSearch:
 
         Each family starts from FLAML's own low-cost configuration (its zero-shot
         portfolio, ``starting_points="data"``, was measured and dropped: see
-        docs/backends.md), but on a table scored on the split the LightGBM families
-        (:data:`STRONG_START_FAMILIES`) start from :func:`strong_start`. Without
+        docs/backends.md), but on a table scored on the split LightGBM, ``lgbm_log1p``
+        and XGBoost (:data:`STRONG_START_FAMILIES`) start from their own defaults with
+        :func:`strong_start`'s number of trees. Without
         ``max_trials``, the part of
         the time held back for the ensemble (``held_back``) that the selection will not
         need, judged from the trials' measured cost, goes to a second FLAML run
@@ -427,9 +446,20 @@ class FlamlSearch:
 
 
 def _starting_points(families: list[str], start: dict[str, Any] | None) -> dict[str, Any] | str:
-    """FLAML's ``starting_points``: ``start`` for the LightGBM families, else FLAML's own."""
-    chosen = {name: start for name in STRONG_START_FAMILIES if name in families}
-    return chosen if start and chosen else "static"
+    """Return FLAML's ``starting_points``: each family's strong start, else ``"static"``.
+
+    The families of ``families`` that have one start there, with ``start``'s number of
+    trees; the others (or all, when ``start`` is None) from FLAML's own configuration.
+    """
+    if not start:
+        return "static"
+    trees = start["n_estimators"]
+    chosen = {
+        name: {**config, "n_estimators": trees}
+        for name, config in STRONG_START_FAMILIES.items()
+        if name in families
+    }
+    return chosen or "static"
 
 
 def strong_start(

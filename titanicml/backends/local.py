@@ -34,6 +34,7 @@ from titanicml.spec import ESTIMATORS
 if TYPE_CHECKING:
     import pandas as pd
 
+    from titanicml.backends.sampling import SearchSample
     from titanicml.data.columns import ColumnInfo
     from titanicml.data.resolve import DataRef
     from titanicml.metrics import Metric
@@ -278,24 +279,26 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     outcome = None
     if found.split is not None:
         # trials scored on one split: the selection mixes the outputs they made there,
-        # and the models refit on every row only when that ends in time
+        # and the models refit on every row only when that ends in time (a searched
+        # sample's models are not: the refit on every row below refits them)
+        refit_deadline = job.deadline - reserve / 2 if sample is None else time.monotonic()
         if ensemble_time:
             from titanicml.backends.ensembling import select_on_split
 
             outcome = select_on_split(
                 found, x, y, target.task, metric, leaderboard,
-                deadline=job.deadline - reserve / 2, n_jobs=n_jobs,
-                validation=search.validation,
+                deadline=refit_deadline, n_jobs=n_jobs, validation=search.validation,
             )  # fmt: skip
             extras["ensemble"] = outcome.summary()
         if outcome is None or outcome.estimator is None:
             best = leaderboard.iloc[0].to_dict()
             estimator, fitted_on = final_fit(
-                found, best, metric, x, y, target.task, n_jobs, job.deadline - reserve / 2
+                found, best, metric, x, y, target.task, n_jobs, refit_deadline
             )
             extras["fitted_on"] = {best["estimator"]: fitted_on}
         else:
             extras["fitted_on"] = outcome.fitted_on
+        found.split.models.clear()  # the shipped ones are referenced by the model
     else:
         estimator = found.best_estimator
         if estimator is None:
@@ -346,6 +349,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
             cv_cost=found.cv_cost,
         )  # fmt: skip
         extras["search_sample"] = {**sample.summary(), "fitted_rows": fitted_rows}
+        extras["fitted_on"] = _fitted_on_sample(extras["fitted_on"], fitted_rows, sample)
         check_cancelled(job)
     # Fitted on the search's threads; predicts on the model's (a request is a few rows).
     exported = spec.n_jobs if spec.n_jobs != -1 else model_threads((len(inputs), x.shape[1]))
@@ -376,6 +380,20 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
         extras=extras,
         oof=oof,
     )
+
+
+def _fitted_on_sample(
+    fitted_on: dict[str, str], fitted_rows: int, sample: SearchSample
+) -> dict[str, str]:
+    """Say what each model fitted on a searched sample saw after the refit on more rows."""
+    if fitted_rows > len(sample.rows):
+        rows = "all rows" if fitted_rows == sample.n_rows else f"a sample of {fitted_rows:,} rows"
+        return dict.fromkeys(fitted_on, rows)
+    searched = f"the search's sample of {len(sample.rows):,} rows"
+    return {
+        name: searched if rows == "all rows" else f"{rows} of {searched}"
+        for name, rows in fitted_on.items()
+    }
 
 
 def _rescore(
