@@ -86,6 +86,30 @@ def test_a_sampled_search_trains_a_model_that_beats_the_baseline(monkeypatch):
     drawn = result.extras["search_sample"]
     assert drawn["of_rows"] == 30_000 and drawn["rows"] < 30_000
     assert drawn["rows"] <= drawn["fitted_rows"] <= 30_000
+    # what the model saw, in the same words as the counts
+    (fitted_on,) = result.extras["fitted_on"].values()
+    if drawn["fitted_rows"] == 30_000:
+        assert fitted_on == "all rows"
+    elif drawn["fitted_rows"] > drawn["rows"]:
+        assert fitted_on == f"a sample of {drawn['fitted_rows']:,} rows"
+    else:
+        assert fitted_on.endswith(f"the search's sample of {drawn['rows']:,} rows")
     assert result.leaderboard["n_trials"].sum() > 2
     assert result.extras["baseline"]["skilled"] is True
     assert result.predict(frame.head(100)).shape == (100,)
+
+
+def test_what_a_model_fitted_on_a_searched_sample_saw_is_said_in_rows():
+    import numpy as np
+
+    from titanicml.backends.local import _fitted_on_sample
+    from titanicml.backends.sampling import SearchSample
+
+    sample = SearchSample(rows=np.arange(2_000), n_rows=30_000)
+    seen = {"lgbm": "all rows", "xgboost": "90% split"}
+    assert _fitted_on_sample(seen, 30_000, sample) == dict.fromkeys(seen, "all rows")
+    assert _fitted_on_sample(seen, 8_000, sample) == dict.fromkeys(seen, "a sample of 8,000 rows")
+    assert _fitted_on_sample(seen, 2_000, sample) == {
+        "lgbm": "the search's sample of 2,000 rows",
+        "xgboost": "90% split of the search's sample of 2,000 rows",
+    }

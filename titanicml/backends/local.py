@@ -279,9 +279,9 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     outcome = None
     if found.split is not None:
         # trials scored on one split: the selection mixes the outputs they made there,
-        # and the models refit on every row only when that ends in time (a searched
-        # sample's models are not: the refit on every row below refits them)
-        refit_deadline = job.deadline - reserve / 2 if sample is None else time.monotonic()
+        # and the models refit on every row only when that ends in time (on a searched
+        # sample too: the refit on more rows below seldom fits in what is left)
+        refit_deadline = job.deadline - reserve / 2
         if ensemble_time:
             from titanicml.backends.ensembling import select_on_split
 
