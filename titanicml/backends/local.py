@@ -329,7 +329,8 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
                 estimator = fit_config(
                     found, top["estimator"], config, x, y, target.task, n_jobs
                 ).estimator
-        fitted = outcome.fitted_on if outcome is not None and outcome.estimator else {}
+        chosen = outcome is not None and outcome.estimator is not None
+        fitted = outcome.fitted_on if chosen else {}
         extras["fitted_on"] = fitted or {leaderboard.loc[0, "estimator"]: "all rows"}
     if outcome is not None and outcome.estimator is not None:
         estimator = outcome.estimator
