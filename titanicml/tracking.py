@@ -151,7 +151,7 @@ class TrainingRun:
         result.run_id = self.run_id
         board = result.leaderboard
         # What the best row's cv_ metrics were measured on ("5-fold cv", "10% split").
-        validation = (
+        fit_tags = (
             [RunTag(f"{TAG_PREFIX}validation", str(board.iloc[0]["validation"]))]
             if "validation" in board.columns
             else []
@@ -161,7 +161,7 @@ class TrainingRun:
         fitted_on = result.extras.get("fitted_on", {})
         if fitted_on:
             text = ", ".join(f"{family}: {rows}" for family, rows in fitted_on.items())
-            validation.append(RunTag(f"{TAG_PREFIX}fitted_on", text))
+            fit_tags.append(RunTag(f"{TAG_PREFIX}fitted_on", text))
         result.tracking_uri = self.tracking_uri
         self.client.log_batch(
             self.run_id,
@@ -193,7 +193,7 @@ class TrainingRun:
                     for key, value in result.extras.get(result.backend, {}).items()
                     if value is not None
                 ),
-                *validation,
+                *fit_tags,
             ],
         )
         self._log_children(result)

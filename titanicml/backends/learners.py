@@ -196,10 +196,10 @@ def final_fit(
     After a search on a validation split, a refit on every row costs its trial's
     measured time times ``found.refit_cost`` (times :data:`FINAL_FIT_SAFETY`: a trial
     FLAML stopped at its time limit fitted fewer trees than its configuration asks
-    for). When it would end after ``deadline``, the
-    trial's own model ships instead: fitted on the rows the split left for training,
-    and scored on the split exactly as the leaderboard says. After a cross-validated
-    search (no split models) the refit always runs.
+    for). When it would end after ``deadline``, the trial's own model ships instead:
+    fitted on the rows the split left for training, and scored on the split exactly as
+    the leaderboard says. After a cross-validated search (no split models) the refit
+    always runs.
 
     Returns
     -------
