@@ -246,6 +246,79 @@ def test_the_final_fit_refits_on_every_row_only_when_that_ends_before_the_deadli
     assert fitted_on == "all rows" and len(refits) == 2
 
 
+def _stopped_early(family: str, matrix, y, rounds: int):
+    """A FLAML learner of ``family`` asked for 400 trees whose fit a callback stopped after
+    ``rounds`` (as FLAML's time limit stops a trial), fitted on ``matrix, y``."""
+    from flaml.automl.model import LGBMEstimator, XGBoostSklearnEstimator
+
+    if family == "lgbm":
+        import lightgbm
+
+        def stop(env):
+            if env.iteration + 1 >= rounds:
+                raise lightgbm.callback.EarlyStopException(env.iteration, [])
+
+        learner = LGBMEstimator(task="regression", n_jobs=1, n_estimators=400)
+        learner._fit(matrix, y, callbacks=[stop])
+    else:
+        import xgboost
+
+        class Stop(xgboost.callback.TrainingCallback):
+            def after_iteration(self, model, epoch, evals_log):
+                return epoch + 1 >= rounds
+
+        learner = XGBoostSklearnEstimator(task="regression", n_jobs=1, n_estimators=400)
+        learner.params["callbacks"] = [Stop()]
+        learner._fit(matrix, y)
+        learner._model.set_params(callbacks=None)
+    return learner
+
+
+@pytest.mark.parametrize("family", ["lgbm", "xgboost"])
+def test_a_trial_stopped_at_its_time_limit_is_refitted_with_the_trees_it_holds(monkeypatch, family):
+    """Its configuration asks for 400 trees, its model holds 7: the split scored 7, and a
+    refit of 400 would cost many times the trial's measured time (the deadline overrun)."""
+    from sklearn.base import clone
+
+    from titanicml.backends.learners import (
+        SearchOutput,
+        SplitOutputs,
+        final_fit,
+        fit_config,
+        fitted_rounds,
+    )
+    from titanicml.metrics import METRICS
+    from titanicml.model.log_target import LogTargetRegressor
+
+    matrix, y, truth, over, _ = _split_task()
+    model = _stopped_early(family, matrix[40:], y[40:], rounds=7).estimator
+    assert model.get_params()["n_estimators"] == 400 and fitted_rounds(model) == 7
+    r2 = METRICS["r2"]
+    split = SplitOutputs()
+    split.record(family, r2.to_loss(0.5), truth, over, model)
+    kept = split.models[family]
+    # the kept model says what it holds: a clone (the refit on more rows) grows 7 trees
+    assert kept.get_params()["n_estimators"] == 7
+    assert kept.predict(matrix[:3]) == pytest.approx(model.predict(matrix[:3]))
+    assert clone(kept).get_params()["n_estimators"] == 7
+    from flaml.automl.model import LGBMEstimator, XGBoostSklearnEstimator
+
+    learners = {"lgbm": LGBMEstimator, "xgboost": XGBoostSklearnEstimator}
+    found = SearchOutput(family, {}, learners, pd.DataFrame(), split=split, refit_cost=1 / 0.9)
+    row = {"estimator": family, "cv_r2": 0.5, "fit_time": 0.1,
+           "config": json.dumps({"n_estimators": 400})}  # fmt: skip
+    refitted, fitted_on = final_fit(found, row, r2, matrix, y, "regression", 1,
+                                    deadline=time.monotonic() + 60)  # fmt: skip
+    assert fitted_on == "all rows" and fitted_rounds(refitted) == 7
+    # a configuration fitted in full keeps its trees; other families hold no rounds
+    assert fitted_rounds(fit_config(found, family, {"n_estimators": 9}, matrix, y,
+                                    "regression", 1).estimator) == 9  # fmt: skip
+    assert fitted_rounds(LogTargetRegressor.from_fitted(model)) == 7
+    from sklearn.ensemble import RandomForestRegressor
+
+    assert fitted_rounds(RandomForestRegressor(n_estimators=3).fit(matrix, y)) is None
+
+
 def test_the_mlflow_run_and_the_cli_summary_say_what_the_best_row_was_scored_on(
     monkeypatch, cli, tmp_path
 ):

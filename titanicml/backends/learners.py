@@ -24,6 +24,7 @@ __all__ = [
     "cv_splitter",
     "final_fit",
     "fit_config",
+    "fitted_rounds",
     "full_proba",
     "search_model",
 ]
@@ -79,7 +80,7 @@ class SplitOutputs:
             return
         if family not in self.best or loss < self.best[family][0]:
             self.best[family] = (loss, output)
-            self.models[family] = model
+            self.models[family] = _match_rounds(model)
 
     def output(self, family: str, loss: float) -> np.ndarray | None:
         """Return the family's output on the split if it is its trial of ``loss``, else None."""
@@ -193,10 +194,11 @@ def final_fit(
 ) -> tuple[Any, str]:
     """Fit a leaderboard row's configuration on every row, if that ends before ``deadline``.
 
-    After a search on a validation split, a refit on every row costs its trial's
-    measured time times ``found.refit_cost`` (times :data:`FINAL_FIT_SAFETY`: a trial
-    FLAML stopped at its time limit fitted fewer trees than its configuration asks
-    for). When it would end after ``deadline``, the trial's own model ships instead:
+    After a search on a validation split, the refit grows the trees the trial's model
+    holds (:func:`fitted_rounds`: FLAML may have stopped the trial at its time limit)
+    and costs its measured time times ``found.refit_cost`` (times
+    :data:`FINAL_FIT_SAFETY`). When it would end after ``deadline``, the trial's own
+    model ships instead:
     fitted on the rows the split left for training, and scored on the split exactly as
     the leaderboard says. After a cross-validated search (no split models) the refit
     always runs.
@@ -218,7 +220,34 @@ def final_fit(
         return split_model, found.split.fitted_on
     # no split model (a cross-validated search): the refit is the only model there is
     config = json.loads(row["config"])
+    rounds = None if split_model is None else fitted_rounds(split_model)
+    if rounds is not None:  # the trees the split scored, not the ones the trial asked for
+        config["n_estimators"] = min(rounds, config.get("n_estimators", rounds))
     return fit_config(found, family, config, matrix, y, task, n_jobs).estimator, "all rows"
+
+
+def fitted_rounds(model: Any) -> int | None:
+    """Return the boosting rounds a fitted LightGBM or XGBoost model holds, else None.
+
+    FLAML stops a trial at its time limit, so its model may hold far fewer trees than
+    its configuration's ``n_estimators`` (an XGBoost start of 800 trees stopped after
+    about 150): a refit of the configuration would cost several times the trial.
+    """
+    model = getattr(model, "regressor_", model)  # the log-scale family's wrapper
+    booster = getattr(model, "booster_", None)  # LightGBM (None before a fit)
+    if booster is not None:
+        return int(booster.current_iteration())
+    if hasattr(model, "get_booster"):  # XGBoost
+        return int(model.get_booster().num_boosted_rounds())
+    return None
+
+
+def _match_rounds(model: Any) -> Any:
+    """Set a boosted model's ``n_estimators`` to the rounds it holds (a clone refits those)."""
+    rounds = None if model is None else fitted_rounds(model)
+    if rounds is not None:
+        getattr(model, "regressor_", model).set_params(n_estimators=rounds)
+    return model
 
 
 def cv_splitter(task: str, n_splits: int, seed: int) -> Any:
