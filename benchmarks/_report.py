@@ -24,3 +24,10 @@ def write_section(name: str, body: str) -> None:
         else f"{text.rstrip()}\n\n{block}\n"
     )
     DOC.write_text(text)
+
+
+def publish(name: str, text: str, write: bool = True) -> None:
+    """Print a benchmark's section and, if ``write``, put it in docs/benchmarks.md."""
+    print(text)
+    if write:
+        write_section(name, text)

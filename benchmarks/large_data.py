@@ -31,14 +31,14 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
-from _report import write_section
+from _child import run_json_child
+from _report import publish
 
 SEED = 0
 CASES = {
@@ -152,15 +152,7 @@ def child(case: str, budget: float, workdir: Path) -> dict:
 
 
 def run_child(case: str, budget: float, workdir: Path) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", case, str(budget), str(workdir)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        raise SystemExit(f"case {case} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_json_child(__file__, case, str(budget), str(workdir), what=f"case {case}")
 
 
 def report(results: list[dict]) -> str:
@@ -224,10 +216,7 @@ def main() -> None:
                 f"searched {r['searched_rows']:,} rows, fitted {r['fitted_rows']:,}, "
                 f"{r['peak_mb']:,.0f} MB, checks {r['checks_seconds']:.1f} s"
             )
-    text = report(results)
-    print(text)
-    if not args.no_write:
-        write_section("large-data", text)
+    publish("large-data", report(results), write=not args.no_write)
 
 
 if __name__ == "__main__":

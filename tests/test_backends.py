@@ -205,3 +205,32 @@ def test_a_second_search_waits_for_flaml_and_fails_at_its_deadline(titanic):
     finally:
         backend.cancel(first)
     assert backend.wait(first, timeout=10) is JobStatus.CANCELED
+
+
+@pytest.mark.parametrize(
+    ("final_seconds", "expected"),
+    [
+        # 8 % of the 10 s (0.8 s) plus 2 us a row: the reserve's own share wins
+        (0.0, lambda rows: 0.08 * 10 + 2e-6 * rows),
+        (0.5, lambda rows: 0.08 * 10 + 2e-6 * rows),
+        # the caller's 3 s after the job take its place, plus the rows' share
+        (3.0, lambda rows: 3.0 + 2e-6 * rows),
+        # at most 40 % of the budget: a small tracked budget still searches
+        (30.0, lambda rows: 0.4 * 10),
+    ],
+)
+def test_the_search_keeps_the_callers_final_seconds_for_the_last_steps(
+    titanic, final_seconds, expected
+):
+    import time
+
+    backend = LocalBackend()
+    spec = TrainSpec(target="Survived", time_budget=10, max_trials=2, estimators=("lgbm",))
+    frame, ref = resolve_data(titanic)
+    # a deadline far enough that the 10 s budget is the search's whole budget
+    job = backend.submit(
+        spec, ref, frame, deadline=time.monotonic() + 60, final_seconds=final_seconds
+    )
+    assert backend.wait(job) is JobStatus.COMPLETED
+    reserve = backend.result(job).extras["search"]["reserve_seconds"]
+    assert reserve == pytest.approx(expected(len(titanic)), abs=1e-9)

@@ -212,3 +212,20 @@ def test_folds_follow_the_number_of_rows_unless_given(titanic_result):
     assert titanic_result.spec.cv == 5
     with pytest.raises(ConfigError, match="or None"):
         TrainSpec(target="y", cv=1)
+
+
+def test_a_tracked_fit_keeps_its_logging_and_reports_seconds_out_of_the_search(
+    titanic, titanic_result, store
+):
+    from titanicml.trainer import REPORT_SECONDS, TRACKING_SECONDS
+
+    # the shared fit is tracked with its report: 30 s, whose 40 % cap is not reached
+    reserve = titanic_result.extras["search"]["reserve_seconds"]
+    assert reserve == pytest.approx(TRACKING_SECONDS + REPORT_SECONDS + 2e-6 * len(titanic))
+    # without the report only the logging's seconds are kept
+    result = Trainer(
+        target="Survived", time_budget=12, max_trials=2, estimators=["lgbm"], report=False,
+        exclude=["Boat", "Body"], tracking_uri=store,
+    ).fit(titanic)  # fmt: skip
+    reserve = result.extras["search"]["reserve_seconds"]
+    assert reserve == pytest.approx(TRACKING_SECONDS + 2e-6 * len(titanic))

@@ -130,8 +130,10 @@ class Backend(Protocol):
         final refit included, must be done; backends keep to it as well as they can.
         ``on_progress`` may be called from any thread while the job runs. A backend
         that featurizes as the local one may also take a keyword ``columns`` (the data
-        checks' :class:`~titanicml.data.columns.ColumnInfo` by name, to reuse): the
-        Trainer passes it only to a ``submit`` that names it.
+        checks' :class:`~titanicml.data.columns.ColumnInfo` by name, to reuse), and
+        ``final_seconds`` (what the Trainer will spend after the job and before
+        ``deadline``: a tracked run's logging and report): the Trainer passes each only
+        to a ``submit`` that names it.
         """
         ...
 

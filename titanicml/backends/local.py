@@ -50,9 +50,27 @@ _RESERVE_MAX = 8.0
 # up to this share of the budget.
 _RESERVE_SECONDS_PER_ROW = 2e-6
 _RESERVE_MAX_FRACTION = 0.25
+# The caller's own steps after the job (``final_seconds``: a tracked run's logging and
+# report) take the reserve's place when longer, up to this share of the budget.
+_FINAL_STEPS_MAX_FRACTION = 0.4
 # Share of the budget kept for ensemble selection, when the budget allows one.
 _ENSEMBLE_FRACTION = 0.15
 _MIN_ENSEMBLE_BUDGET = 8.0
+
+
+def _reserve(budget: float, rows: int, final_seconds: float = 0.0) -> float:
+    """Seconds of ``budget`` kept out of the search and the ensemble for the final steps.
+
+    8 % of the budget (at most 8 s) plus 2 us a training row, at most a quarter of it;
+    at least the caller's ``final_seconds`` plus the rows' share when that is more, at
+    most 40 % of the budget then (a small tracked budget still searches).
+    """
+    per_rows = _RESERVE_SECONDS_PER_ROW * rows
+    own = min(
+        _RESERVE_MAX_FRACTION * budget, min(_RESERVE_MAX, _RESERVE_FRACTION * budget) + per_rows
+    )
+    final = min(_FINAL_STEPS_MAX_FRACTION * budget, final_seconds + per_rows)
+    return max(own, final)
 
 
 def _wants_ensemble(spec: TrainSpec) -> bool:
@@ -85,13 +103,17 @@ class LocalBackend:
         on_progress: ProgressCallback | None = None,
         deadline: float | None = None,
         columns: Mapping[str, ColumnInfo] | None = None,
+        final_seconds: float = 0.0,
     ) -> Job:
         """Start the search in a worker thread and return its job at once.
 
         ``on_progress`` is called in that thread, after each trial; an exception it
         raises stops the search and is raised again by :meth:`wait`. ``columns``
         are the data checks' classifications of the columns, reused by the
-        featurization instead of classifying every column again.
+        featurization instead of classifying every column again. ``final_seconds``
+        is what the caller will spend after the job, before ``deadline`` (a tracked
+        run's logging and report): the search keeps at least that much for the final
+        steps, up to 40 % of the budget.
         """
         if frame is None:
             raise TrainingError("the local backend needs the training table itself (frame=...)")
@@ -107,6 +129,7 @@ class LocalBackend:
         )
         job.state.update(cancel=threading.Event(), done=threading.Event(), lock=threading.Lock())
         job.state["columns"] = dict(columns or {})
+        job.state["final_seconds"] = max(0.0, float(final_seconds))
         worker = threading.Thread(
             target=_run_job, args=(job, self.verbose), name=f"titanicml-search-{job.id}"
         )
@@ -232,10 +255,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
         )
     inputs, _ = prepare_rows(plan, features)
     featurizer = plan.build()
-    reserve = min(
-        _RESERVE_MAX_FRACTION * budget,
-        min(_RESERVE_MAX, _RESERVE_FRACTION * budget) + _RESERVE_SECONDS_PER_ROW * len(features),
-    )
+    reserve = _reserve(budget, len(features), job.state.get("final_seconds", 0.0))
     ensemble_time = _ENSEMBLE_FRACTION * budget if _wants_ensemble(spec) else 0.0
     # Large data: featurize, search and ensemble on a sample of rows; refit on all below.
     sample = search_sample(
