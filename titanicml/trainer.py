@@ -241,7 +241,7 @@ class Trainer:
             if _accepts(backend.submit, "columns"):
                 hints["columns"] = checks.columns
             if self.track and _accepts(backend.submit, "final_seconds"):
-                hints["final_seconds"] = TRACKING_SECONDS + REPORT_SECONDS * self.report
+                hints["final_seconds"] = TRACKING_SECONDS + (REPORT_SECONDS if self.report else 0.0)
             # A Ctrl-C between starting the search and watching it would leave the search
             # running after the run is marked KILLED: hold it until the job is watched (a
             # second Ctrl-C stops at once: an Azure submit uploads the data first).
