@@ -194,11 +194,12 @@ def final_fit(
 ) -> tuple[Any, str]:
     """Fit a leaderboard row's configuration on every row, if that ends before ``deadline``.
 
-    After a search on a validation split, the refit grows the trees the trial's model
-    holds (:func:`fitted_rounds`: FLAML may have stopped the trial at its time limit)
-    and costs its measured time times ``found.refit_cost`` (times
-    :data:`FINAL_FIT_SAFETY`). When it would end after ``deadline``, the trial's own
-    model ships instead:
+    After a search on a validation split, a refit on every row costs its trial's
+    measured time times ``found.refit_cost`` (times :data:`FINAL_FIT_SAFETY`) per tree
+    the trial's model holds. FLAML may have stopped the trial at its time limit, short
+    of the trees its configuration asks for (:func:`fitted_rounds`): the refit grows
+    them all when that ends before ``deadline``, else the trees the split scored. When
+    even that would end after ``deadline``, the trial's own model ships instead:
     fitted on the rows the split left for training, and scored on the split exactly as
     the leaderboard says. After a cross-validated search (no split models) the refit
     always runs.
@@ -221,8 +222,9 @@ def final_fit(
     # no split model (a cross-validated search): the refit is the only model there is
     config = json.loads(row["config"])
     rounds = None if split_model is None else fitted_rounds(split_model)
-    if rounds is not None:  # the trees the split scored, not the ones the trial asked for
-        config["n_estimators"] = min(rounds, config.get("n_estimators", rounds))
+    asked = config.get("n_estimators", rounds)
+    if rounds and asked > rounds and time.monotonic() + refit * asked / rounds > deadline:
+        config["n_estimators"] = rounds  # the trees the split scored: all would end late
     return fit_config(found, family, config, matrix, y, task, n_jobs).estimator, "all rows"
 
 
