@@ -219,7 +219,7 @@ def final_fit(
     refit = FINAL_FIT_SAFETY * found.refit_seconds(float(row["fit_time"]))
     if split_model is not None and time.monotonic() + refit > deadline:
         return split_model, found.split.fitted_on
-    # no split model (a cross-validated search): the refit is the only model there is
+    # the refit runs: in time, or the only model there is (a cross-validated search)
     config = json.loads(row["config"])
     rounds = None if split_model is None else fitted_rounds(split_model)
     asked = config.get("n_estimators", rounds)

@@ -255,7 +255,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
         )
     inputs, _ = prepare_rows(plan, features)
     featurizer = plan.build()
-    reserve = _reserve(budget, len(features), job.state.get("final_seconds", 0.0))
+    reserve = _reserve(budget, len(features), job.state["final_seconds"])
     ensemble_time = _ENSEMBLE_FRACTION * budget if _wants_ensemble(spec) else 0.0
     # Large data: featurize, search and ensemble on a sample of rows; refit on all below.
     sample = search_sample(
