@@ -64,6 +64,8 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from suite import DATASETS, Dataset
 
 SEED = 0
+# A fit over this many times its budget is named under the tables (the library's own target).
+OVERRUN = 1.1
 WORKER = Path(__file__).with_name("_fit_worker.py")
 SYSTEMS = {"titanicml": "titanicml", "flaml": "FLAML (raw)", "autogluon": "AutoGluon medium"}
 QUICK_DATASETS = "titanic,diabetes"
@@ -282,8 +284,32 @@ def verdict(fits: list[Fit], summary: pd.DataFrame, against: str) -> str:
     )
 
 
-def tables(fits: list[Fit], shapes: dict[str, str]) -> str:
-    """The markdown tables of a run: scores, time and memory, ratios."""
+def overruns(fits: list[Fit], budget: float) -> list[str]:
+    """One line per system whose fit took over ``OVERRUN`` times its budget on some fold."""
+    lines = []
+    for system in SYSTEMS:
+        named = []
+        for dataset in dict.fromkeys(f.dataset for f in fits):
+            times = [
+                f.facts.get("fit_s", 0.0)
+                for f in fits
+                if (f.system, f.dataset) == (system, dataset)
+            ]
+            late = [t for t in times if t > OVERRUN * budget]
+            if late:
+                named.append(
+                    f"{dataset} ({len(late)} of {len(times)} folds, longest {max(late):.1f} s)"
+                )
+        if named:
+            lines.append(
+                f"- {SYSTEMS[system]} took over {OVERRUN * budget:g} s to fit on: "
+                + ", ".join(named)
+            )
+    return lines
+
+
+def tables(fits: list[Fit], shapes: dict[str, str], budget: float | None = None) -> str:
+    """The markdown tables of a run: scores, time and memory, ratios, fits over budget."""
     summary = summarize(fits)
     systems = [s for s in SYSTEMS if s in set(summary["system"])]
     paired = "autogluon" in systems and "titanicml" in systems
@@ -315,6 +341,7 @@ def tables(fits: list[Fit], shapes: dict[str, str]) -> str:
     for system, (ratio, count) in ratios(summary).items():
         lines.append(f"- {SYSTEMS[system]}: **{ratio:.4f}** over {count} data sets")
     lines += [verdict(fits, summary, other) for other in ("autogluon", "flaml") if other in systems]
+    lines += overruns(fits, budget) if budget else []
     for row in summary[summary["failed"] != ""].itertuples():
         lines.append(f"- {SYSTEMS[row.system]} failed on {row.dataset}: {row.failed}")
     lines.append("")
@@ -352,7 +379,7 @@ def write(fits: list[Fit], shapes: dict[str, str], args: argparse.Namespace) -> 
         "neural networks (NN_TORCH, FASTAI) are skipped. Measured "
         f"{date.today()} on {platform.machine()}, {os.cpu_count()} cores: "
         f"{versions(fits)}.{state}\n\n"
-        + tables(fits, shapes)
+        + tables(fits, shapes, args.budget)
         + "\n\nThe data sets (all read from files inside installed packages):\n\n"
         + suite_table(shapes)
         + "\n\nTo rerun (two virtual environments: titanicml needs pandas 3, AutoGluon "
@@ -426,7 +453,7 @@ def main() -> None:
             args.json.write_text(json.dumps([f.__dict__ for f in fits], indent=1))
         if not args.no_write:
             write(fits, shapes, args)
-    print(tables(fits, shapes))
+    print(tables(fits, shapes, args.budget))
     print(suite_table(shapes))
 
 

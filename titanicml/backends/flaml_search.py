@@ -50,6 +50,7 @@ __all__ = [
     "FlamlSearch",
     "check_cancelled",
     "flaml_turn",
+    "scores_on_split",
     "strong_start",
 ]
 
@@ -60,6 +61,13 @@ MIN_SEARCH_SECONDS = 1.0
 #: the trainer's ``holdout`` sets apart: the split is drawn from the training rows.
 SPLIT_ABOVE_ROWS = 10_000
 SPLIT_SHARE = 0.1
+
+
+def scores_on_split(rows: int) -> bool:
+    """Whether a search of ``rows`` rows scores its trials on a split (a large table)."""
+    return rows > SPLIT_ABOVE_ROWS
+
+
 # The ensemble share the selection will not need goes back to the search, as a second
 # FLAML run warm-started from the first one's best configurations, if this many seconds
 # are left for it (the selection's estimate is doubled, for safety).
@@ -236,7 +244,7 @@ class FlamlSearch:
         import pandas as pd
 
         self.started = time.monotonic()
-        self.split = len(y) > SPLIT_ABOVE_ROWS
+        self.split = scores_on_split(len(y))
         self.n_classes = 0 if self.task == "regression" else int(np.max(y)) + 1
         self.threads = search_threads(
             self.spec.n_jobs, matrix.shape, reproducible=self.spec.max_trials is not None

@@ -21,6 +21,7 @@ from titanicml.backends.flaml_search import (
     POLL_SECONDS,
     FlamlSearch,
     check_cancelled,
+    scores_on_split,
 )
 from titanicml.backends.learners import best_trials, final_fit, fit_config, search_model
 from titanicml.backends.log_target import LOG_FAMILY_NAMES, wants_log_target
@@ -247,6 +248,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
         task=target.task,
         seed=spec.seed,
         columns=job.state["columns"],
+        codes=scores_on_split(len(features)),  # measured on large tables only
     )
     if not plan.inputs:
         raise TrainingError(

@@ -5,7 +5,8 @@ of its transformers reads (``transformers_``) and where its outputs land in the
 matrix (``output_indices_``). Inside one transformer, outputs are traced to inputs
 by the fitted step itself: the imputer's kept columns and missing indicators, the
 one-hot encoder's categories (infrequent ones pooled, dropped ones left out), the
-target encoder's classes, the calendar parts of each date column. A transformer
+target encoder's classes, the ordinal encoder's code per column, the calendar parts of
+each date column. A transformer
 that reads one column gives all its outputs to it. Names are compared only as a
 last resort, for a user's own transformer of several columns.
 """
@@ -93,7 +94,7 @@ def _sources(step: Any, inputs: list[str]) -> list[int]:
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
     from titanicml.features.transformers import DatetimeParts, GroupSize
 
@@ -116,7 +117,7 @@ def _sources(step: Any, inputs: list[str]) -> list[int]:
     if type(step).__name__ == "TargetEncoder":
         per_input = len(step.classes_) if step.target_type_ == "multiclass" else 1
         return [i for i in range(len(inputs)) for _ in range(per_input)]
-    if isinstance(step, GroupSize | StandardScaler):
+    if isinstance(step, GroupSize | OrdinalEncoder | StandardScaler):
         return list(range(len(inputs)))
     if isinstance(step, DatetimeParts):
         return [step.columns_.index(column) for column, _ in step.parts_]

@@ -13,6 +13,13 @@ datetime       calendar parts (year, month, day, weekday, ...)
 dropped        not used; the reason says why
 =============  ===========================================================
 
+On a large table (``codes=True``: the local search asks for it above
+``SPLIT_ABOVE_ROWS`` rows) every categorical and encoded column of at least
+``MIN_CODED_CATEGORIES`` values also gives its category code: the category's rank in
+sorted order (missing values one more category, unseen ones -1), standardized. A tree
+splits a column's categories in ranges of the code, which the one-hot columns and the
+cross-fitted, noisy target encoding cannot offer it (measured: docs/backends.md).
+
 The kind follows the column's kind in :mod:`titanicml.data.columns` (the data checks
 use the same classification): ``category`` is one-hot encoded (at most
 ``MAX_ONE_HOT_CATEGORIES`` values), ``high_cardinality`` target-encoded, ``free_text``
@@ -47,6 +54,10 @@ TABLE_COLUMNS = ("name", "kind", "dtype", "reason")
 # A category seen fewer times than this is pooled as "infrequent".
 MIN_CATEGORY_COUNT = 5
 MISSING_CATEGORY = "__missing__"
+#: A large table's categorical column gets a code from this many values: below, its
+#: one-hot columns let a tree isolate any set of values in a split or two (measured:
+#: docs/backends.md).
+MIN_CODED_CATEGORIES = 5
 
 # How each kind of titanicml.data.columns is featurized (id_like: by its base kind).
 FEATURIZATION = {
@@ -80,6 +91,9 @@ class ColumnPlan:
         The column's pandas dtype in the training data (``"bool"``, ``"Int64"``,
         ``"category"``, ``"datetime64[us]"``, ...): the model's MLflow signature is
         typed from it. Empty in plans made before titanicml recorded it.
+    coded : bool
+        Whether the column also gives its category code (a large table's categorical
+        or encoded column of at least ``MIN_CODED_CATEGORIES`` values).
     """
 
     name: str
@@ -87,6 +101,7 @@ class ColumnPlan:
     dtype: str
     reason: str = ""
     source_dtype: str = ""
+    coded: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,7 +143,7 @@ class FeaturePlan:
         from sklearn.compose import ColumnTransformer
         from sklearn.impute import SimpleImputer
         from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import OneHotEncoder, StandardScaler
+        from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
         from titanicml.features.transformers import DatetimeParts, GroupSize, TextTokens
 
@@ -151,6 +166,11 @@ class FeaturePlan:
             encoder = target_encoder(self.task, self.seed)
             steps.append(("encoded", make_pipeline(missing_category(), encoder), encoded))
             steps.append(("group_size", GroupSize(), encoded))
+        if coded := [c.name for c in self.columns if c.coded]:
+            ranks = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)
+            steps.append(
+                ("codes", make_pipeline(missing_category(), ranks, StandardScaler()), coded)
+            )
         steps.extend((f"text_{name}", TextTokens(), [name]) for name in self.names("text"))
         if dates := self.names("datetime"):
             steps.append(("datetime", DatetimeParts(), dates))
@@ -164,6 +184,7 @@ def plan_features(
     task: str = "binary",
     seed: int = 0,
     columns: Mapping[str, ColumnInfo] | None = None,
+    codes: bool = False,
 ) -> FeaturePlan:
     """Choose a role for every column of ``frame`` (the target already removed).
 
@@ -181,21 +202,26 @@ def plan_features(
         Seed for the cross-fitting of target encoding.
     columns : mapping of str to ColumnInfo, optional
         Classifications already made of these columns (the data checks'), reused.
+    codes : bool
+        Also give each categorical and encoded column's category code (large tables).
     """
     dropped = dict(dropped or {})
     known = columns or {}
     plans = []
     for name in frame.columns:
         reason = "excluded by the user" if name in exclude else dropped.get(name, "")
-        plans.append(_plan_column(frame[name], reason, known.get(name)))
+        plans.append(_plan_column(frame[name], reason, known.get(name), codes))
     return FeaturePlan(tuple(plans), task=task, seed=seed)
 
 
-def _plan_column(column: pd.Series, drop_reason: str, info: ColumnInfo | None) -> ColumnPlan:
+def _plan_column(
+    column: pd.Series, drop_reason: str, info: ColumnInfo | None, codes: bool = False
+) -> ColumnPlan:
     """Featurize a column as its kind (:func:`~titanicml.data.columns.classify_column`) says.
 
     A key (``id_like``) is featurized as what its values are: dropping keys is the data
-    checks' call, which arrives as ``drop_reason``.
+    checks' call, which arrives as ``drop_reason``. With ``codes``, a categorical or
+    encoded column of at least :data:`MIN_CODED_CATEGORIES` values is ``coded``.
     """
     name = str(column.name)
     dtype = _input_dtype(column, value_type(column))
@@ -212,14 +238,16 @@ def _plan_column(column: pd.Series, drop_reason: str, info: ColumnInfo | None) -
         return ColumnPlan(name, "numeric", dtype, reason, source)
     if featurized == "datetime":
         return ColumnPlan(name, "datetime", "datetime", "calendar parts", source)
+    coded = codes and info.n_unique >= MIN_CODED_CATEGORIES
+    code = "; and its category code" if coded else ""
     if featurized == "categorical":
-        reason = f"one-hot, {info.n_unique} categories"
-        return ColumnPlan(name, "categorical", dtype, reason, source)
+        reason = f"one-hot, {info.n_unique} categories{code}"
+        return ColumnPlan(name, "categorical", dtype, reason, source, coded)
     if featurized == "text":
         reason = f"free text ({info.words:.1f} words a value): word flags"
         return ColumnPlan(name, "text", dtype, reason, source)
     reason = f"{info.n_unique} distinct values: target-encoded, cross-fitted; and group size"
-    return ColumnPlan(name, "encoded", dtype, reason, source)
+    return ColumnPlan(name, "encoded", dtype, reason + code, source, coded)
 
 
 def _input_dtype(column: pd.Series, values: str) -> str:

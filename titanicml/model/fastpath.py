@@ -97,7 +97,7 @@ class RowScorer:
 def _compile(name: str, transformer: Any, columns: list[str], start: int) -> _Filler:
     if name == "numeric":
         return _numeric(transformer, columns, start)
-    if name in ("categorical", "encoded"):
+    if name in ("categorical", "encoded", "codes"):
         return _lookup(transformer, columns, start)
     if name.startswith("text_"):
         return _text(transformer, columns[0], start)
@@ -200,8 +200,8 @@ def _text_value(record: dict[str, Any], column: str) -> str | None:
 
 
 def _lookup(pipeline: Any, columns: list[str], start: int) -> _Filler:
-    """One-hot or target encoding: the output of every category, computed once by the encoder."""
-    encoder = pipeline[-1]
+    """One-hot, target encoding or codes: each category's output, computed once by the steps."""
+    encoder = _encoder(pipeline)
     widths = _output_widths(encoder, len(columns))
     tables: list[tuple[dict[str, np.ndarray], np.ndarray, int, int]] = []
     offset = start
@@ -222,10 +222,16 @@ def _lookup(pipeline: Any, columns: list[str], start: int) -> _Filler:
     return fill
 
 
+def _encoder(pipeline: Any) -> Any:
+    """Return the step that knows each column's categories (a scaler may follow it)."""
+    return next(step for step in reversed(pipeline) if hasattr(step, "categories_"))
+
+
 def _output_widths(encoder: Any, n_columns: int) -> list[int]:
     if hasattr(encoder, "_n_features_outs"):  # OneHotEncoder
         return [int(n) for n in encoder._n_features_outs]
-    per_column = len(encoder.classes_) if encoder.target_type_ == "multiclass" else 1
+    multiclass = getattr(encoder, "target_type_", None) == "multiclass"  # TargetEncoder
+    per_column = len(encoder.classes_) if multiclass else 1  # one value: codes, binary, ...
     return [per_column] * n_columns
 
 
@@ -240,10 +246,10 @@ def _encode_one_column(pipeline: Any, columns: list[str], index: int, probes: li
     """Encode each probe value in column ``index`` (others fixed); keep that column's outputs."""
     import pandas as pd
 
-    encoder = pipeline[-1]
+    encoder = _encoder(pipeline)
     widths = _output_widths(encoder, len(columns))
     begin = sum(widths[:index])
-    base = {c: str(pipeline[-1].categories_[i][0]) for i, c in enumerate(columns)}
+    base = {c: str(encoder.categories_[i][0]) for i, c in enumerate(columns)}
     frame = pd.DataFrame([{**base, columns[index]: p} for p in probes], columns=columns).astype(
         object
     )
