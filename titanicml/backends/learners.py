@@ -19,6 +19,7 @@ __all__ = [
     "FINAL_FIT_SAFETY",
     "SearchOutput",
     "SplitOutputs",
+    "affordable_trees",
     "aggregate_folds",
     "best_trials",
     "cv_splitter",
@@ -52,12 +53,16 @@ class SplitOutputs:
         left for training: what ships when a refit on every row would end too late.
     train_share : float
         The share of the rows those models were fitted on.
+    rounds : dict
+        Family -> the boosting rounds that trial's model holds (LightGBM, XGBoost):
+        what its measured time paid for. Kept when ``models`` is emptied.
     """
 
     y: np.ndarray | None = None
     best: dict[str, tuple[float, np.ndarray]] = field(default_factory=dict)
     models: dict[str, Any] = field(default_factory=dict)
     train_share: float = 0.9
+    rounds: dict[str, int] = field(default_factory=dict)
 
     @property
     def fitted_on(self) -> str:
@@ -81,6 +86,11 @@ class SplitOutputs:
         if family not in self.best or loss < self.best[family][0]:
             self.best[family] = (loss, output)
             self.models[family] = _match_rounds(model)
+            rounds = None if model is None else fitted_rounds(model)
+            if rounds is None:
+                self.rounds.pop(family, None)
+            else:
+                self.rounds[family] = rounds
 
     def output(self, family: str, loss: float) -> np.ndarray | None:
         """Return the family's output on the split if it is its trial of ``loss``, else None."""
@@ -220,12 +230,26 @@ def final_fit(
     if split_model is not None and time.monotonic() + refit > deadline:
         return split_model, found.split.fitted_on
     # the refit runs: in time, or the only model there is (a cross-validated search)
-    config = json.loads(row["config"])
     rounds = None if split_model is None else fitted_rounds(split_model)
-    asked = config.get("n_estimators", rounds)
-    if rounds and asked > rounds and time.monotonic() + refit * asked / rounds > deadline:
-        config["n_estimators"] = rounds  # the trees the split scored: all would end late
+    config = affordable_trees(json.loads(row["config"]), rounds, refit, deadline)
     return fit_config(found, family, config, matrix, y, task, n_jobs).estimator, "all rows"
+
+
+def affordable_trees(
+    config: dict[str, Any], rounds: int | None, seconds: float, deadline: float
+) -> dict[str, Any]:
+    """Return ``config``, or with the trees a stopped trial held if all would end late.
+
+    ``seconds`` is what the fit costs with the ``rounds`` trees the trial held (its
+    measured time, scaled to the rows); all the trees its configuration asks for cost
+    that much per tree.
+    """
+    import time
+
+    asked = config.get("n_estimators", rounds)
+    if rounds and asked > rounds and time.monotonic() + seconds * asked / rounds > deadline:
+        return {**config, "n_estimators": rounds}  # the trees the split scored
+    return config
 
 
 def fitted_rounds(model: Any) -> int | None:

@@ -12,6 +12,8 @@ search scored only on its validation split):
   table's validation split, weighted) is fitted once more per fold when its measured
   CV time fits before the deadline, or in the seconds kept for the final steps (the
   reserve: a refit costing a fraction of a second is never skipped for want of time);
+  a split trial stopped at its time limit is fitted with the trees it held unless all
+  its configuration asks for still fit;
 - a search on a sample of the rows (large data) ships none: the rows it scored are not
   the rows the model was fitted on.
 """
@@ -98,7 +100,8 @@ def selected_out_of_fold(
     # validation split, fitted once more per fold
     members = _members(leaderboard)
     left = deadline - time.monotonic()
-    cost = sum(found.cv_seconds(float(row["fit_time"])) for row, _ in members)
+    planned = [_on_folds(found, row, time.monotonic() + max(left, reserve)) for row, _ in members]
+    cost = sum(seconds for _, seconds in planned)
     if cost > max(left, reserve):
         what = "the selected configuration" if name != "ensemble" else "the ensemble's members"
         reason = (
@@ -109,11 +112,8 @@ def selected_out_of_fold(
         return None, {**facts, "available": False, "reason": reason}
     folds = search_folds(task, spec, y)
     output = sum(
-        weight
-        * out_of_fold(
-            found, str(row["estimator"]), json.loads(row["config"]), matrix, y, folds, task, n_jobs
-        )
-        for row, weight in members
+        weight * out_of_fold(found, str(row["estimator"]), config, matrix, y, folds, task, n_jobs)
+        for (row, weight), (config, _) in zip(members, planned, strict=True)
     )
     source = (
         "the selected configuration fitted on each of the search's folds"
@@ -121,6 +121,26 @@ def selected_out_of_fold(
         else "the ensemble's members fitted on each of the search's folds, weighted"
     )
     return oof_frame(output, y, task, classes), {**facts, "available": True, "source": source}
+
+
+def _on_folds(
+    found: SearchOutput, row: dict[str, Any], deadline: float
+) -> tuple[dict[str, Any], float]:
+    """Return a member's configuration to fit on the folds and the seconds that costs.
+
+    A split trial that FLAML stopped at its time limit held fewer trees than its
+    configuration asks for, and its measured time paid for those: all of them are
+    fitted only when that still ends before ``deadline``
+    (:func:`~titanicml.backends.learners.affordable_trees`).
+    """
+    from titanicml.backends.learners import affordable_trees
+
+    seconds = found.cv_seconds(float(row["fit_time"]))
+    rounds = found.split.rounds.get(str(row["estimator"])) if found.split else None
+    config = affordable_trees(json.loads(row["config"]), rounds, seconds, deadline)
+    if rounds:
+        seconds *= max(1.0, config.get("n_estimators", rounds) / rounds)
+    return config, seconds
 
 
 def _members(leaderboard: pd.DataFrame) -> list[tuple[dict[str, Any], float]]:
