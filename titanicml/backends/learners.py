@@ -85,11 +85,12 @@ class SplitOutputs:
             return
         if family not in self.best or loss < self.best[family][0]:
             self.best[family] = (loss, output)
-            self.models[family] = _match_rounds(model)
+            self.models[family] = model
             rounds = None if model is None else fitted_rounds(model)
             if rounds is None:
                 self.rounds.pop(family, None)
-            else:
+            else:  # the model says what it holds: a clone (a refit on more rows) grows those
+                getattr(model, "regressor_", model).set_params(n_estimators=rounds)
                 self.rounds[family] = rounds
 
     def output(self, family: str, loss: float) -> np.ndarray | None:
@@ -266,14 +267,6 @@ def fitted_rounds(model: Any) -> int | None:
     if hasattr(model, "get_booster"):  # XGBoost
         return int(model.get_booster().num_boosted_rounds())
     return None
-
-
-def _match_rounds(model: Any) -> Any:
-    """Set a boosted model's ``n_estimators`` to the rounds it holds (a clone refits those)."""
-    rounds = None if model is None else fitted_rounds(model)
-    if rounds is not None:
-        getattr(model, "regressor_", model).set_params(n_estimators=rounds)
-    return model
 
 
 def cv_splitter(task: str, n_splits: int, seed: int) -> Any:

@@ -5,10 +5,10 @@ of its transformers reads (``transformers_``) and where its outputs land in the
 matrix (``output_indices_``). Inside one transformer, outputs are traced to inputs
 by the fitted step itself: the imputer's kept columns and missing indicators, the
 one-hot encoder's categories (infrequent ones pooled, dropped ones left out), the
-target encoder's classes, the ordinal encoder's code per column, the calendar parts of
-each date column. A transformer
-that reads one column gives all its outputs to it. Names are compared only as a
-last resort, for a user's own transformer of several columns.
+target encoder's classes, the ordinal encoder's code per column, the calendar parts
+of each date column. A transformer that reads one column gives all its outputs to it.
+Names are compared only as a last resort, for a user's own transformer of several
+columns.
 """
 
 from __future__ import annotations
