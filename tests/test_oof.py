@@ -29,11 +29,18 @@ def fixture_oof_result(titanic):
     """A Titanic training with time to spare: max_trials ends the search well before the budget.
 
     Untracked, so the tests here do not depend on the shared ``titanic_result``'s store.
+    The folds are drawn once, so the table's rows are the folds' own outputs (repeated
+    folds average theirs: tests/test_repeated_folds.py).
     """
     from titanicml import Trainer
 
     return Trainer(
-        target="Survived", time_budget=120, max_trials=10, exclude=["Boat", "Body"], track=False
+        target="Survived",
+        time_budget=120,
+        max_trials=10,
+        cv_repeats=1,
+        exclude=["Boat", "Body"],
+        track=False,
     ).fit(titanic)
 
 
@@ -105,6 +112,7 @@ def test_oof_without_ensemble_refits_the_selected_configuration_on_the_search_fo
         target="Survived",
         time_budget=20,
         max_trials=6,
+        cv_repeats=1,
         ensemble=False,
         exclude=["Boat", "Body"],
         track=False,

@@ -28,6 +28,7 @@ NON_DEFAULT = TrainSpec(
     metric="roc_auc",
     time_budget=1800.0,
     cv=3,
+    cv_repeats=3,
     seed=7,
     exclude=("Boat", "Body"),
     estimators=("lgbm", "xgb_limitdepth", "lrl2"),
@@ -89,6 +90,7 @@ def test_automl_job_round_trips():
     ]
     assert set(document["titanicml"]) == {
         "task",
+        "cv_repeats",
         "seed",
         "exclude",
         "estimators",

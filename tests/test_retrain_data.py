@@ -83,10 +83,20 @@ def test_a_challenger_chooses_its_own_folds_when_the_champions_were_chosen(chose
     from titanicml.retrain.run import champion_spec
 
     metadata = {
-        "spec": {"target": "Survived", "time_budget": 7, "cv": 5},
-        "folds": {"cv": 5, "chosen": chosen},
+        "spec": {"target": "Survived", "time_budget": 7, "cv": 5, "cv_repeats": 2},
+        "folds": {"cv": 5, "chosen": chosen, "cv_repeats": 2, "repeats_chosen": chosen},
     }
-    assert champion_spec(metadata, "m:1").cv == expected
+    spec = champion_spec(metadata, "m:1")
+    assert spec.cv == expected
+    assert spec.cv_repeats == (None if chosen else 2)
+
+
+def test_a_champion_saved_before_repeats_has_its_repeats_chosen_by_the_rows():
+    from titanicml.retrain.run import champion_spec
+
+    metadata = {"spec": {"target": "Survived", "cv": 5}, "folds": {"cv": 5, "chosen": False}}
+    spec = champion_spec(metadata, "m:1")
+    assert (spec.cv, spec.cv_repeats) == (5, None)
 
 
 @pytest.mark.parametrize(("cv", "chosen"), [(None, True), (4, False)])
@@ -100,5 +110,10 @@ def test_a_trained_model_records_whether_its_folds_were_chosen(cv, chosen):
     frame = pd.DataFrame({"x": rng.normal(size=200), "z": rng.normal(size=200)})
     frame["y"] = (frame["x"] + rng.normal(size=200) > 0).astype(int)
     result = Trainer(target="y", cv=cv, max_trials=4, estimators=("lgbm",), track=False).fit(frame)
-    assert result.metadata()["folds"] == {"cv": 5 if cv is None else 4, "chosen": chosen}
+    assert result.metadata()["folds"] == {
+        "cv": 5 if cv is None else 4,
+        "chosen": chosen,
+        "cv_repeats": 2,  # 200 rows
+        "repeats_chosen": True,
+    }
     assert result.spec.cv == (5 if cv is None else 4)

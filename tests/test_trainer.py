@@ -214,6 +214,23 @@ def test_folds_follow_the_number_of_rows_unless_given(titanic_result):
         TrainSpec(target="y", cv=1)
 
 
+def test_small_tables_repeat_their_folds_unless_told(titanic_result):
+    from titanicml.spec import AUTO_CV_REPEATS, AUTO_REPEATED_CV_MAX_ROWS, TrainSpec
+
+    spec = TrainSpec(target="y")
+    assert spec.cv_repeats is None
+    assert spec.with_folds(AUTO_REPEATED_CV_MAX_ROWS).cv_repeats == AUTO_CV_REPEATS == 2
+    assert spec.with_folds(AUTO_REPEATED_CV_MAX_ROWS + 1).cv_repeats == 1
+    assert TrainSpec(target="y", cv_repeats=3).with_folds(10**6).cv_repeats == 3
+    assert TrainSpec(target="y", cv_repeats=1).with_folds(100).cv_repeats == 1
+    # Titanic's 1,309 rows: 5 folds, drawn twice; the leaderboard says so
+    assert titanic_result.spec.cv_repeats == 2
+    assert set(titanic_result.leaderboard["validation"]) == {"5-fold cv x2"}
+    for bad in (0, 1.5, "2"):
+        with pytest.raises(ConfigError, match="cv_repeats must be a positive integer"):
+            TrainSpec(target="y", cv_repeats=bad)
+
+
 def test_a_tracked_fit_keeps_its_logging_and_reports_seconds_out_of_the_search(
     titanic, titanic_result, store
 ):

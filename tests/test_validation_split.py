@@ -51,15 +51,17 @@ def test_a_large_table_scores_trials_on_a_split_and_refits_on_every_row(monkeypa
     # the split is one validation set: no spread over folds
     assert (result.trials["cv_accuracy_std"] == 0).all()
     # FLAML's model saw 90 % of the rows: the backend refits the best one on all 500
-    # (then on each of the 5 folds of 400 for the out-of-fold output)
-    assert refits == [500] + [400] * 5 and result.extras["fitted_on"] == {"lgbm": "all rows"}
+    # (then on each of the 5 folds of 400 for the out-of-fold output, drawn twice: a
+    # table of 500 rows repeats its folds, though the search scored one split)
+    assert result.spec.cv_repeats == 2
+    assert refits == [500] + [400] * 10 and result.extras["fitted_on"] == {"lgbm": "all rows"}
     assert result.model.predict(_table(20, seed=1).drop(columns="target")).shape == (20,)
     # the out-of-fold output is still on the 5 folds, for every row
     assert result.extras["oof"]["available"] and len(result.oof) == 500
     # the leaderboard says what each row was scored on: the baseline on the folds
     board = result.leaderboard.set_index("estimator")
     assert board.loc["lgbm", "validation"] == "10% split"
-    assert board.loc["baseline", "validation"] == "5-fold cv"
+    assert board.loc["baseline", "validation"] == "5-fold cv x2"
     # the console shows "split" as the spread of a row scored on one validation set
     lines = _rendered(result.leaderboard).splitlines()
     (lgbm,) = [line for line in lines if "LightGBM" in line]
@@ -408,11 +410,12 @@ def test_a_small_table_cross_validates_every_trial(monkeypatch):
         _table(300), monkeypatch, time_budget=30, max_trials=4, estimators=["lgbm"],
         ensemble=False,
     )  # fmt: skip
-    assert result.extras["search"]["validation"] == "5-fold cv"
+    assert result.extras["search"]["validation"] == "5-fold cv x2"  # 300 rows: twice
     assert len(reports) == len(result.trials) == 4
     assert (result.trials["cv_accuracy_std"] > 0).any()
-    # FLAML's refit on every row is kept: the only fits are the 5 folds' out-of-fold (240)
-    assert set(refits) == {240} and result.extras["fitted_on"] == {"lgbm": "all rows"}
+    # FLAML's refit on every row is kept: the only fits are the out-of-fold output's,
+    # on the 5 folds of 240 rows of each repeat
+    assert refits == [240] * 10 and result.extras["fitted_on"] == {"lgbm": "all rows"}
 
 
 def test_the_cost_of_the_folds_is_scaled_from_a_holdout_trial():
@@ -439,6 +442,21 @@ def test_the_cost_of_the_folds_is_scaled_from_a_holdout_trial():
     trials["fit_time"] = [1.8, 0.9]
     assert ensemble_cost(trials, 1.0, search.refit_cost, limit=1.5) == pytest.approx(1.0)
     assert ensemble_cost(trials, 1.0, search.refit_cost, limit=0.5) == 0.0
+
+
+def test_repeated_folds_cost_one_pass_per_repeat():
+    from titanicml.backends.flaml_search import FlamlSearch
+    from titanicml.spec import TrainSpec
+
+    search = FlamlSearch(TrainSpec(target="y", cv=3, cv_repeats=2), "binary", None, None, 10)
+    # a cross-validated trial makes every pass itself: 2 repeats of 2 tables' worth of rows
+    assert (search.repeats, search.cv_cost, search.validation) == (2, 1.0, "3-fold cv x2")
+    assert search.refit_cost == pytest.approx(1 / 4)
+    search.split = True
+    # the split is not repeated, but the out-of-fold output's folds are: 2 * 2 / 0.9
+    assert (search.repeats, search.validation) == (1, "10% split")
+    assert search.cv_cost == pytest.approx(4 / 0.9)
+    assert search.refit_cost == pytest.approx(1 / 0.9)
 
 
 def test_lightgbm_starts_a_large_table_from_many_small_steps_as_its_cost_allows():

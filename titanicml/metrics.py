@@ -195,9 +195,12 @@ def cv_metrics(row: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
-def cv_validation(n_splits: int) -> str:
-    """Name scores measured on ``n_splits`` folds (a leaderboard's ``validation``)."""
-    return f"{n_splits}-fold cv"
+def cv_validation(n_splits: int, repeats: int = 1) -> str:
+    """Name scores measured on ``n_splits`` folds, drawn ``repeats`` times (``validation``).
+
+    ``"5-fold cv"``, or ``"5-fold cv x2"`` for two repeats of the folds.
+    """
+    return f"{n_splits}-fold cv" + (f" x{repeats}" if repeats > 1 else "")
 
 
 def split_validation(share: float) -> str:

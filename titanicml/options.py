@@ -15,6 +15,7 @@ option                  flag                 Azure AutoML job
 ``metric``              ``--metric``         ``primary_metric`` (``AUC_weighted``, ...)
 ``time_budget``         ``--time-budget``    ``limits.timeout_minutes`` (in minutes)
 ``cv``                  ``--cv``             ``n_cross_validations``
+``cv_repeats``          ``--cv-repeats``     (none: Azure AutoML draws its folds once)
 ``seed``                ``--seed``           (none)
 ``exclude``             ``--exclude``        (none: the columns leave the uploaded table)
 ``estimators``          ``--estimators``     ``training.allowed_training_algorithms``
@@ -315,6 +316,10 @@ OPTIONS: tuple[Option, ...] = (
         "cv", "int", "cross-validation folds (default: 5, or 3 above 10,000 rows)", "--cv",
         metavar="FOLDS", optional=True,
         automl=("n_cross_validations",), to_automl=_same, from_automl=_same,
+    ),
+    Option(
+        "cv_repeats", "int", "times the folds are drawn, shuffled anew each time (default: "
+        "2 up to 5,000 rows, else 1)", "--cv-repeats", metavar="N", optional=True,
     ),
     Option("seed", "int", "random seed of the search and the folds", "--seed"),
     Option("exclude", "list", "columns never used as features", "--exclude", metavar="COLUMN"),

@@ -15,6 +15,8 @@ from titanicml.exceptions import ConfigError
 
 __all__ = [
     "AUTO_CV_MAX_ROWS",
+    "AUTO_CV_REPEATS",
+    "AUTO_REPEATED_CV_MAX_ROWS",
     "DEFAULT_ESTIMATORS",
     "ESTIMATORS",
     "LEAKAGE_ACTIONS",
@@ -29,6 +31,11 @@ LEAKAGE_ACTIONS = ("drop", "warn", "error")
 NO_SKILL_ACTIONS = ("error", "warn")
 #: ``cv=None`` uses 5 folds up to this many training rows, 3 above.
 AUTO_CV_MAX_ROWS = 10_000
+#: ``cv_repeats=None`` repeats the folds :data:`AUTO_CV_REPEATS` times up to this many
+#: training rows (where one pass of the folds scores a configuration noisily and
+#: costs little), once above.
+AUTO_REPEATED_CV_MAX_ROWS = 5_000
+AUTO_CV_REPEATS = 2
 #: The largest share of the rows ``holdout`` may set apart.
 MAX_HOLDOUT = 0.5
 
@@ -74,6 +81,14 @@ class TrainSpec:
         Above 10,000 rows the local search scores its trials on a 10 % validation split
         of them (the ensemble is selected on it too); the out-of-fold output and the
         baseline use the folds.
+    cv_repeats : int or None
+        How many times the folds are drawn, each time shuffled anew (scikit-learn's
+        ``RepeatedStratifiedKFold``): every configuration is scored on ``cv x
+        cv_repeats`` folds, and the out-of-fold output averages the repeats. ``None``
+        (the default) chooses by the number of training rows: :data:`AUTO_CV_REPEATS`
+        up to :data:`AUTO_REPEATED_CV_MAX_ROWS`, 1 above. A search scored on a
+        validation split (above 10,000 rows) does not repeat it. Azure AutoML jobs do
+        not repeat their folds.
     seed : int
         Random seed of the search and the folds.
     exclude : tuple of str
@@ -105,6 +120,7 @@ class TrainSpec:
     metric: str = "auto"
     time_budget: float = 60.0
     cv: int | None = None
+    cv_repeats: int | None = None
     seed: int = 0
     exclude: tuple[str, ...] = ()
     estimators: tuple[str, ...] = DEFAULT_ESTIMATORS
@@ -129,6 +145,11 @@ class TrainSpec:
             raise ConfigError(
                 f"cv must be an integer number of folds of at least 2, or None (chosen by "
                 f"the number of rows), got {self.cv!r}"
+            )
+        if self.cv_repeats is not None and (not is_int(self.cv_repeats) or self.cv_repeats < 1):
+            raise ConfigError(
+                f"cv_repeats must be a positive integer, or None (chosen by the number of "
+                f"rows), got {self.cv_repeats!r}; e.g. cv_repeats=2"
             )
         if not is_int(self.seed):
             raise ConfigError(f"seed must be an integer, got {self.seed!r}")
@@ -171,10 +192,12 @@ class TrainSpec:
             metric_for_task(self.metric, self.task)
 
     def with_folds(self, n_rows: int) -> TrainSpec:
-        """Return this spec with ``cv`` chosen for ``n_rows`` training rows when it is None."""
-        if self.cv is not None:
-            return self
-        return replace(self, cv=5 if n_rows <= AUTO_CV_MAX_ROWS else 3)
+        """Return this spec with ``cv`` and ``cv_repeats`` chosen for ``n_rows`` rows when None."""
+        cv = self.cv if self.cv is not None else 5 if n_rows <= AUTO_CV_MAX_ROWS else 3
+        repeats = self.cv_repeats
+        if repeats is None:
+            repeats = AUTO_CV_REPEATS if n_rows <= AUTO_REPEATED_CV_MAX_ROWS else 1
+        return replace(self, cv=cv, cv_repeats=repeats)
 
     def estimators_for(self, task: str) -> list[str]:
         """Return the estimator families that apply to ``task``."""

@@ -52,6 +52,10 @@ class Trainer:
         rows. Above 10,000 rows the local search scores its trials on a 10 % validation
         split of them, and the ensemble is selected on it; the out-of-fold output uses
         the folds.
+    cv_repeats : int or None
+        How many times the folds are drawn, shuffled anew each time; ``None`` (the
+        default): 2 up to 5,000 training rows, else 1. Each configuration is scored on
+        every fold of every repeat (the local search only).
     seed : int
         Random seed.
     exclude : sequence of str
@@ -103,6 +107,7 @@ class Trainer:
         time_budget: float = 60.0,
         backend: str | Backend = "local",
         cv: int | None = None,
+        cv_repeats: int | None = None,
         seed: int = 0,
         exclude: Sequence[str] = (),
         estimators: Sequence[str] | None = None,
@@ -124,6 +129,7 @@ class Trainer:
         self.time_budget = time_budget
         self.backend = backend
         self.cv = cv
+        self.cv_repeats = cv_repeats
         self.seed = seed
         self.exclude = exclude
         self.estimators = estimators
@@ -230,7 +236,7 @@ class Trainer:
         # Refuse a bad target, metric or leaking data before any run is created.
         spec, prepared, checks = check_before_training(frame, spec)
         # Folds not given are chosen by the rows with a target; every backend gets them.
-        folds_chosen = spec.cv is None
+        folds_chosen, repeats_chosen = spec.cv is None, spec.cv_repeats is None
         spec = spec.with_folds(len(prepared.y))
         if on_checks is not None:
             on_checks(checks.table)
@@ -265,7 +271,12 @@ class Trainer:
             result = backend.result(job)
             result.data_checks = checks.table
             # A retrained challenger chooses its own folds when these were chosen.
-            result.extras["folds"] = {"cv": spec.cv, "chosen": folds_chosen}
+            result.extras["folds"] = {
+                "cv": spec.cv,
+                "chosen": folds_chosen,
+                "cv_repeats": spec.cv_repeats,
+                "repeats_chosen": repeats_chosen,
+            }
             result.rows_dropped = prepared.n_dropped
             used = [c for c in result.model.input_columns if c in frame.columns]
             result.profile = profile_frame(frame[used], _PROFILED_CELLS, spec.seed)

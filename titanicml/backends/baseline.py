@@ -34,8 +34,10 @@ SKILL_CONFIDENCE = 0.95
 SKILL_CHECK = "model_skill"
 
 
-def baseline_scores(task: str, y: np.ndarray, cv: int, seed: int) -> dict[str, float]:
-    """Cross-validated scores of the trivial model, on the search's own folds.
+def baseline_scores(
+    task: str, y: np.ndarray, cv: int, seed: int, repeats: int = 1
+) -> dict[str, float]:
+    """Cross-validated scores of the trivial model, on the search's own folds (every repeat).
 
     Classification: each training fold's class shares as the probabilities (so the
     label is its majority class); regression: its mean. Returns ``cv_<metric>`` and
@@ -45,7 +47,7 @@ def baseline_scores(task: str, y: np.ndarray, cv: int, seed: int) -> dict[str, f
 
     from titanicml.metrics import score_all
 
-    folds = cv_splitter(task, cv, seed).split(np.zeros((len(y), 1)), y)
+    folds = cv_splitter(task, cv, seed, repeats).split(np.zeros((len(y), 1)), y)
     per_fold = []
     for train, valid in folds:
         if task == "regression":
@@ -63,7 +65,8 @@ def judge_skill(result: TrainingResult, y: np.ndarray, spec: TrainSpec) -> None:
 
     The best model must beat the baseline by more than Student's t (one-sided,
     :data:`SKILL_CONFIDENCE`, ``cv - 1`` degrees of freedom) times the standard error
-    of its own CV score, and by at least :data:`MIN_SKILL`. The verdict is a
+    of its own CV score, and by at least :data:`MIN_SKILL` (repeats of the folds add no
+    degrees of freedom: they share their rows). The verdict is a
     ``model_skill`` finding at the end of ``result.data_checks`` (``passed``, or
     ``alerted`` and critical) and ``result.extras["baseline"]``.
 
@@ -78,7 +81,7 @@ def judge_skill(result: TrainingResult, y: np.ndarray, spec: TrainSpec) -> None:
     from titanicml.metrics import METRICS
 
     metric = METRICS[result.metric]
-    scores = baseline_scores(result.task, y, spec.cv, spec.seed)
+    scores = baseline_scores(result.task, y, spec.cv, spec.seed, spec.cv_repeats or 1)
     baseline = scores[f"cv_{metric.name}"]
     best = result.metrics[metric.name]
     std = result.metrics.get(f"{metric.name}_std", 0.0)
@@ -120,7 +123,7 @@ def _add_baseline_row(
     family = "Baseline (mean)" if result.task == "regression" else "Baseline (class shares)"
     row = {"estimator": BASELINE, "family": family, "selected": False, **scores}
     row.update(n_trials=0, fit_time=0.0, trial=-1, config="{}")
-    row["validation"] = cv_validation(result.spec.cv)
+    row["validation"] = cv_validation(result.spec.cv, result.spec.cv_repeats or 1)
     row = {column: row.get(column, float("nan")) for column in board.columns}
     losses = board[name].map(to_loss).tolist()
     loss = to_loss(scores[name])

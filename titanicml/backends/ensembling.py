@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from titanicml.backends.learners import SearchOutput
+    from titanicml.backends.learners import SearchFolds, SearchOutput
     from titanicml.metrics import Metric
     from titanicml.model.ensemble import WeightedEnsemble
     from titanicml.spec import TrainSpec
@@ -65,10 +65,11 @@ class EnsembleOutcome:
         The chosen ensemble's leaderboard row.
     oof : dict
         Each rescored family's out-of-fold output on the shared folds (probabilities
-        for classifiers, predictions for regressors).
+        for classifiers, predictions for regressors), one block of rows per repeat of
+        the folds (:class:`~titanicml.backends.learners.SearchFolds`).
     blend : ndarray or None
-        The chosen ensemble's out-of-fold output (its members', weighted), when the
-        selection ran on the folds.
+        The chosen ensemble's out-of-fold output (its members', weighted, one block
+        per repeat), when the selection ran on the folds.
     candidates : list of str
         The families the selection mixed, best first.
     fitted_on : dict
@@ -131,6 +132,7 @@ def select_ensemble(
     from titanicml.metrics import cv_validation
 
     folds = search_folds(task, spec, y)
+    truth, scored = folds.truth(y), folds.scored()
     members: list[Member] = []
     for row in leaderboard.head(MAX_MEMBERS).to_dict("records"):
         cost = found.cv_seconds(float(row["fit_time"]))
@@ -142,11 +144,13 @@ def select_ensemble(
         oof = out_of_fold(found, row["estimator"], config, matrix, y, folds, task, n_jobs)
         members.append((row["estimator"], config, oof))
     outcome = EnsembleOutcome(
-        {name: _fold_scores(oof, y, folds, task) for name, _, oof in members},
+        {name: _fold_scores(oof, truth, scored, task) for name, _, oof in members},
         oof={name: oof for name, _, oof in members},
         candidates=[name for name, _, _ in members],
     )
-    mix = _mix(outcome, members, y, task, metric, lambda out: _fold_scores(out, y, folds, task))
+    mix = _mix(
+        outcome, members, truth, task, metric, lambda out: _fold_scores(out, truth, scored, task)
+    )
     if mix is not None:
         from titanicml.backends.learners import fit_config
 
@@ -156,7 +160,7 @@ def select_ensemble(
             return fit_config(found, name, config, matrix, y, task, n_jobs).estimator
 
         chosen, outcome.blend = mix
-        _fit_members(outcome, chosen, fit, cv_validation(spec.cv))
+        _fit_members(outcome, chosen, fit, cv_validation(spec.cv, folds.repeats))
         outcome.fitted_on = {name: "all rows" for (name, _, _), _ in chosen}
     return outcome
 
@@ -322,11 +326,11 @@ def ensemble_cost(
     return total
 
 
-def search_folds(task: str, spec: TrainSpec, y: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Return the search's cross-validation folds of ``y`` (train and validation positions)."""
-    from titanicml.backends.learners import cv_splitter
+def search_folds(task: str, spec: TrainSpec, y: np.ndarray) -> SearchFolds:
+    """Return the search's cross-validation folds of ``y``, every repeat."""
+    from titanicml.backends.learners import SearchFolds
 
-    return list(cv_splitter(task, spec.cv, spec.seed).split(y.reshape(-1, 1), y))
+    return SearchFolds.of(task, y, spec.cv, spec.seed, spec.cv_repeats or 1)
 
 
 def out_of_fold(
@@ -335,27 +339,29 @@ def out_of_fold(
     config: dict[str, Any],
     matrix: np.ndarray,
     y: np.ndarray,
-    folds: list[tuple[np.ndarray, np.ndarray]],
+    folds: SearchFolds,
     task: str,
     n_jobs: int,
 ) -> np.ndarray:
     """Fit one configuration on each fold's training rows; return its output on the others.
 
     Probabilities over every class for classifiers (rows x classes), predictions for
-    regressors.
+    regressors: one block of rows per repeat of the folds
+    (:class:`~titanicml.backends.learners.SearchFolds`).
     """
     import numpy as np
 
     from titanicml.backends.learners import fit_config, full_proba
 
     n_classes = 0 if task == "regression" else int(y.max()) + 1
-    oof = np.zeros((len(y), n_classes)) if n_classes else np.zeros(len(y))
-    for train, valid in folds:
+    rows = folds.repeats * len(y)
+    oof = np.zeros((rows, n_classes)) if n_classes else np.zeros(rows)
+    for train, valid, placed in folds.blocks():
         member = fit_config(found, name, config, matrix[train], y[train], task, n_jobs)
         if n_classes:
-            oof[valid] = full_proba(member.predict_proba(matrix[valid]), member, n_classes)
+            oof[placed] = full_proba(member.predict_proba(matrix[valid]), member, n_classes)
         else:
-            oof[valid] = member.predict(matrix[valid])
+            oof[placed] = member.predict(matrix[valid])
     return oof
 
 

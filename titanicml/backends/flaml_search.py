@@ -27,6 +27,7 @@ from titanicml.backends.learners import (
     full_proba,
 )
 from titanicml.backends.log_target import LOG_FAMILIES, log_target_learners
+from titanicml.backends.ratings import rated_learners
 from titanicml.backends.threads import search_threads
 from titanicml.exceptions import SearchCancelled, TrainingError
 from titanicml.metrics import cv_validation, split_validation
@@ -200,27 +201,39 @@ class FlamlSearch:
 
     @property
     def validation(self) -> str:
-        """How trials are scored: ``"10% split"`` or ``"5-fold cv"``."""
-        return split_validation(SPLIT_SHARE) if self.split else cv_validation(self.spec.cv)
+        """How trials are scored: ``"10% split"``, ``"5-fold cv"`` or ``"5-fold cv x2"``."""
+        if self.split:
+            return split_validation(SPLIT_SHARE)
+        return cv_validation(self.spec.cv, self.repeats)
+
+    @property
+    def repeats(self) -> int:
+        """How many times a cross-validated trial's folds are drawn (1 on a split)."""
+        return 1 if self.split else self.spec.cv_repeats or 1
 
     @property
     def cv_cost(self) -> float:
-        """Seconds of one pass over the ``cv`` folds per second of a trial.
+        """Seconds of one pass over the folds (every repeat) per second of a trial.
 
         A cross-validated trial is such a pass (1); a trial on the validation split fits
         one model on ``1 - SPLIT_SHARE`` of the rows, where the folds fit ``cv - 1``
-        rows' worth.
+        rows' worth per repeat (the out-of-fold output and the baseline use the folds,
+        repeated as ``cv_repeats`` says, though the search did not repeat its split).
         """
-        return (self.spec.cv - 1) / (1 - SPLIT_SHARE) if self.split else 1.0
+        if not self.split:
+            return 1.0
+        return (self.spec.cv_repeats or 1) * (self.spec.cv - 1) / (1 - SPLIT_SHARE)
 
     @property
     def refit_cost(self) -> float:
         """Seconds of one fit on all rows per second of a trial.
 
         A trial on the split fits ``1 - SPLIT_SHARE`` of the rows; a cross-validated one
-        ``cv - 1`` rows' worth.
+        ``cv - 1`` rows' worth per repeat of its folds.
         """
-        return 1 / (1 - SPLIT_SHARE) if self.split else 1 / max(1, self.spec.cv - 1)
+        if self.split:
+            return 1 / (1 - SPLIT_SHARE)
+        return 1 / max(1, self.repeats * (self.spec.cv - 1))
 
     def run(self, matrix: np.ndarray, y: np.ndarray, verbose: int) -> SearchOutput:
         """Search and return the best model, the learners and the table of trials.
@@ -348,7 +361,8 @@ class FlamlSearch:
         from flaml import AutoML
 
         automl = AutoML()
-        for name, learner in log_target_learners(families).items():
+        learners = {**log_target_learners(families), **rated_learners(families, len(y))}
+        for name, learner in learners.items():
             automl.add_learner(name, learner)
         with flaml_turn(self.job), tempfile.TemporaryDirectory(prefix="titanicml-flaml-") as tmp:
             budget = max(MIN_SEARCH_SECONDS, self.budget - (time.monotonic() - self.started))
@@ -368,7 +382,9 @@ class FlamlSearch:
                     "cv_score_agg_func": self._aggregate_folds,
                     "eval_method": "cv",
                     "n_splits": self.spec.cv,
-                    "split_type": cv_splitter(self.task, self.spec.cv, self.spec.seed),
+                    "split_type": cv_splitter(
+                        self.task, self.spec.cv, self.spec.seed, self.repeats
+                    ),
                 }
             automl.fit(
                 matrix,

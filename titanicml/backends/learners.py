@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import numpy as np
     import pandas as pd
     from sklearn.pipeline import Pipeline
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FINAL_FIT_SAFETY",
+    "SearchFolds",
     "SearchOutput",
     "SplitOutputs",
     "affordable_trees",
@@ -27,6 +30,7 @@ __all__ = [
     "fit_config",
     "fitted_rounds",
     "full_proba",
+    "mean_over_repeats",
     "search_model",
 ]
 
@@ -269,15 +273,79 @@ def fitted_rounds(model: Any) -> int | None:
     return None
 
 
-def cv_splitter(task: str, n_splits: int, seed: int) -> Any:
+def cv_splitter(task: str, n_splits: int, seed: int, repeats: int = 1) -> Any:
     """Return the cross-validation folds of a search: shuffled, stratified for classification.
 
-    The search and the ensemble selection use the same folds, so their scores compare.
+    With ``repeats`` above 1 the folds are drawn that many times, shuffled anew each
+    time, one repeat after the other (scikit-learn's ``RepeatedStratifiedKFold``). The
+    search and the ensemble selection use the same folds, so their scores compare.
     """
-    from sklearn.model_selection import KFold, StratifiedKFold
+    from sklearn.model_selection import (
+        KFold,
+        RepeatedKFold,
+        RepeatedStratifiedKFold,
+        StratifiedKFold,
+    )
 
+    if repeats > 1:
+        repeated = RepeatedKFold if task == "regression" else RepeatedStratifiedKFold
+        return repeated(n_splits=n_splits, n_repeats=repeats, random_state=seed)
     splitter = KFold if task == "regression" else StratifiedKFold
     return splitter(n_splits, shuffle=True, random_state=seed)
+
+
+@dataclass(frozen=True)
+class SearchFolds:
+    """A search's folds, every repeat: what out-of-fold outputs are made and scored on.
+
+    An out-of-fold output holds one block of ``rows`` per repeat, in the repeats' order
+    (each row predicted once per repeat, by a model that did not see it), so every
+    fold of every repeat is scored as the search scored its trials.
+
+    Attributes
+    ----------
+    splits : list of (ndarray, ndarray)
+        Training and validation positions of each fold, repeat after repeat.
+    repeats : int
+        How many times the folds were drawn.
+    rows : int
+        The rows split.
+    """
+
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    repeats: int
+    rows: int
+
+    @classmethod
+    def of(cls, task: str, y: np.ndarray, n_splits: int, seed: int, repeats: int) -> SearchFolds:
+        """Draw the folds of ``y`` (as :func:`cv_splitter`)."""
+        splitter = cv_splitter(task, n_splits, seed, repeats)
+        return cls(list(splitter.split(y.reshape(-1, 1), y)), repeats, len(y))
+
+    def blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Yield each fold's training and validation rows, and where its output goes."""
+        per_repeat = len(self.splits) // self.repeats
+        for index, (train, valid) in enumerate(self.splits):
+            yield train, valid, valid + (index // per_repeat) * self.rows
+
+    def scored(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each fold's training rows and its validation rows' positions in an output."""
+        return [(train, placed) for train, _, placed in self.blocks()]
+
+    def truth(self, y: np.ndarray) -> np.ndarray:
+        """Return what an out-of-fold output is scored against: ``y``, once per repeat."""
+        import numpy as np
+
+        return np.concatenate([y] * self.repeats)
+
+    def per_row(self, output: np.ndarray) -> np.ndarray:
+        """Average an out-of-fold output over the repeats: one prediction per row."""
+        return mean_over_repeats(output, self.repeats)
+
+
+def mean_over_repeats(output: np.ndarray, repeats: int) -> np.ndarray:
+    """Average an output of ``repeats`` blocks of rows, block by block: one block."""
+    return output.reshape(repeats, -1, *output.shape[1:]).mean(axis=0)
 
 
 def search_model(

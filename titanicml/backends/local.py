@@ -29,7 +29,6 @@ from titanicml.backends.oof import selected_out_of_fold
 from titanicml.backends.sampling import Refit, search_sample
 from titanicml.backends.threads import model_threads, set_threads
 from titanicml.exceptions import SearchCancelled, TitanicMLError, TrainingError
-from titanicml.metrics import cv_validation
 from titanicml.spec import ESTIMATORS
 
 if TYPE_CHECKING:
@@ -344,7 +343,7 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
                 reserve=reserve / 2,
             )
             extras["ensemble"] = outcome.summary()
-            leaderboard = _rescore(leaderboard, outcome.rescored, metric, spec.cv)
+            leaderboard = _rescore(leaderboard, outcome.rescored, metric, search.validation)
             top = leaderboard.iloc[0]
             if outcome.estimator is None and top["estimator"] != found.best_family:
                 config = json.loads(top["config"])
@@ -420,15 +419,18 @@ def _fitted_on_sample(
 
 
 def _rescore(
-    board: pd.DataFrame, rescored: dict[str, dict[str, float]], metric: Metric, cv: int
+    board: pd.DataFrame, rescored: dict[str, dict[str, float]], metric: Metric, validation: str
 ) -> pd.DataFrame:
-    """Replace families' scores by their out-of-fold rescoring on ``cv`` folds, and rank again."""
+    """Replace families' scores by their out-of-fold rescoring, and rank again.
+
+    ``validation`` names the folds rescored on (the search's: ``"5-fold cv x2"``).
+    """
     board = board.copy()
     for family, scores in rescored.items():
         rows = board["estimator"] == family
         for column, value in scores.items():
             board.loc[rows, column] = value
-        board.loc[rows, "validation"] = cv_validation(cv)
+        board.loc[rows, "validation"] = validation
     loss = board[f"cv_{metric.name}"].map(metric.to_loss)
     return (
         board.assign(_loss=loss)

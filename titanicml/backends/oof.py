@@ -16,6 +16,9 @@ search scored only on its validation split):
   its configuration asks for still fit;
 - a search on a sample of the rows (large data) ships none: the rows it scored are not
   the rows the model was fitted on.
+
+When the folds are repeated (``cv_repeats``), each row has one output per repeat: the
+table holds their mean (as AutoGluon's out-of-fold predictions over its bagging sets).
 """
 
 from __future__ import annotations
@@ -71,27 +74,35 @@ def selected_out_of_fold(
     table : DataFrame or None
         :func:`oof_frame` of the output, in training-row order.
     facts : dict
-        ``available``, ``source`` or ``reason``, ``folds`` and ``seed``: saved in the
+        ``available``, ``source`` or ``reason``, ``folds``, ``repeats`` and ``seed``: saved in the
         model's metadata as ``oof``.
     """
     from titanicml.backends.ensembling import out_of_fold, search_folds
+    from titanicml.backends.learners import mean_over_repeats
+    from titanicml.metrics import cv_validation
 
     top = leaderboard.iloc[0]
     name = str(top["estimator"])
-    facts: dict[str, Any] = {"estimator": name, "folds": spec.cv, "seed": spec.seed}
+    facts: dict[str, Any] = {
+        "estimator": name,
+        "folds": spec.cv,
+        "repeats": spec.cv_repeats or 1,
+        "seed": spec.seed,
+    }
     if sampled:
         reason = "the search ran on a sample of the rows, not on the rows the model was fitted on"
         return None, {**facts, "available": False, "reason": reason}
+    repeats = facts["repeats"]
     if outcome is not None and name == "ensemble" and outcome.blend is not None:
         source = "ensemble selection: its members' out-of-fold output, weighted"
-        return oof_frame(outcome.blend, y, task, classes), {
+        return oof_frame(mean_over_repeats(outcome.blend, repeats), y, task, classes), {
             **facts,
             "available": True,
             "source": source,
         }
     if outcome is not None and name in outcome.oof:
         source = "ensemble selection's rescoring on the search's folds"
-        return oof_frame(outcome.oof[name], y, task, classes), {
+        return oof_frame(mean_over_repeats(outcome.oof[name], repeats), y, task, classes), {
             **facts,
             "available": True,
             "source": source,
@@ -105,7 +116,7 @@ def selected_out_of_fold(
     if cost > max(left, reserve):
         what = "the selected configuration" if name != "ensemble" else "the ensemble's members"
         reason = (
-            f"no time left to fit {what} on {spec.cv} folds "
+            f"no time left to fit {what} on {cv_validation(spec.cv, repeats)} "
             f"({max(left, 0):.1f} s left and {reserve:.1f} s of reserve, its CV needs "
             f"{cost:.1f} s); raise time_budget"
         )
@@ -120,7 +131,11 @@ def selected_out_of_fold(
         if name != "ensemble"
         else "the ensemble's members fitted on each of the search's folds, weighted"
     )
-    return oof_frame(output, y, task, classes), {**facts, "available": True, "source": source}
+    return oof_frame(folds.per_row(output), y, task, classes), {
+        **facts,
+        "available": True,
+        "source": source,
+    }
 
 
 def _on_folds(

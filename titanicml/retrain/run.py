@@ -158,8 +158,11 @@ def champion_spec(metadata: dict[str, Any], champion: str) -> Any:
             "--target COLUMN), register it and deploy it, then retrain"
         )
     options = {o.name: stored[o.name] for o in OPTIONS if o.name in stored}
-    if (metadata.get("folds") or {}).get("chosen"):
+    folds = metadata.get("folds") or {}
+    if folds.get("chosen"):
         options["cv"] = None  # chosen by the champion's rows: the challenger chooses by its own
+    if folds.get("repeats_chosen"):
+        options["cv_repeats"] = None
     return spec_from_options(options)
 
 
