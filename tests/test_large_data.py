@@ -52,7 +52,10 @@ def _refit(n_rows: int, searched: int, featurize: float = 0.0) -> Refit:
 def test_refit_cost_is_the_trials_scaled_to_every_row():
     # 5 folds: a trial fits 4 samples' worth of rows; 2 s for 1,000 rows -> 0.5 ms a row.
     refit = _refit(n_rows=10_000, searched=1_000, featurize=0.5)
-    assert refit.seconds_per_row([2.0], cv=5) == pytest.approx((0.5 + 2.0 / 4) / 1_000)
+    assert refit.seconds_per_row([2.0], refit_cost=1 / 4) == pytest.approx((0.5 + 2.0 / 4) / 1_000)
+    # the folds drawn twice: 8 samples' worth; a trial on a 10 % split: 0.9 of one
+    assert refit.seconds_per_row([2.0], 1 / 8) == pytest.approx((0.5 + 2.0 / 8) / 1_000)
+    assert refit.seconds_per_row([2.0], 1 / 0.9) == pytest.approx((0.5 + 2.0 / 0.9) / 1_000)
 
 
 def test_refit_uses_every_row_when_time_allows_and_none_when_it_does_not():
@@ -63,9 +66,9 @@ def test_refit_uses_every_row_when_time_allows_and_none_when_it_does_not():
     board = pd.DataFrame({"estimator": ["lrl2"], "fit_time": [0.001], "config": ["{}"]})
     model = LogisticRegression().fit(np.zeros((4, 1)), [0, 1, 0, 1])
     refit = _refit(n_rows=3_000, searched=1_000)
-    refitted, rows = refit.run(model, board, cv=5, seed=0, deadline=time.monotonic() + 60, n_jobs=1)
+    refitted, rows = refit.run(model, board, seed=0, deadline=time.monotonic() + 60, n_jobs=1)
     assert rows == 3_000 and refitted is not model
-    kept, rows = refit.run(model, board, cv=5, seed=0, deadline=time.monotonic() - 1, n_jobs=1)
+    kept, rows = refit.run(model, board, seed=0, deadline=time.monotonic() - 1, n_jobs=1)
     assert kept is model and rows == 1_000
 
 

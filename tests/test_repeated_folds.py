@@ -123,15 +123,22 @@ def test_the_shipped_oof_is_the_mean_over_the_repeats():
 
 
 def test_the_baseline_is_scored_on_every_repeat_by_hand():
+    from sklearn.model_selection import RepeatedKFold
+
     from titanicml.backends.baseline import baseline_scores
 
-    # Two stratified folds of [0, 0, 1, 1]: each training fold holds one row of each
-    # class, shares 1/2 and 1/2, so the majority is class 0: half right on every fold of
-    # every repeat, log loss ln 2.
-    scores = baseline_scores("binary", np.array([0, 0, 1, 1]), cv=2, seed=3, repeats=3)
-    assert scores["cv_accuracy"] == pytest.approx(0.5)
-    assert scores["cv_accuracy_std"] == pytest.approx(0.0)
-    assert scores["cv_log_loss"] == pytest.approx(np.log(2))
+    y = np.array([0.0, 1.0, 2.0, 3.0, 10.0, 20.0])
+    scores = baseline_scores("regression", y, cv=2, seed=4, repeats=3)
+    # by hand: each fold predicts its training rows' mean; the MAE of each of the 6 folds
+    errors = [
+        np.abs(y[valid] - y[train].mean()).mean()
+        for train, valid in RepeatedKFold(n_splits=2, n_repeats=3, random_state=4).split(y)
+    ]
+    assert len(errors) == 6
+    assert scores["cv_mae"] == pytest.approx(np.mean(errors))
+    assert scores["cv_mae_std"] == pytest.approx(np.std(errors))
+    once = baseline_scores("regression", y, cv=2, seed=4)
+    assert once["cv_mae"] != pytest.approx(scores["cv_mae"])  # the repeats are scored
 
 
 def test_small_tables_rate_the_l1_logistic_regression_as_flaml_rates_random_forest():
@@ -150,22 +157,42 @@ def test_small_tables_rate_the_l1_logistic_regression_as_flaml_rates_random_fore
     assert rated_learners(["lgbm"], 100) == {}
 
 
-def test_a_small_search_repeats_its_folds_and_tries_the_rated_family():
+def test_a_small_search_scores_every_trial_on_the_repeated_folds(monkeypatch):
+    """FLAML's trials are scored on the same 10 folds as the rescoring and the baseline,
+    and the rated logistic regression is the learner FLAML searches."""
+    from flaml import AutoML
     from sklearn.datasets import make_classification
 
     from titanicml import Trainer
+    from titanicml.backends.flaml_search import FlamlSearch
 
     matrix, y = make_classification(n_samples=300, n_features=5, random_state=1)
     frame = pd.DataFrame(matrix, columns=[f"x{i}" for i in range(5)]).assign(y=y)
+    scored: list[np.ndarray] = []
+    registered: dict[str, type] = {}
+    score_fold, add_learner = FlamlSearch._score_fold, AutoML.add_learner
+
+    def spy_score(self, X_val, y_val, estimator, *args, **kwargs):
+        scored.append(np.asarray(y_val).copy())
+        return score_fold(self, X_val, y_val, estimator, *args, **kwargs)
+
+    def spy_add(self, learner_name, learner_class):
+        registered[learner_name] = learner_class
+        return add_learner(self, learner_name, learner_class)
+
+    monkeypatch.setattr(FlamlSearch, "_score_fold", spy_score)
+    monkeypatch.setattr(AutoML, "add_learner", spy_add)
     result = Trainer(
-        target="y", time_budget=30, max_trials=8, estimators=("lgbm", "lrl1"), track=False
+        target="y", time_budget=8, estimators=("lgbm", "lrl1"), ensemble=False, track=False
     ).fit(frame)
     assert (result.spec.cv, result.spec.cv_repeats) == (5, 2)
+    assert registered["lrl1"].cost_relative2lgbm() == 2
+    # every trial: the 10 folds of SearchFolds, in order (FLAML keeps the rows' order)
+    folds = SearchFolds.of("binary", y, 5, 0, 2)
+    assert len(scored) % 10 == 0 and len(scored) >= 10 * len(result.trials) > 0
+    for trial in range(len(scored) // 10):
+        for k, (_, valid) in enumerate(folds.splits):
+            np.testing.assert_array_equal(scored[10 * trial + k], y[valid])
     board = result.leaderboard.set_index("estimator")
     assert set(board["validation"]) == {"5-fold cv x2"}
-    assert board.loc["lrl1", "n_trials"] >= 1
-    assert result.extras["search"]["validation"] == "5-fold cv x2"
     assert result.extras["oof"]["repeats"] == 2 and len(result.oof) == len(frame)
-    # the per-row mean of two out-of-fold outputs scores about as the folds do
-    pooled = float((result.oof["label"] == result.oof["prediction"]).mean())
-    assert pooled == pytest.approx(result.leaderboard.iloc[0]["cv_accuracy"], abs=0.03)

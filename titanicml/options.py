@@ -15,7 +15,6 @@ option                  flag                 Azure AutoML job
 ``metric``              ``--metric``         ``primary_metric`` (``AUC_weighted``, ...)
 ``time_budget``         ``--time-budget``    ``limits.timeout_minutes`` (in minutes)
 ``cv``                  ``--cv``             ``n_cross_validations``
-``cv_repeats``          ``--cv-repeats``     (none: Azure AutoML draws its folds once)
 ``seed``                ``--seed``           (none)
 ``exclude``             ``--exclude``        (none: the columns leave the uploaded table)
 ``estimators``          ``--estimators``     ``training.allowed_training_algorithms``
@@ -30,6 +29,8 @@ option                  flag                 Azure AutoML job
                                              ``test_data_size`` is a random split scored
                                              in Azure and not shipped with the model,
                                              and is not set)
+``cv_repeats``          ``--cv-repeats``     (none: Azure AutoML draws its folds once;
+                                             the Azure backend refuses more than 1)
 ======================  ===================  =========================================
 """
 
@@ -317,10 +318,6 @@ OPTIONS: tuple[Option, ...] = (
         metavar="FOLDS", optional=True,
         automl=("n_cross_validations",), to_automl=_same, from_automl=_same,
     ),
-    Option(
-        "cv_repeats", "int", "times the folds are drawn, shuffled anew each time (default: "
-        "2 up to 5,000 rows, else 1)", "--cv-repeats", metavar="N", optional=True,
-    ),
     Option("seed", "int", "random seed of the search and the folds", "--seed"),
     Option("exclude", "list", "columns never used as features", "--exclude", metavar="COLUMN"),
     Option(
@@ -356,6 +353,11 @@ OPTIONS: tuple[Option, ...] = (
         "holdout", "float", "share of the rows set apart before the search (stratified, "
         "seeded): scored after it and shipped in the model, the frozen rows a retrained "
         "model is gated on (default 0: none)", "--holdout", metavar="SHARE",
+    ),
+    Option(
+        "cv_repeats", "int", "times the folds are drawn, shuffled anew each time (the local "
+        "backend; default: 2 up to 5,000 rows, else 1)", "--cv-repeats", metavar="N",
+        optional=True,
     ),
 )  # fmt: skip
 

@@ -34,8 +34,8 @@ class TrainingResult:
         One row per estimator family: CV mean and std of each metric, trials, fit time;
         plus the trivial baseline's row (``estimator`` ``"baseline"``, no trials). The
         local backend's ``validation`` column names what a row was scored on
-        (``"5-fold cv"``, or ``"10% split"`` for a large table's search and its
-        ensemble: std 0).
+        (``"5-fold cv"``, ``"5-fold cv x2"`` for folds drawn twice, or ``"10% split"``
+        for a large table's search and its ensemble: std 0).
     metrics : dict
         Metrics of the best model, from its leaderboard row (``accuracy``,
         ``accuracy_std``, ...).

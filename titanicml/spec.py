@@ -81,14 +81,6 @@ class TrainSpec:
         Above 10,000 rows the local search scores its trials on a 10 % validation split
         of them (the ensemble is selected on it too); the out-of-fold output and the
         baseline use the folds.
-    cv_repeats : int or None
-        How many times the folds are drawn, each time shuffled anew (scikit-learn's
-        ``RepeatedStratifiedKFold``): every configuration is scored on ``cv x
-        cv_repeats`` folds, and the out-of-fold output averages the repeats. ``None``
-        (the default) chooses by the number of training rows: :data:`AUTO_CV_REPEATS`
-        up to :data:`AUTO_REPEATED_CV_MAX_ROWS`, 1 above. A search scored on a
-        validation split (above 10,000 rows) does not repeat it. Azure AutoML jobs do
-        not repeat their folds.
     seed : int
         Random seed of the search and the folds.
     exclude : tuple of str
@@ -111,6 +103,14 @@ class TrainSpec:
         majority class, or the mean) on the same folds.
     on_leakage : {"drop", "warn", "error"}
         What the data checks do with a column that leaks the target.
+    cv_repeats : int or None
+        How many times the folds are drawn, each time shuffled anew (scikit-learn's
+        ``RepeatedStratifiedKFold``): every configuration is scored on ``cv x
+        cv_repeats`` folds, and the out-of-fold output averages the repeats. ``None``
+        (the default) chooses by the number of training rows: :data:`AUTO_CV_REPEATS`
+        up to :data:`AUTO_REPEATED_CV_MAX_ROWS`, 1 above. A search scored on a
+        validation split (above 10,000 rows) does not repeat it. Azure AutoML jobs do
+        not repeat their folds.
     dropped : dict of str to str
         Columns the data checks removed, with the reason (filled in by the Trainer).
     """
@@ -120,7 +120,6 @@ class TrainSpec:
     metric: str = "auto"
     time_budget: float = 60.0
     cv: int | None = None
-    cv_repeats: int | None = None
     seed: int = 0
     exclude: tuple[str, ...] = ()
     estimators: tuple[str, ...] = DEFAULT_ESTIMATORS
@@ -130,6 +129,7 @@ class TrainSpec:
     on_leakage: str = "drop"
     on_no_skill: str = "error"
     holdout: float = 0.0
+    cv_repeats: int | None = None
     dropped: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -191,12 +191,16 @@ class TrainSpec:
 
             metric_for_task(self.metric, self.task)
 
-    def with_folds(self, n_rows: int) -> TrainSpec:
-        """Return this spec with ``cv`` and ``cv_repeats`` chosen for ``n_rows`` rows when None."""
+    def with_folds(self, n_rows: int, repeated: bool = True) -> TrainSpec:
+        """Return this spec with ``cv`` and ``cv_repeats`` chosen for ``n_rows`` rows when None.
+
+        ``repeated=False`` (a backend that draws its folds once) chooses one draw.
+        """
         cv = self.cv if self.cv is not None else 5 if n_rows <= AUTO_CV_MAX_ROWS else 3
         repeats = self.cv_repeats
         if repeats is None:
-            repeats = AUTO_CV_REPEATS if n_rows <= AUTO_REPEATED_CV_MAX_ROWS else 1
+            small = repeated and n_rows <= AUTO_REPEATED_CV_MAX_ROWS
+            repeats = AUTO_CV_REPEATS if small else 1
         return replace(self, cv=cv, cv_repeats=repeats)
 
     def estimators_for(self, task: str) -> list[str]:

@@ -150,7 +150,7 @@ class TrainingRun:
         now = int(time.time() * 1000)
         result.run_id = self.run_id
         board = result.leaderboard
-        # What the best row's cv_ metrics were measured on ("5-fold cv", "10% split").
+        # What the best row's cv_ metrics were measured on ("5-fold cv x2", "10% split").
         fit_tags = (
             [RunTag(f"{TAG_PREFIX}validation", str(board.iloc[0]["validation"]))]
             if "validation" in board.columns

@@ -52,10 +52,6 @@ class Trainer:
         rows. Above 10,000 rows the local search scores its trials on a 10 % validation
         split of them, and the ensemble is selected on it; the out-of-fold output uses
         the folds.
-    cv_repeats : int or None
-        How many times the folds are drawn, shuffled anew each time; ``None`` (the
-        default): 2 up to 5,000 training rows, else 1. Each configuration is scored on
-        every fold of every repeat (the local search only).
     seed : int
         Random seed.
     exclude : sequence of str
@@ -84,6 +80,10 @@ class Trainer:
         seeded): the backend never sees them; the model is scored on them after the
         search (``holdout_*`` metrics of the run) and ships them
         (``titanicml/holdout.parquet``), the frozen rows a retrain gates on. ``0``: none.
+    cv_repeats : int or None
+        How many times the folds are drawn, shuffled anew each time; ``None`` (the
+        default): 2 up to 5,000 training rows, else 1. Each configuration is scored on
+        every fold of every repeat (the local backend; another backend draws them once).
     experiment_name : str
         MLflow experiment of the runs.
     tracking_uri : str, optional
@@ -107,7 +107,6 @@ class Trainer:
         time_budget: float = 60.0,
         backend: str | Backend = "local",
         cv: int | None = None,
-        cv_repeats: int | None = None,
         seed: int = 0,
         exclude: Sequence[str] = (),
         estimators: Sequence[str] | None = None,
@@ -117,6 +116,7 @@ class Trainer:
         on_leakage: str = "drop",
         on_no_skill: str = "error",
         holdout: float = 0.0,
+        cv_repeats: int | None = None,
         experiment_name: str = "titanicml",
         tracking_uri: str | None = None,
         track: bool = True,
@@ -129,7 +129,6 @@ class Trainer:
         self.time_budget = time_budget
         self.backend = backend
         self.cv = cv
-        self.cv_repeats = cv_repeats
         self.seed = seed
         self.exclude = exclude
         self.estimators = estimators
@@ -139,6 +138,7 @@ class Trainer:
         self.on_leakage = on_leakage
         self.on_no_skill = on_no_skill
         self.holdout = holdout
+        self.cv_repeats = cv_repeats
         self.experiment_name = experiment_name
         self.tracking_uri = tracking_uri
         self.track = track
@@ -237,7 +237,14 @@ class Trainer:
         spec, prepared, checks = check_before_training(frame, spec)
         # Folds not given are chosen by the rows with a target; every backend gets them.
         folds_chosen, repeats_chosen = spec.cv is None, spec.cv_repeats is None
-        spec = spec.with_folds(len(prepared.y))
+        repeated = bool(getattr(backend, "repeats_folds", False))
+        if not repeated and (spec.cv_repeats or 1) > 1:
+            raise ConfigError(
+                f"the {backend.name} backend draws its folds once: cv_repeats="
+                f"{spec.cv_repeats} applies to the local backend only; leave cv_repeats "
+                "unset (or 1), or train with backend='local'"
+            )
+        spec = spec.with_folds(len(prepared.y), repeated)
         if on_checks is not None:
             on_checks(checks.table)
         deadline = started + spec.time_budget

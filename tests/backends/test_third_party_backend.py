@@ -356,3 +356,20 @@ def test_the_trainer_runs_it_by_name(installed, store):
     assert run.data.tags["titanicml.backend"] == "third"
     assert run.data.params["best_estimator"] == "histgb"
     assert {"cv_accuracy", "cv_roc_auc", "cv_f1", "cv_log_loss"} <= set(run.data.metrics)
+    # it draws its folds once (no repeats_folds): a small table is not repeated for it
+    assert result.spec.cv_repeats == 1 and run.data.params["cv_repeats"] == "1"
+
+
+def test_the_trainer_refuses_repeated_folds_for_a_backend_that_draws_them_once(installed, store):
+    from titanicml import Trainer
+    from titanicml.exceptions import ConfigError
+
+    trainer = Trainer(
+        backend="third", tracking_uri=store, experiment_name="repeats", cv_repeats=2,
+        **THIRD.options,
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="the third backend draws its folds once"):
+        trainer.fit(THIRD.make_frame())
+    from mlflow.tracking import MlflowClient
+
+    assert MlflowClient(store).get_experiment_by_name("repeats") is None  # no run left

@@ -111,7 +111,10 @@ class Job:
 class Backend(Protocol):
     """What every training backend implements (local FLAML, Azure ML, plug-ins).
 
-    :mod:`titanicml.backends.testing` checks a backend against this contract.
+    :mod:`titanicml.backends.testing` checks a backend against this contract. A backend
+    that draws its folds ``spec.cv_repeats`` times says so with a class attribute
+    ``repeats_folds = True``; for any other the Trainer chooses one draw and refuses
+    ``cv_repeats`` above 1.
     """
 
     name: ClassVar[str]

@@ -91,6 +91,8 @@ class LocalBackend:
     """
 
     name: ClassVar[str] = "local"
+    #: Draws the folds ``cv_repeats`` times (a backend without it draws them once).
+    repeats_folds: ClassVar[bool] = True
 
     def __init__(self, verbose: int = 0) -> None:
         self.verbose = verbose
@@ -367,8 +369,8 @@ def _run_search(job: Job, verbose: int) -> TrainingResult:
     if sample is not None:
         refit = Refit(featurizer, inputs, target.y, sample, featurize_seconds, target.task)
         estimator, fitted_rows = refit.run(
-            estimator, leaderboard, spec.cv, spec.seed, job.deadline - reserve, n_jobs,
-            cv_cost=found.cv_cost,
+            estimator, leaderboard, spec.seed, job.deadline - reserve, n_jobs,
+            refit_cost=found.refit_cost,
         )  # fmt: skip
         extras["search_sample"] = {**sample.summary(), "fitted_rows": fitted_rows}
         extras["fitted_on"] = _fitted_on_sample(extras["fitted_on"], fitted_rows, sample)

@@ -115,35 +115,35 @@ class Refit:
     featurize_seconds: float
     task: str
 
-    def seconds_per_row(self, fit_times: list[float], cv: int) -> float:
+    def seconds_per_row(self, fit_times: list[float], refit_cost: float) -> float:
         """Estimate a refit's seconds per row from the sample's featurization and trials.
 
-        A trial of ``cv`` folds fits ``cv`` models on ``(cv - 1) / cv`` of the sample
-        each: ``cv - 1`` samples' worth of rows. Costs are taken as linear in the rows;
-        tree learners cost a bit more, which :data:`REFIT_SAFETY` covers.
+        ``refit_cost`` is the seconds of one fit on the whole sample per second of a
+        trial (``SearchOutput.refit_cost``: a cross-validated trial fits ``cv - 1``
+        samples' worth of rows per repeat of its folds). Costs are taken as linear in
+        the rows; tree learners cost a bit more, which :data:`REFIT_SAFETY` covers.
         """
-        fit_seconds = self.featurize_seconds + sum(fit_times) / max(1, cv - 1)
+        fit_seconds = self.featurize_seconds + refit_cost * sum(fit_times)
         return fit_seconds / len(self.sample.rows)
 
     def run(
         self,
         estimator: Any,
         leaderboard: pd.DataFrame,
-        cv: int,
         seed: int,
         deadline: float,
         n_jobs: int,
-        cv_cost: float = 1.0,
+        refit_cost: float = 1.0,
     ) -> tuple[Any, int]:
         """Refit ``estimator`` (the leaderboard's first row) on as many rows as time allows.
 
         Every row if the refit ends before ``deadline``, else the largest stratified
         sample that does; a refit on fewer than twice the searched rows is not worth
         its time, and the model fitted on the sample is kept. The refit runs on
-        ``n_jobs`` threads (every member of an ensemble). ``cv_cost`` turns the
-        leaderboard's trial times into cross-validation times (trials scored on a
-        validation split). Returns the model to export and the number of rows it was
-        fitted on.
+        ``n_jobs`` threads (every member of an ensemble). ``refit_cost`` turns the
+        leaderboard's trial times into the time of a fit on the sample
+        (:meth:`seconds_per_row`). Returns the model to export and the number of rows
+        it was fitted on.
         """
         import json
 
@@ -155,10 +155,10 @@ class Refit:
         if top["estimator"] == "ensemble":
             members = json.loads(top["config"])["members"]
             rows = leaderboard[leaderboard["estimator"].isin(members)]
-            fit_times = (cv_cost * rows["fit_time"].astype(float)).tolist()
+            fit_times = rows["fit_time"].astype(float).tolist()
         else:
-            fit_times = [cv_cost * float(top["fit_time"])]
-        per_row = REFIT_SAFETY * self.seconds_per_row(fit_times, cv)
+            fit_times = [float(top["fit_time"])]
+        per_row = REFIT_SAFETY * self.seconds_per_row(fit_times, refit_cost)
         affordable = int(max(0.0, deadline - time.monotonic()) / per_row) if per_row else 0
         searched = len(self.sample.rows)
         if affordable < min(2 * searched, self.sample.n_rows):
