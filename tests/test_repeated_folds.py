@@ -41,7 +41,7 @@ def test_an_output_holds_one_block_of_rows_per_repeat():
     # per row: the mean of its two outputs, by hand
     output = np.array([[1.0, 0.0], [0.5, 0.5], [0.2, 0.8]] * 2 + [[0.0, 1.0]] * 6)
     expected = np.array([[0.5, 0.5], [0.25, 0.75], [0.1, 0.9]] * 2)
-    np.testing.assert_allclose(folds.per_row(output), expected)
+    np.testing.assert_allclose(mean_over_repeats(output, folds.repeats), expected)
     np.testing.assert_allclose(mean_over_repeats(np.arange(4.0), 2), [1.0, 2.0])
 
 

@@ -191,6 +191,11 @@ class TrainSpec:
 
             metric_for_task(self.metric, self.task)
 
+    @property
+    def draws(self) -> int:
+        """How many times the folds are drawn: ``cv_repeats``, 1 before it is chosen."""
+        return self.cv_repeats or 1
+
     def with_folds(self, n_rows: int, repeated: bool = True) -> TrainSpec:
         """Return this spec with ``cv`` and ``cv_repeats`` chosen for ``n_rows`` rows when None.
 

@@ -238,7 +238,7 @@ class Trainer:
         # Folds not given are chosen by the rows with a target; every backend gets them.
         folds_chosen, repeats_chosen = spec.cv is None, spec.cv_repeats is None
         repeated = bool(getattr(backend, "repeats_folds", False))
-        if not repeated and (spec.cv_repeats or 1) > 1:
+        if not repeated and spec.draws > 1:
             raise ConfigError(
                 f"the {backend.name} backend draws its folds once: cv_repeats="
                 f"{spec.cv_repeats} applies to the local backend only; leave cv_repeats "

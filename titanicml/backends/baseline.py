@@ -81,7 +81,7 @@ def judge_skill(result: TrainingResult, y: np.ndarray, spec: TrainSpec) -> None:
     from titanicml.metrics import METRICS
 
     metric = METRICS[result.metric]
-    scores = baseline_scores(result.task, y, spec.cv, spec.seed, spec.cv_repeats or 1)
+    scores = baseline_scores(result.task, y, spec.cv, spec.seed, spec.draws)
     baseline = scores[f"cv_{metric.name}"]
     best = result.metrics[metric.name]
     std = result.metrics.get(f"{metric.name}_std", 0.0)
@@ -123,7 +123,7 @@ def _add_baseline_row(
     family = "Baseline (mean)" if result.task == "regression" else "Baseline (class shares)"
     row = {"estimator": BASELINE, "family": family, "selected": False, **scores}
     row.update(n_trials=0, fit_time=0.0, trial=-1, config="{}")
-    row["validation"] = cv_validation(result.spec.cv, result.spec.cv_repeats or 1)
+    row["validation"] = cv_validation(result.spec.cv, result.spec.draws)
     row = {column: row.get(column, float("nan")) for column in board.columns}
     losses = board[name].map(to_loss).tolist()
     loss = to_loss(scores[name])

@@ -330,7 +330,7 @@ def search_folds(task: str, spec: TrainSpec, y: np.ndarray) -> SearchFolds:
     """Return the search's cross-validation folds of ``y``, every repeat."""
     from titanicml.backends.learners import SearchFolds
 
-    return SearchFolds.of(task, y, spec.cv, spec.seed, spec.cv_repeats or 1)
+    return SearchFolds.of(task, y, spec.cv, spec.seed, spec.draws)
 
 
 def out_of_fold(

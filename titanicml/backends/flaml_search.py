@@ -209,7 +209,7 @@ class FlamlSearch:
     @property
     def repeats(self) -> int:
         """How many times a cross-validated trial's folds are drawn (1 on a split)."""
-        return 1 if self.split else self.spec.cv_repeats or 1
+        return 1 if self.split else self.spec.draws
 
     @property
     def cv_cost(self) -> float:
@@ -222,7 +222,7 @@ class FlamlSearch:
         """
         if not self.split:
             return 1.0
-        return (self.spec.cv_repeats or 1) * (self.spec.cv - 1) / (1 - SPLIT_SHARE)
+        return self.spec.draws * (self.spec.cv - 1) / (1 - SPLIT_SHARE)
 
     @property
     def refit_cost(self) -> float:

@@ -338,10 +338,6 @@ class SearchFolds:
 
         return np.concatenate([y] * self.repeats)
 
-    def per_row(self, output: np.ndarray) -> np.ndarray:
-        """Average an out-of-fold output over the repeats: one prediction per row."""
-        return mean_over_repeats(output, self.repeats)
-
 
 def mean_over_repeats(output: np.ndarray, repeats: int) -> np.ndarray:
     """Average an output of ``repeats`` blocks of rows, block by block: one block."""

@@ -86,7 +86,7 @@ def selected_out_of_fold(
     facts: dict[str, Any] = {
         "estimator": name,
         "folds": spec.cv,
-        "repeats": spec.cv_repeats or 1,
+        "repeats": spec.draws,
         "seed": spec.seed,
     }
     if sampled:
@@ -131,7 +131,7 @@ def selected_out_of_fold(
         if name != "ensemble"
         else "the ensemble's members fitted on each of the search's folds, weighted"
     )
-    return oof_frame(folds.per_row(output), y, task, classes), {
+    return oof_frame(mean_over_repeats(output, repeats), y, task, classes), {
         **facts,
         "available": True,
         "source": source,

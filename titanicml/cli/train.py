@@ -175,7 +175,7 @@ def run_training(trainer: Trainer, data: Any, output: str | None) -> TrainingRes
         scored = f"{result.metric} on a {validation} of the rows [bold green]{mean:.4f}[/]"
     else:
         scored = f"{result.spec.cv}-fold CV {result.metric} [bold green]{mean:.4f}[/] ± {std:.4f}"
-        if (result.spec.cv_repeats or 1) > 1:
+        if result.spec.draws > 1:
             scored += f" (folds drawn {result.spec.cv_repeats} times)"
     console.print(
         f"Best model: [bold]{best['family']}[/], {scored} "
