@@ -1,14 +1,14 @@
 """Quality at equal time: titanicml vs raw FLAML vs AutoGluon, on the same folds.
 
-The suite (``benchmarks/suite.py``: 12 tabular data sets that ship inside PyPI
-packages, nothing downloaded at run time) is split into outer folds once (3 per
-data set, 5 for Titanic; shuffled, seed 0); every system trains on the training
-part of each fold with the same time budget and is scored on the held-out part:
-accuracy for classification, R² for regression. Each fit runs in its own process
+The suite (``benchmarks/suite.py``: 12 tabular data sets that ship inside PyPI packages,
+nothing downloaded at run time) is split into outer folds once (3 per data set, 5 for
+Titanic, 10 for the three of under 500 rows; shuffled, seed 0); every system trains on
+the training part of each fold with the same time budget and is scored on the held-out
+part: accuracy for classification, R² for regression. Each fit runs in its own process
 (``_fit_worker.py``, its address space capped by ``--memory-gb``, killed after
-``--timeout``), so a crash, a hang or a memory blow-up costs one cell, not the
-run, and its wall time and peak memory are measured by the operating system. The three
-systems take turns fold by fold, so a change in the machine's load hits them alike.
+``--timeout``), so a crash, a hang or a memory blow-up costs one cell, not the run, and
+its wall time and peak memory are measured by the operating system. The three systems
+take turns fold by fold, so a change in the machine's load hits them alike.
 
 Results go to docs/benchmarks.md (section "quality"): mean ± standard error over
 the folds, the paired difference titanicml - AutoGluon, wall time and peak memory,
@@ -363,10 +363,20 @@ def versions(fits: list[Fit]) -> str:
     return ", ".join(f"{SYSTEMS[s]} {v}" for s, v in seen.items())
 
 
+def fold_counts(names: list[str]) -> str:
+    """The outer folds of each data set, in words: "3 outer folds (titanic 5; ...)"."""
+    by_count: dict[int, list[str]] = {}
+    for name in names:
+        by_count.setdefault(DATASETS[name].folds, []).append(name)
+    usual = max(by_count, key=lambda count: len(by_count[count]))
+    others = "; ".join(f"{', '.join(by_count[c])} {c}" for c in by_count if c != usual)
+    return f"{usual} outer folds" + (f" ({others})" if others else "")
+
+
 def write(fits: list[Fit], shapes: dict[str, str], args: argparse.Namespace) -> None:
     total = len(args.datasets)
     state = "" if len(shapes) == total else f" **Partial: {len(shapes)} of {total} data sets.**"
-    folds = f"{args.folds} outer folds" if args.folds else "3 outer folds (Titanic 5)"  # all
+    folds = f"{args.folds} outer folds" if args.folds else fold_counts(args.datasets)
     body = (
         "## Quality at equal time (`benchmarks/quality.py`)\n\n"
         f"The suite of `benchmarks/suite.py`, {folds}, shuffled with seed {SEED}, the same "
