@@ -27,7 +27,7 @@ xgboost: two virtual environments, one run. AutoGluon's fits run in the second::
 No torch: ``medium_quality`` then skips its two neural networks (NN_TORCH and
 FASTAI) and fits LightGBM (3), CatBoost, XGBoost, random forests, extra trees.
 
-Run (the full suite, about 50 min on 2 cores)::
+Run (the full suite, about 55 min on 2 cores)::
 
     cd /work/main/benchmarks
     /work/bench-venv/bin/python quality.py \\
