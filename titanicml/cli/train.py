@@ -176,7 +176,7 @@ def run_training(trainer: Trainer, data: Any, output: str | None) -> TrainingRes
     else:
         scored = f"{result.spec.cv}-fold CV {result.metric} [bold green]{mean:.4f}[/] ± {std:.4f}"
         if result.spec.draws > 1:
-            scored += f" (folds drawn {result.spec.cv_repeats} times)"
+            scored += f" (folds drawn {result.spec.draws} times)"
     console.print(
         f"Best model: [bold]{best['family']}[/], {scored} "
         f"({result.task}{against}, {result.elapsed:.1f} s)"
