@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from catboost import CatBoostClassifier, CatBoostRegressor
 from lightgbm import LGBMClassifier, LGBMRegressor
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LassoLars, LogisticRegression
@@ -84,6 +85,8 @@ def estimator_margin(model: TabularModel, rows: pd.DataFrame) -> np.ndarray:
         return estimator.predict(matrix, raw_score=True)
     if isinstance(estimator, XGBClassifier):
         return estimator.predict(matrix, output_margin=True)
+    if isinstance(estimator, CatBoostClassifier):
+        return estimator.predict(matrix, prediction_type="RawFormulaVal")
     return estimator.decision_function(matrix)
 
 
@@ -98,6 +101,12 @@ MARGIN_MODELS = {
     "lightgbm": (lambda: LGBMClassifier(n_estimators=40, verbose=-1, n_jobs=1), EXACT),
     "xgboost": (lambda: XGBClassifier(n_estimators=40, random_state=0, n_jobs=1), FLOAT32),
     "linear": (lambda: LogisticRegression(max_iter=300), EXACT),
+    "catboost": (
+        lambda: CatBoostClassifier(
+            n_estimators=40, thread_count=1, verbose=0, allow_writing_files=False
+        ),
+        EXACT,
+    ),
 }
 
 
@@ -186,8 +195,14 @@ def test_deep_trees_are_explained_against_background_rows(synthetic_xy, monkeypa
         (lambda: XGBRegressor(n_estimators=40, n_jobs=1), FLOAT32),
         (lambda: LassoLars(alpha=0.01), EXACT),
         (lambda: RandomForestRegressor(20, max_leaf_nodes=32, random_state=0), EXACT),
+        (
+            lambda: CatBoostRegressor(
+                n_estimators=40, thread_count=1, verbose=0, allow_writing_files=False
+            ),
+            EXACT,
+        ),
     ],
-    ids=["lightgbm", "xgboost", "linear", "random_forest"],
+    ids=["lightgbm", "xgboost", "linear", "random_forest", "catboost"],
 )
 def test_regressors_explain_their_prediction(make, tolerance, synthetic_xy):
     frame, y = synthetic_xy

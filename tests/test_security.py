@@ -491,6 +491,8 @@ REFUSED_GLOBALS = [
     ("numpy", "memmap"),  # writes files
     ("pandas", "read_pickle"),  # an allowed package's function
     ("pandas.io.pytables", "HDFStore"),  # an allowed package's I/O class
+    ("catboost.core", "Pool"),  # reads the file its argument names
+    ("catboost.widget", "MetricVisualizer"),  # a notebook widget reading training files
     ("titanicml.cli", "main"),
 ]
 

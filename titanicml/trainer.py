@@ -59,7 +59,8 @@ class Trainer:
     estimators : sequence of str, optional
         Estimator families to search; the default covers LightGBM, XGBoost (two
         variants), random forest, extra trees, and L1 logistic regression
-        (classification) or LassoLars (regression).
+        (classification) or LassoLars (regression), and on tables of over 10,000 rows
+        CatBoost (``titanicml.backends.catboost_family``).
     max_trials : int, optional
         Stop after this many trials.
     n_jobs : int

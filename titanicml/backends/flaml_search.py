@@ -19,6 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from titanicml.backends.base import Job, Progress
+from titanicml.backends.catboost_family import (
+    CATBOOST,
+    CATBOOST_START,
+    catboost_joins,
+    catboost_learners,
+)
 from titanicml.backends.learners import (
     SearchOutput,
     SplitOutputs,
@@ -31,6 +37,7 @@ from titanicml.backends.ratings import rated_learners
 from titanicml.backends.threads import search_threads
 from titanicml.exceptions import SearchCancelled, TrainingError
 from titanicml.metrics import cv_validation, split_validation
+from titanicml.spec import DEFAULT_ESTIMATORS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -100,11 +107,12 @@ XGBOOST_STRONG_START = {
     "reg_lambda": 1.0,
 }
 #: The families that start there: LightGBM, LightGBM on the log scale (a skewed positive
-#: target) and XGBoost, whose mixes beat each of them on prices.
+#: target), XGBoost and CatBoost, whose mixes beat each of them on prices.
 STRONG_START_FAMILIES = {
     "lgbm": STRONG_START,
     "lgbm_log1p": STRONG_START,
     "xgboost": XGBOOST_STRONG_START,
+    CATBOOST: CATBOOST_START,
 }
 # Share of the search's budget each family's first trial may cost, seconds per matrix
 # cell and tree (measured: 1.3e-9 on 2 threads, hotel_rates' 9,241 x 75 matrix), fewest
@@ -265,6 +273,8 @@ class FlamlSearch:
         families = self.spec.estimators_for(self.task)
         if self.log_scale:
             families += [name for name, base in LOG_FAMILIES.items() if base in families]
+        if catboost_joins(self.spec.estimators == DEFAULT_ESTIMATORS, self.split):
+            families.append(CATBOOST)
         if self.spec.max_trials is None:
             plan = [(families, None)]
         else:
@@ -361,7 +371,11 @@ class FlamlSearch:
         from flaml import AutoML
 
         automl = AutoML()
-        learners = {**log_target_learners(families), **rated_learners(families, len(y))}
+        learners = {
+            **log_target_learners(families),
+            **rated_learners(families, len(y)),
+            **catboost_learners(families),
+        }
         for name, learner in learners.items():
             automl.add_learner(name, learner)
         with flaml_turn(self.job), tempfile.TemporaryDirectory(prefix="titanicml-flaml-") as tmp:
@@ -522,6 +536,7 @@ _FAMILY_BY_CLASS = {
     "LassoLarsEstimator": "lassolars",
     "SGDEstimator": "sgd",
     "LogTargetLGBMEstimator": "lgbm_log1p",
+    "CatBoostEstimator": CATBOOST,
 }
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from titanicml.backends.catboost_family import set_params
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -58,7 +60,7 @@ class SplitOutputs:
     train_share : float
         The share of the rows those models were fitted on.
     rounds : dict
-        Family -> the boosting rounds that trial's model holds (LightGBM, XGBoost):
+        Family -> the boosting rounds that trial's model holds (the boosters):
         what its measured time paid for. Kept when ``models`` is emptied.
     """
 
@@ -94,7 +96,7 @@ class SplitOutputs:
             if rounds is None:
                 self.rounds.pop(family, None)
             else:  # the model says what it holds: a clone (a refit on more rows) grows those
-                getattr(model, "regressor_", model).set_params(n_estimators=rounds)
+                set_params(getattr(model, "regressor_", model), n_estimators=rounds)
                 self.rounds[family] = rounds
 
     def output(self, family: str, loss: float) -> np.ndarray | None:
@@ -258,7 +260,7 @@ def affordable_trees(
 
 
 def fitted_rounds(model: Any) -> int | None:
-    """Return the boosting rounds a fitted LightGBM or XGBoost model holds, else None.
+    """Return the boosting rounds a fitted LightGBM, XGBoost or CatBoost model holds, else None.
 
     FLAML stops a trial at its time limit, so its model may hold far fewer trees than
     its configuration's ``n_estimators`` (an XGBoost start of 800 trees stopped after
@@ -270,6 +272,8 @@ def fitted_rounds(model: Any) -> int | None:
         return int(booster.current_iteration())
     if hasattr(model, "get_booster"):  # XGBoost
         return int(model.get_booster().num_boosted_rounds())
+    if type(model).__module__.startswith("catboost") and model.is_fitted():
+        return int(model.tree_count_)
     return None
 
 

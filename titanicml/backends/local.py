@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from titanicml.backends.base import Job, JobStatus, ProgressCallback
+from titanicml.backends.catboost_family import CATBOOST_NAMES
 from titanicml.backends.flaml_search import (
     MIN_SEARCH_SECONDS,
     POLL_SECONDS,
@@ -450,7 +451,7 @@ def _leaderboard(trials: pd.DataFrame, metric: Metric, validation: str) -> pd.Da
     best = best_trials(trials)
     counts = trials.groupby("estimator").size().rename("n_trials")
     board = best.merge(counts, left_on="estimator", right_index=True)
-    names = {**ESTIMATORS, **LOG_FAMILY_NAMES}
+    names = {**ESTIMATORS, **LOG_FAMILY_NAMES, **CATBOOST_NAMES}
     board.insert(1, "family", board["estimator"].map(names).fillna(board["estimator"]))
     board["validation"] = validation
     columns = ["estimator", "family", f"cv_{metric.name}", f"cv_{metric.name}_std", "validation"]

@@ -97,14 +97,17 @@ def set_threads(estimator: Any, n_jobs: int) -> Any:
     Walks :class:`~titanicml.model.ensemble.WeightedEnsemble` members and the regressor
     of :class:`~titanicml.model.log_target.LogTargetRegressor`, templates and fitted.
     An estimator whose ``n_jobs`` is None (scikit-learn's logistic regression, which
-    warns that it has no effect) is left alone.
+    warns that it has no effect) is left alone; CatBoost's is ``thread_count``.
     """
+    from titanicml.backends.catboost_family import set_params
     from titanicml.model.ensemble import WeightedEnsemble
     from titanicml.model.log_target import LogTargetRegressor
 
     params = estimator.get_params(deep=False) if hasattr(estimator, "get_params") else {}
     if params.get("n_jobs") is not None:
         estimator.set_params(n_jobs=n_jobs)
+    elif params.get("thread_count") is not None:  # CatBoost's name for it
+        set_params(estimator, thread_count=n_jobs)
     if isinstance(estimator, WeightedEnsemble):
         inner = [*estimator.estimators, *getattr(estimator, "estimators_", [])]
     elif isinstance(estimator, LogTargetRegressor):

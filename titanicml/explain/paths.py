@@ -113,14 +113,17 @@ def attribute(
         return _lightgbm(estimator, matrix, n_classes)
     if module.startswith("xgboost"):
         return _xgboost(estimator, matrix, n_classes)
+    if module.startswith("catboost"):
+        return _catboost(estimator, matrix, n_classes)
     if module in _TREE_MODULES or type(estimator).__name__.startswith("HistGradientBoosting"):
         return _shap_trees(estimator, matrix, background, n_classes)
     if hasattr(estimator, "coef_") and hasattr(estimator, "intercept_"):
         return _linear(estimator, matrix, background, n_classes)
     raise ModelError(
         f"titanicml cannot explain a {type(estimator).__name__}: explanations cover LightGBM, "
-        "XGBoost, random forests, extra trees, histogram gradient boosting, linear models "
-        "and their weighted ensembles; retrain without it (exclude=[...] or estimators=[...])"
+        "XGBoost, CatBoost, random forests, extra trees, histogram gradient boosting, linear "
+        "models and their weighted ensembles; retrain without it (exclude=[...] or "
+        "estimators=[...])"
     )
 
 
@@ -155,14 +158,28 @@ def _xgboost(estimator: Any, matrix: np.ndarray, n_classes: int | None) -> Attri
     margin = np.asarray(
         booster.predict(data, output_margin=True, iteration_range=window), dtype=float
     )
+    return _from_contributions(contributions, margin, n_classes, "XGBoost pred_contribs")
+
+
+def _catboost(estimator: Any, matrix: np.ndarray, n_classes: int | None) -> Attribution:
+    from catboost import Pool
+
+    pool = Pool(matrix)
+    contributions = np.asarray(estimator.get_feature_importance(pool, type="ShapValues"))
+    margin = np.asarray(estimator.predict(pool, prediction_type="RawFormulaVal"), dtype=float)
+    return _from_contributions(contributions, margin, n_classes, "CatBoost ShapValues")
+
+
+def _from_contributions(
+    contributions: np.ndarray, margin: np.ndarray, n_classes: int | None, method: str
+) -> Attribution:
+    """Build an attribution from a library's (rows, [outputs,] features + 1) contributions."""
     if contributions.ndim == 2:  # one output: (rows, features + 1)
         contributions = contributions[:, None, :]
     values = np.transpose(contributions[:, :, :-1], (0, 2, 1))
     base = contributions[0, :, -1]
     space = PREDICTION if n_classes is None else MARGIN
-    return Attribution(
-        values, base, margin.reshape(len(matrix), -1), space, "XGBoost pred_contribs"
-    )
+    return Attribution(values, base, margin.reshape(len(values), -1), space, method)
 
 
 def _shap_trees(

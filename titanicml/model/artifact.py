@@ -47,7 +47,7 @@ _NUMPY_SCHEMA_TYPES = {
 }
 # check_signature checks the example and this many training rows against the signature.
 _CHECKED_ROWS = 200
-_ESTIMATOR_PACKAGES = {"lightgbm": "lightgbm", "xgboost": "xgboost"}
+_ESTIMATOR_PACKAGES = {"lightgbm": "lightgbm", "xgboost": "xgboost", "catboost": "catboost"}
 
 
 def save_model(
@@ -311,13 +311,27 @@ def _check_sample(sample: pd.DataFrame, signature: Any, example: bool) -> None:
 
 
 def _requirements(model: TabularModel) -> list[str]:
+    """Return the pinned packages the model loads with: the runtime's, its estimators'."""
     fitted = model.pipeline_
     final = fitted.steps[-1][1] if hasattr(fitted, "steps") else fitted
-    estimator_module = type(final).__module__.split(".")[0]
     packages = [*_RUNTIME_PACKAGES]
-    if estimator_module in _ESTIMATOR_PACKAGES:
-        packages.append(_ESTIMATOR_PACKAGES[estimator_module])
+    for estimator in _members(final):
+        package = _ESTIMATOR_PACKAGES.get(type(estimator).__module__.split(".")[0])
+        if package and package not in packages:
+            packages.append(package)
     return [f"{name}=={importlib_metadata.version(name)}" for name in packages]
+
+
+def _members(estimator: Any) -> list[Any]:
+    """``estimator`` and every fitted model it wraps (an ensemble's members, a log scale's)."""
+    from titanicml.model.ensemble import WeightedEnsemble
+    from titanicml.model.log_target import LogTargetRegressor
+
+    if isinstance(estimator, WeightedEnsemble):
+        return [m for member in estimator.estimators_ for m in _members(member)]
+    if isinstance(estimator, LogTargetRegressor):
+        return _members(estimator.regressor_)
+    return [estimator]
 
 
 def _write_metadata(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, clone, is_regressor
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["WeightedEnsemble"]
@@ -56,7 +56,8 @@ class WeightedEnsemble(BaseEstimator):
     def _set_members(self, fitted: list[Any]) -> None:
         self.estimators_ = fitted
         self.n_features_in_ = int(fitted[0].n_features_in_)
-        if hasattr(fitted[0], "classes_"):
+        # CatBoost's regressor has an empty ``classes_``: a regressor is told by its type
+        if hasattr(fitted[0], "classes_") and not is_regressor(fitted[0]):
             self.classes_ = fitted[0].classes_
 
     def combine(self, outputs: list[np.ndarray]) -> np.ndarray:

@@ -5,9 +5,10 @@
 own ``NumpyUnpickler`` (it reads the arrays that joblib writes beside the pickle
 stream) with a ``find_class`` that resolves only
 
-- classes defined in scikit-learn, NumPy, SciPy, pandas, LightGBM, XGBoost and
-  titanicml's model and featurization modules, except those packages' I/O,
-  testing, plotting and distributed parts (``numpy.memmap``, ``pandas.io``, ...);
+- classes defined in scikit-learn, NumPy, SciPy, pandas, LightGBM, XGBoost, CatBoost
+  and titanicml's model and featurization modules, except those packages' I/O,
+  testing, plotting and distributed parts (``numpy.memmap``, ``pandas.io``,
+  CatBoost's ``Pool``, ...);
 - the functions those packages pickle their objects with (NumPy's
   ``_reconstruct``, pandas' ``_unpickle_block``, Cython's ``__pyx_unpickle_*``...);
 - plain builtins (``int``, ``slice``, ``bytearray``...), ``collections`` and
@@ -35,7 +36,9 @@ from titanicml.exceptions import ModelError, ModelIntegrityError, UnsafePickleEr
 __all__ = ["ALLOWED_PACKAGES", "AllowListUnpickler", "load_pickled_model"]
 
 #: Packages whose classes a fitted model may hold.
-ALLOWED_PACKAGES = frozenset({"sklearn", "numpy", "scipy", "pandas", "lightgbm", "xgboost"})
+ALLOWED_PACKAGES = frozenset(
+    {"sklearn", "numpy", "scipy", "pandas", "lightgbm", "xgboost", "catboost"}
+)
 #: titanicml's modules whose classes a fitted model may hold.
 TITANICML_MODULES = (
     "titanicml.model",
@@ -55,10 +58,11 @@ _REFUSED_PARTS = frozenset(
         "_ccallback", "stride_tricks", "_stride_tricks_impl", "_datasource", "npyio",
         "_npyio_impl", "format", "_format_impl", "dask", "spark", "tracker", "collective",
         "federated", "datasets", "computation", "plotting", "clipboard", "clipboards",
-        "compat", "config", "libpath",
+        "compat", "config", "libpath", "widget", "dev_utils", "plot_helpers", "eval",
     }
 )  # fmt: skip
-_REFUSED_CLASSES = frozenset({"numpy.memmap", "numpy.lib.npyio.NpzFile"})
+# ... and classes that read a file named by their arguments (CatBoost's Pool).
+_REFUSED_CLASSES = frozenset({"numpy.memmap", "numpy.lib.npyio.NpzFile", "catboost.core.Pool"})
 _BUILTIN_TYPES = frozenset(
     {"bool", "bytearray", "bytes", "complex", "dict", "float", "frozenset", "int", "list",
      "object", "range", "set", "slice", "str", "tuple"}
@@ -131,8 +135,8 @@ class AllowListUnpickler(NumpyUnpickler):
                 return found  # Cython's reconstructor of an extension type
         error = UnsafePickleError(
             f"{self.filename} refers to {qualified}, which titanicml does not unpickle (a "
-            "fitted model holds only scikit-learn, NumPy, SciPy, pandas, LightGBM, XGBoost "
-            "and titanicml objects); nothing was run: do not load this file, or, if it is "
+            "fitted model holds only scikit-learn, NumPy, SciPy, pandas, LightGBM, XGBoost, "
+            "CatBoost and titanicml objects); nothing was run: do not load this file, or, if it is "
             "your own model, load it with the titanicml that saved it"
         )
         error.refused = qualified  # type: ignore[attr-defined]  # what was refused
