@@ -253,12 +253,12 @@ class FlamlSearch:
 
         Each family starts from FLAML's own low-cost configuration (its zero-shot
         portfolio, ``starting_points="data"``, was measured and dropped: see
-        docs/backends.md), but on a table scored on the split LightGBM, ``lgbm_log1p``
-        and XGBoost (:data:`STRONG_START_FAMILIES`) start from their own defaults with
-        :func:`strong_start`'s number of trees. Without
-        ``max_trials``, the part of
-        the time held back for the ensemble (``held_back``) that the selection will not
-        need, judged from the trials' measured cost, goes to a second FLAML run
+        docs/backends.md), but on a table scored on the split LightGBM, ``lgbm_log1p``,
+        XGBoost and CatBoost (:data:`STRONG_START_FAMILIES`; CatBoost joins the default
+        families there, :mod:`titanicml.backends.catboost_family`) start from their own
+        defaults with :func:`strong_start`'s number of trees. Without ``max_trials``, the
+        part of the time held back for the ensemble (``held_back``) that the selection
+        will not need, judged from the trials' measured cost, goes to a second FLAML run
         warm-started from the first one's best configuration of each family.
         """
         import numpy as np
