@@ -36,7 +36,7 @@ __all__ = [
     "set_params",
 ]
 
-#: The family's name in ``estimators``, trials and leaderboards.
+#: The family's name in trials and leaderboards (not one of ``estimators``: it joins them).
 CATBOOST = "catboost"
 #: Its name in leaderboards.
 CATBOOST_NAMES = {CATBOOST: "CatBoost"}
