@@ -33,6 +33,7 @@ __all__ = [
     "CATBOOST_START",
     "catboost_joins",
     "catboost_learners",
+    "is_fitted_catboost",
     "set_params",
 ]
 
@@ -80,7 +81,10 @@ def _learner() -> type:
                     "domain": tune.loguniform(lower=0.005, upper=0.3),
                     "init_value": CATBOOST_START["learning_rate"],
                 },
-                "depth": {"domain": tune.randint(lower=4, upper=11), "init_value": 6},
+                "depth": {
+                    "domain": tune.randint(lower=4, upper=11),
+                    "init_value": CATBOOST_START["depth"],
+                },
                 "l2_leaf_reg": {
                     "domain": tune.loguniform(lower=1.0, upper=30.0),
                     "init_value": CATBOOST_START["l2_leaf_reg"],
@@ -120,6 +124,11 @@ class _Deadline:
         return now + step <= self.deadline
 
 
+def is_fitted_catboost(model: Any) -> bool:
+    """Whether ``model`` is a fitted CatBoost model."""
+    return type(model).__module__.startswith("catboost") and model.is_fitted()
+
+
 def set_params(model: Any, **params: Any) -> None:
     """Set ``model``'s parameters, a fitted CatBoost model's too.
 
@@ -127,7 +136,7 @@ def set_params(model: Any, **params: Any) -> None:
     ``thread_count`` from its parameters, and ``clone`` copies them (a refit grows the
     ``n_estimators`` they say).
     """
-    if type(model).__module__.startswith("catboost") and model.is_fitted():
+    if is_fitted_catboost(model):
         model._init_params.update(params)
     else:
         model.set_params(**params)

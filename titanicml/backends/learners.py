@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from titanicml.backends.catboost_family import set_params
+from titanicml.backends.catboost_family import is_fitted_catboost, set_params
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -272,7 +272,7 @@ def fitted_rounds(model: Any) -> int | None:
         return int(booster.current_iteration())
     if hasattr(model, "get_booster"):  # XGBoost
         return int(model.get_booster().num_boosted_rounds())
-    if type(model).__module__.startswith("catboost") and model.is_fitted():
+    if is_fitted_catboost(model):
         return int(model.tree_count_)
     return None
 
