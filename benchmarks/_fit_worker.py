@@ -80,6 +80,31 @@ IMPORTS = {
     "flaml": ("flaml.automl",),
     "autogluon": ("autogluon.tabular",),
 }
+# The libraries under every system (a new release of one moves the small data sets),
+# each with the distributions that install it.
+LIBRARIES = {
+    "numpy": ("numpy",),
+    "pandas": ("pandas",),
+    "scikit-learn": ("scikit-learn",),
+    "lightgbm": ("lightgbm",),
+    "xgboost": ("xgboost", "xgboost-cpu"),
+    "catboost": ("catboost",),
+}
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of :data:`LIBRARIES` installed here, read without importing them."""
+    from importlib.metadata import PackageNotFoundError
+
+    found = {}
+    for library, distributions in LIBRARIES.items():
+        for distribution in distributions:
+            try:
+                found[library] = version(distribution)
+                break
+            except PackageNotFoundError:
+                continue
+    return found
 
 
 def main(system: str, fold_dir: Path) -> None:
@@ -101,6 +126,7 @@ def main(system: str, fold_dir: Path) -> None:
         fit_s=fitted - imported,
         predict_s=predicted_at - fitted,
         pandas=pd.__version__,
+        libraries=library_versions(),
     )
     (fold_dir / f"{system}.json").write_text(json.dumps(facts))
 

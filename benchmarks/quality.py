@@ -363,6 +363,20 @@ def versions(fits: list[Fit]) -> str:
     return ", ".join(f"{SYSTEMS[s]} {v}" for s, v in seen.items())
 
 
+def libraries(fits: list[Fit]) -> str:
+    """The libraries under each system, one clause per environment (systems sharing one)."""
+    by_environment: dict[str, list[str]] = {}
+    for system in dict.fromkeys(f.system for f in fits):
+        found = next(
+            (f.facts["libraries"] for f in fits if f.system == system and f.facts.get("libraries")),
+            None,
+        )
+        if found:
+            listed = ", ".join(f"{name} {v}" for name, v in found.items())
+            by_environment.setdefault(listed, []).append(SYSTEMS[system])
+    return "; ".join(f"{' and '.join(names)}: {listed}" for listed, names in by_environment.items())
+
+
 def fold_counts(names: list[str]) -> str:
     """The outer folds of each data set, in words: "3 outer folds (titanic 5; ...)"."""
     by_count: dict[int, list[str]] = {}
@@ -377,6 +391,7 @@ def write(fits: list[Fit], shapes: dict[str, str], args: argparse.Namespace) -> 
     total = len(args.datasets)
     state = "" if len(shapes) == total else f" **Partial: {len(shapes)} of {total} data sets.**"
     folds = f"{args.folds} outer folds" if args.folds else fold_counts(args.datasets)
+    under = libraries(fits)
     body = (
         "## Quality at equal time (`benchmarks/quality.py`)\n\n"
         f"The suite of `benchmarks/suite.py`, {folds}, shuffled with seed {SEED}, the same "
@@ -388,7 +403,8 @@ def write(fits: list[Fit], shapes: dict[str, str], args: argparse.Namespace) -> 
         "its peak resident memory. AutoGluon `medium_quality` without torch: its two "
         "neural networks (NN_TORCH, FASTAI) are skipped. Measured "
         f"{date.today()} on {platform.machine()}, {os.cpu_count()} cores: "
-        f"{versions(fits)}.{state}\n\n"
+        f"{versions(fits)}.{state}"
+        + (f" Libraries ({under}).\n\n" if under else "\n\n")
         + tables(fits, shapes, args.budget)
         + "\n\nThe data sets (all read from files inside installed packages):\n\n"
         + suite_table(shapes)
@@ -465,6 +481,7 @@ def main() -> None:
             write(fits, shapes, args)
     print(tables(fits, shapes, args.budget))
     print(suite_table(shapes))
+    print(f"Libraries: {libraries(fits)}")
 
 
 if __name__ == "__main__":
