@@ -365,15 +365,14 @@ def versions(fits: list[Fit]) -> str:
 
 def libraries(fits: list[Fit]) -> str:
     """The libraries under each system, one clause per environment (systems sharing one)."""
+    first: dict[str, dict[str, str]] = {}
+    for fit in fits:
+        if fit.facts.get("libraries"):
+            first.setdefault(fit.system, fit.facts["libraries"])
     by_environment: dict[str, list[str]] = {}
-    for system in dict.fromkeys(f.system for f in fits):
-        found = next(
-            (f.facts["libraries"] for f in fits if f.system == system and f.facts.get("libraries")),
-            None,
-        )
-        if found:
-            listed = ", ".join(f"{name} {v}" for name, v in found.items())
-            by_environment.setdefault(listed, []).append(SYSTEMS[system])
+    for system, found in first.items():
+        listed = ", ".join(f"{name} {v}" for name, v in found.items())
+        by_environment.setdefault(listed, []).append(SYSTEMS[system])
     return "; ".join(f"{' and '.join(names)}: {listed}" for listed, names in by_environment.items())
 
 
